@@ -1,0 +1,59 @@
+# Fanout: every command the README and CI use, run the same way by hand and in CI.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+export FANOUT_VAR_DIR ?= $(CURDIR)/var
+
+.PHONY: run test install install-dev migrate lint format types migrations-check pytest clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+install: $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
+
+install-dev: $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+
+var/secret_key:
+	@mkdir -p var
+	@$(BIN)/python -c "import secrets; print(secrets.token_urlsafe(50))" > $@
+	@chmod 600 $@
+
+migrate: install var/secret_key
+	DJANGO_SECRET_KEY=$$(cat var/secret_key) $(BIN)/python manage.py migrate --no-input
+	DJANGO_SECRET_KEY=$$(cat var/secret_key) $(BIN)/python manage.py collectstatic --no-input -v0
+
+# The app on the embedded default (SQLite + ORM broker): web server and one qcluster, stopped together.
+run: migrate
+	@echo "Fanout on http://$(HOST):$(PORT)/admin/  (Ctrl+C stops the web server and the cluster)"
+	@export DJANGO_SECRET_KEY=$$(cat var/secret_key); \
+	trap 'kill -TERM -- -$$cluster 2>/dev/null; wait' INT TERM EXIT; \
+	setsid $(BIN)/python manage.py qcluster & cluster=$$!; \
+	$(BIN)/python manage.py runserver --noreload $(HOST):$(PORT)
+
+# The whole test suite, as CI runs it: lint, format, types, migrations, tests.
+test: install-dev lint types migrations-check pytest
+
+lint:
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format:
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+types:
+	DJANGO_SECRET_KEY=types $(BIN)/mypy .
+
+migrations-check:
+	DJANGO_SECRET_KEY=check FANOUT_VAR_DIR=$(CURDIR)/var/check $(BIN)/python manage.py makemigrations --check --dry-run
+
+pytest:
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) var

@@ -1,0 +1,159 @@
+"""Fanout settings: one module, every knob read from the environment (documented in .env.example).
+
+Embedded default: SQLite (tuned for concurrent writers, HAZARDS.md §2) + django-q2's ORM broker.
+Scale-out: DATABASE_URL (PostgreSQL) + REDIS_URL (broker and cache); nothing else changes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import dj_database_url
+
+from project.env import EnvError, env_bool, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env_str("FANOUT_VAR_DIR", str(BASE_DIR / "var")))
+
+DEBUG = env_bool("DJANGO_DEBUG", False)
+SECRET_KEY = env_str("DJANGO_SECRET_KEY")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise EnvError("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off (see .env.example)")
+    SECRET_KEY = "insecure-development-key-only-used-with-DJANGO_DEBUG-on"
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_q",
+    "search",
+]
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+ROOT_URLCONF = "project.urls"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+WSGI_APPLICATION = "project.wsgi.application"
+
+# --- Database ---------------------------------------------------------------------------------
+SQLITE_PATH = Path(env_str("FANOUT_SQLITE_PATH", str(VAR_DIR / "fanout.sqlite3")))
+DATABASE_URL = env_str("DATABASE_URL")
+if DATABASE_URL:
+    DATABASES: dict[str, Any] = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": SQLITE_PATH,
+            # The only set-up with zero "database is locked" errors under concurrent writers
+            # (HAZARDS.md §2): WAL, a busy timeout, and BEGIN IMMEDIATE for every transaction.
+            "OPTIONS": {
+                "timeout": 20,
+                "transaction_mode": "IMMEDIATE",
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            },
+            # Tests that start a real qcluster need the test database in a file both can open.
+            "TEST": {"NAME": str(VAR_DIR / "test.sqlite3")},
+        }
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache (django-q2 keeps cluster stats here, so it must be shared between processes) --------
+REDIS_URL = env_str("REDIS_URL")
+if REDIS_URL:
+    CACHES: dict[str, Any] = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "cache"),
+        }
+    }
+
+# --- Fanout -----------------------------------------------------------------------------------
+# One unit of work is at most this many fits; more units spread a search over more machines.
+FANOUT_MAX_FITS_PER_UNIT = env_int("FANOUT_MAX_FITS_PER_UNIT", 1000)
+# Hard limit for one unit, in seconds (django-q2's task timeout is derived from it).
+FANOUT_UNIT_TIMEOUT = env_int("FANOUT_UNIT_TIMEOUT", 6 * 3600)
+# A running unit renews its lease every few seconds; a lease this old means its worker is gone.
+FANOUT_LEASE_SECONDS = env_int("FANOUT_LEASE_SECONDS", 30)
+# A unit whose runner crashed is retried this many times before the search fails.
+FANOUT_MAX_ATTEMPTS = env_int("FANOUT_MAX_ATTEMPTS", 3)
+# Where workers cache data set files by content hash.
+FANOUT_CACHE_DIR = Path(env_str("FANOUT_CACHE_DIR", str(VAR_DIR / "datasets")))
+FANOUT_CLUSTER_NAME = env_str("FANOUT_CLUSTER_NAME", "fanout")
+
+# --- django-q2 --------------------------------------------------------------------------------
+# One worker per machine: each unit already uses every core with n_jobs=-1 (HAZARDS.md §6).
+# Workers stay daemonic (the default); the fits run in a separate runner process group instead.
+# The broker never owns redelivery: our own WorkUnit lease + reconciler does (HAZARDS.md §3-4),
+# so `retry` is far above the timeout and failures are acknowledged.
+Q_CLUSTER: dict[str, Any] = {
+    "name": FANOUT_CLUSTER_NAME,
+    "workers": env_int("FANOUT_Q_WORKERS", 1),
+    "queue_limit": 1,
+    "bulk": 1,
+    "timeout": FANOUT_UNIT_TIMEOUT + 60,
+    "retry": 4 * (FANOUT_UNIT_TIMEOUT + 60),
+    "max_attempts": 1,
+    "ack_failures": True,
+    "save_limit": 200,
+    "catch_up": False,
+    "poll": 0.1,
+    "label": "Task queue",
+}
+if REDIS_URL:
+    Q_CLUSTER["redis"] = REDIS_URL
+else:
+    Q_CLUSTER["orm"] = "default"
+
+# --- The usual ----------------------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env_str("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = VAR_DIR / "static"
+LOGIN_URL = "admin:login"
+
+LOGGING: dict[str, Any] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env_str("FANOUT_LOG_LEVEL", "INFO")},
+}

@@ -1,0 +1,93 @@
+"""Estimator registry: every scikit-learn classifier, regressor and transformer, by class name.
+
+Users name estimators; they never give an import path. A name is looked up here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import warnings
+from dataclasses import dataclass
+from functools import cache
+from typing import Any, Literal
+
+from sklearn.base import BaseEstimator
+
+Kind = Literal["classifier", "regressor", "transformer"]
+
+
+@dataclass(frozen=True)
+class EstimatorInfo:
+    name: str
+    kind: Kind
+    module: str
+
+    def load(self) -> type[BaseEstimator]:
+        return load_class(self.module, self.name)
+
+
+def load_class(module: str, name: str) -> type[BaseEstimator]:
+    """Import one registry class by its public module; refuses anything outside scikit-learn."""
+    if module != "sklearn" and not module.startswith("sklearn."):
+        raise ValueError(f"estimator module {module!r} is not part of scikit-learn")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        cls = getattr(importlib.import_module(module), name)
+    if not (inspect.isclass(cls) and issubclass(cls, BaseEstimator)):
+        raise ValueError(f"{module}.{name} is not a scikit-learn estimator")
+    return cls
+
+
+def _public_module(cls: type) -> str:
+    """`sklearn.ensemble._forest` -> `sklearn.ensemble`, the module users import it from."""
+    parts = cls.__module__.split(".")
+    public = [p for p in parts if not p.startswith("_")]
+    return ".".join(public)
+
+
+@cache
+def registry() -> dict[str, EstimatorInfo]:
+    """Every estimator constructible without arguments (meta-estimators that need one are left out)."""
+    from sklearn.utils import all_estimators
+
+    found: dict[str, EstimatorInfo] = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        for kind in ("classifier", "regressor", "transformer"):
+            for name, cls in all_estimators(type_filter=kind):
+                if name in found:
+                    continue  # a class that is both (rare): the first kind wins
+                try:
+                    cls()
+                except TypeError:
+                    continue
+                found[name] = EstimatorInfo(name=name, kind=kind, module=_public_module(cls))  # type: ignore[arg-type]
+    return dict(sorted(found.items()))
+
+
+def names(kind: Kind | None = None) -> list[str]:
+    return [n for n, info in registry().items() if kind is None or info.kind == kind]
+
+
+def lookup(name: str) -> EstimatorInfo:
+    """The registry entry for `name`; KeyError with the closest names when it is unknown."""
+    try:
+        return registry()[name]
+    except KeyError:
+        import difflib
+
+        close = difflib.get_close_matches(name, registry(), n=3)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        raise KeyError(f"unknown estimator {name!r}.{hint}") from None
+
+
+def build(steps: tuple[tuple[str, str], ...], params: dict[str, Any] | None = None) -> BaseEstimator:
+    """An unfitted estimator from (name, module) steps; two or more steps make a Pipeline."""
+    from sklearn.pipeline import make_pipeline
+
+    objs = [load_class(module, name)() for name, module in steps]
+    est: BaseEstimator = objs[0] if len(objs) == 1 else make_pipeline(*objs)
+    if params:
+        est.set_params(**params)
+    return est

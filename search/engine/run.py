@@ -1,0 +1,221 @@
+"""Run (candidate, fold) fits with joblib and hand each result to a callback as soon as it finishes.
+
+The same code runs in the isolated runner process (`python -m search.engine.runner`) under a
+django-q2 worker, in `runsearch --local`, and in tests. Scores equal `GridSearchCV`'s because every
+fit is what `GridSearchCV` does: clone, `set_params`, `_safe_split`, fit on train, score on test.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import socket
+import time
+import traceback
+import warnings
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import joblib
+import numpy as np
+from sklearn.base import BaseEstimator, clone, is_classifier
+from sklearn.metrics import check_scoring
+from sklearn.model_selection import KFold, StratifiedKFold, check_cv
+from sklearn.utils.multiclass import type_of_target
+
+from . import datasets, registry
+
+
+@dataclass(frozen=True)
+class Job:
+    """Everything a runner needs; JSON-serialisable, no pickles. Built by the service layer."""
+
+    steps: list[tuple[str, str]]
+    params: dict[str, Any]
+    data: dict[str, Any]  # {"kind": "builtin"|"generator"|"csv", "name", "options", "path", "target"}
+    cv: dict[str, Any]
+    scoring: str | list[str] | None
+    n_jobs: int
+    return_train_score: bool
+    cells: list[tuple[int, int, dict[str, Any]]]  # (candidate index, fold, params)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "steps": [list(s) for s in self.steps],
+            "params": self.params,
+            "data": self.data,
+            "cv": self.cv,
+            "scoring": self.scoring,
+            "n_jobs": self.n_jobs,
+            "return_train_score": self.return_train_score,
+            "cells": [list(c) for c in self.cells],
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Job:
+        return cls(
+            steps=[(str(a), str(b)) for a, b in d["steps"]],
+            params=d["params"],
+            data=d["data"],
+            cv=d["cv"],
+            scoring=d["scoring"],
+            n_jobs=int(d["n_jobs"]),
+            return_train_score=bool(d["return_train_score"]),
+            cells=[(int(c), int(f), p) for c, f, p in d["cells"]],
+        )
+
+
+@dataclass
+class FitResult:
+    candidate: int
+    fold: int
+    test_scores: dict[str, float | None]
+    train_scores: dict[str, float | None] | None
+    fit_time: float
+    score_time: float
+    started_at: float  # unix time
+    finished_at: float
+    pid: int
+    host: str
+    n_test_samples: int
+    error: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class RunInfo:
+    """What the runner really used: the evidence that `n_jobs=-1` was not silently reduced."""
+
+    n_jobs_requested: int
+    n_jobs_effective: int
+    cpu_count: int
+    host: str
+    pid: int
+    worker_pids: set[int] = field(default_factory=set)
+
+
+def load_data(source: dict[str, Any]) -> datasets.Data:
+    kind = source["kind"]
+    if kind == "builtin":
+        return datasets.load_builtin(source["name"])
+    if kind == "generator":
+        return datasets.generate(source["name"], source.get("options", {}))
+    if kind == "csv":
+        return datasets.read_csv_file(source["path"], source["target"])
+    raise ValueError(f"unknown data source kind {kind!r}")
+
+
+def make_cv(cv: dict[str, Any], y: np.ndarray, classifier: bool) -> Any:
+    """The splitter `GridSearchCV` would use: `cv=k` → (Stratified)KFold(k), or the shuffled form."""
+    if not cv.get("shuffle"):
+        return check_cv(cv["n_splits"], y, classifier=classifier)
+    stratified = classifier and type_of_target(y) in ("binary", "multiclass")
+    splitter = StratifiedKFold if stratified else KFold
+    return splitter(cv["n_splits"], shuffle=True, random_state=cv.get("random_state"))
+
+
+def make_scorer(estimator: BaseEstimator, scoring: str | list[str] | None) -> Any:
+    return check_scoring(estimator, scoring=scoring, raise_exc=False)
+
+
+def _as_score_dict(value: Any, metrics: list[str]) -> tuple[dict[str, float | None], str]:
+    """Scorer output → {metric: float or None}; a failed scorer gives None plus its message."""
+    raw = value if isinstance(value, dict) else {metrics[0]: value}
+    out: dict[str, float | None] = {}
+    errors = []
+    for m in metrics:
+        v = raw.get(m)
+        if isinstance(v, str):  # _MultimetricScorer(raise_exc=False) returns the formatted error
+            errors.append(f"scoring {m}: {v.strip().splitlines()[-1]}")
+            out[m] = None
+            continue
+        f = float(v) if v is not None else math.nan
+        out[m] = f if math.isfinite(f) else None
+    return out, "\n".join(errors)
+
+
+def fit_and_score(
+    estimator: BaseEstimator,
+    X: np.ndarray,
+    y: np.ndarray,
+    train: np.ndarray,
+    test: np.ndarray,
+    params: dict[str, Any],
+    scorer: Any,
+    metrics: list[str],
+    return_train_score: bool,
+    candidate: int,
+    fold: int,
+) -> FitResult:
+    """One fit as `sklearn.model_selection._validation._fit_and_score` does it (error_score=nan)."""
+    from sklearn.utils.metaestimators import _safe_split
+
+    started = time.time()
+    est = clone(estimator).set_params(**clone(params, safe=False))
+    X_train, y_train = _safe_split(est, X, y, train)
+    X_test, y_test = _safe_split(est, X, y, test, train)
+    error = ""
+    t0 = time.perf_counter()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # convergence chatter; failures are recorded below
+            est.fit(X_train, y_train)
+    except Exception as exc:  # noqa: BLE001 - a failed fit is data (error_score=nan), not a crash
+        fit_time = time.perf_counter() - t0
+        error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        nan_scores: dict[str, float | None] = {m: None for m in metrics}
+        return FitResult(
+            candidate, fold, nan_scores, dict(nan_scores) if return_train_score else None,
+            fit_time, 0.0, started, time.time(), os.getpid(), socket.gethostname(), len(test), error,
+        )  # fmt: skip
+    fit_time = time.perf_counter() - t0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        test_scores, error = _as_score_dict(scorer(est, X_test, y_test), metrics)
+        score_time = time.perf_counter() - t0 - fit_time
+        train_scores = None
+        if return_train_score:
+            train_scores, train_error = _as_score_dict(scorer(est, X_train, y_train), metrics)
+            error = "\n".join(e for e in (error, train_error) if e)
+    return FitResult(
+        candidate, fold, test_scores, train_scores, fit_time, score_time, started, time.time(),
+        os.getpid(), socket.gethostname(), len(test), error,
+    )  # fmt: skip
+
+
+def metric_names(scoring: str | list[str] | tuple[str, ...] | None) -> list[str]:
+    return list(scoring) if isinstance(scoring, (list, tuple)) else ["score"]
+
+
+def run_job(job: Job, on_start: Callable[[RunInfo], None] | None = None) -> Iterator[FitResult]:
+    """Yield each cell's result as it finishes (unordered), using `job.n_jobs` processes."""
+    info = RunInfo(
+        n_jobs_requested=job.n_jobs,
+        n_jobs_effective=joblib.effective_n_jobs(job.n_jobs),
+        cpu_count=joblib.cpu_count(),
+        host=socket.gethostname(),
+        pid=os.getpid(),
+    )
+    if on_start:
+        on_start(info)
+    if not job.cells:
+        return
+    data = load_data(job.data)
+    estimator = registry.build(tuple(job.steps), job.params)
+    splits = list(make_cv(job.cv, data.y, is_classifier(estimator)).split(data.X, data.y))
+    scorer = make_scorer(estimator, job.scoring)
+    metrics = metric_names(job.scoring)
+    tasks: Iterable[Any] = (
+        joblib.delayed(fit_and_score)(
+            estimator, data.X, data.y, splits[fold][0], splits[fold][1], params,
+            scorer, metrics, job.return_train_score, cand, fold,
+        )  # fmt: skip
+        for cand, fold, params in job.cells
+    )
+    parallel = joblib.Parallel(n_jobs=job.n_jobs, return_as="generator_unordered")
+    for result in parallel(tasks):
+        info.worker_pids.add(result.pid)
+        yield result

@@ -1,0 +1,55 @@
+"""The isolated runner: `python -m search.engine.runner` reads a Job as JSON on stdin and writes one
+JSON line per event on stdout (`start`, one `fit` per finished cell, `end`, or `error`).
+
+Why a separate process: django-q2 workers are daemonic, and inside a daemonic process joblib
+silently runs `n_jobs=1` (HAZARDS.md §1). This process is an ordinary interpreter, so loky gets
+every core. It is started in its own process group with PDEATHSIG; on SIGTERM it kills its whole
+group, so no loky child outlives a cancelled, timed-out or killed unit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import traceback
+from typing import IO, Any
+
+from .run import Job, RunInfo, run_job
+
+
+def _kill_group(signum: int, frame: object) -> None:
+    os.killpg(0, signal.SIGKILL)
+
+
+def _emit(out: IO[str], event: str, **payload: Any) -> None:
+    out.write(json.dumps({"event": event, **payload}, allow_nan=False) + "\n")
+    out.flush()
+
+
+def main() -> int:
+    # The protocol gets its own copy of stdout; stray prints from estimators go to stderr.
+    out = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)
+    signal.signal(signal.SIGTERM, _kill_group)
+    try:
+        job = Job.from_dict(json.load(sys.stdin))
+        info_box: list[RunInfo] = []
+
+        def started(info: RunInfo) -> None:
+            info_box.append(info)
+            _emit(out, "start", **{k: v for k, v in info.__dict__.items() if k != "worker_pids"})
+
+        for result in run_job(job, on_start=started):
+            _emit(out, "fit", **result.to_dict())
+        pids = sorted(info_box[0].worker_pids) if info_box else []
+        _emit(out, "end", worker_pids=pids)
+        return 0
+    except Exception as exc:  # noqa: BLE001 - reported to the supervisor as one line
+        _emit(out, "error", message=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,402 @@
+"""Search specs: parse JSON-like data into a frozen `SearchSpec`, then validate it with scikit-learn.
+
+`parse_spec` checks shape and types (unknown keys are an error); `validate_spec` builds the estimator,
+the grid, the CV splitter and the scorers with scikit-learn's own validation and returns a `Plan`.
+Every failure is a `SpecError` that names the field, says what came in and what is allowed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sklearn.base import BaseEstimator, clone, is_classifier, is_regressor
+from sklearn.metrics import get_scorer_names
+from sklearn.model_selection import ParameterGrid
+
+from . import datasets, registry
+
+SPEC_KEYS = {
+    "name",
+    "estimator",
+    "params",
+    "param_grid",
+    "dataset",
+    "cv",
+    "scoring",
+    "refit",
+    "n_jobs",
+    "return_train_score",
+}
+DATASET_KEYS = {"name", "options", "csv", "target"}
+CV_KEYS = {"n_splits", "shuffle", "random_state"}
+
+
+class SpecError(ValueError):
+    """A spec that cannot run. `field` is a dotted path such as `param_grid[1].C`."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """Exactly one of `name` (bundled or generator) and `csv` (a file path plus `target`)."""
+
+    name: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    csv: str | None = None
+    target: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.csv is not None:
+            return {"csv": self.csv, "target": self.target}
+        out: dict[str, Any] = {"name": self.name}
+        if self.options:
+            out["options"] = dict(self.options)
+        return out
+
+
+@dataclass(frozen=True)
+class CVSpec:
+    n_splits: int = 5
+    shuffle: bool = False
+    random_state: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"n_splits": self.n_splits, "shuffle": self.shuffle, "random_state": self.random_state}
+
+
+@dataclass(frozen=True)
+class SearchSpec:
+    name: str
+    estimator: tuple[str, ...]
+    dataset: DatasetSpec
+    param_grid: tuple[dict[str, list[Any]], ...] = ({},)
+    params: dict[str, Any] = field(default_factory=dict)
+    cv: CVSpec = field(default_factory=CVSpec)
+    scoring: str | tuple[str, ...] | None = None
+    refit: str | None = None
+    n_jobs: int = -1
+    return_train_score: bool = False
+
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        """Metric keys as scikit-learn names them in `cv_results_`: `score` unless a list was given."""
+        return self.scoring if isinstance(self.scoring, tuple) else ("score",)
+
+    @property
+    def refit_metric(self) -> str:
+        return self.refit or self.metrics[0]
+
+    @property
+    def estimator_label(self) -> str:
+        return " → ".join(self.estimator)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The canonical JSON form; `parse_spec(spec.to_dict()) == spec`."""
+        return {
+            "name": self.name,
+            "estimator": list(self.estimator) if len(self.estimator) > 1 else self.estimator[0],
+            "params": dict(self.params),
+            "param_grid": [dict(g) for g in self.param_grid],
+            "dataset": self.dataset.to_dict(),
+            "cv": self.cv.to_dict(),
+            "scoring": list(self.scoring) if isinstance(self.scoring, tuple) else self.scoring,
+            "refit": self.refit,
+            "n_jobs": self.n_jobs,
+            "return_train_score": self.return_train_score,
+        }
+
+
+# ---------------------------------------------------------------------------------------------
+# Parsing: shape and types only
+# ---------------------------------------------------------------------------------------------
+
+
+def _type_name(value: Any) -> str:
+    return {dict: "object", list: "list", str: "string", bool: "boolean", type(None): "null"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def _check_keys(data: Mapping[str, Any], allowed: set[str], where: str) -> None:
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        prefix = f"{where}." if where else ""
+        raise SpecError(
+            f"{prefix}{unknown[0]}",
+            f"unknown key; allowed keys: {', '.join(sorted(allowed))}",
+        )
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_json_value(value: Any, where: str) -> None:
+    """Only JSON values reach scikit-learn: no NaN/inf, no objects smuggled in."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise SpecError(where, f"{value!r} is not allowed; use a finite number")
+    if isinstance(value, list):
+        for i, v in enumerate(value):
+            _check_json_value(v, f"{where}[{i}]")
+    elif isinstance(value, dict):
+        raise SpecError(where, "objects are not allowed as parameter values")
+    elif not isinstance(value, (str, int, float, bool, type(None), list)):
+        raise SpecError(where, f"{_type_name(value)} is not a JSON value")
+
+
+def _parse_estimator(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str) and value:
+        return (value,)
+    if isinstance(value, list) and value and all(isinstance(v, str) and v for v in value):
+        return tuple(value)
+    raise SpecError(
+        "estimator",
+        f"expected a class name such as 'SVC' or a list of step names such as "
+        f"['StandardScaler', 'SVC'], got {value!r}",
+    )
+
+
+def _parse_grid(value: Any) -> tuple[dict[str, list[Any]], ...]:
+    grids = [value] if isinstance(value, dict) else value
+    if not isinstance(grids, list) or not grids:
+        raise SpecError("param_grid", f"expected an object or a non-empty list of objects, got {value!r}")
+    out = []
+    for i, g in enumerate(grids):
+        where = "param_grid" if isinstance(value, dict) else f"param_grid[{i}]"
+        if not isinstance(g, dict):
+            raise SpecError(where, f"expected an object of parameter lists, got {_type_name(g)}")
+        for key, values in g.items():
+            _check_json_value(values, f"{where}.{key}")
+        out.append(dict(g))
+    return tuple(out)
+
+
+def _parse_dataset(value: Any) -> DatasetSpec:
+    if isinstance(value, str):
+        value = {"name": value}
+    if not isinstance(value, dict):
+        raise SpecError("dataset", f"expected an object such as {{'name': 'iris'}}, got {value!r}")
+    _check_keys(value, DATASET_KEYS, "dataset")
+    if ("name" in value) == ("csv" in value):
+        raise SpecError("dataset", "give exactly one of 'name' (built-in or generator) and 'csv' (a file)")
+    if "csv" in value:
+        csv, target = value["csv"], value.get("target")
+        if not isinstance(csv, str) or not csv:
+            raise SpecError("dataset.csv", f"expected a file path, got {csv!r}")
+        if not isinstance(target, str) or not target:
+            raise SpecError("dataset.target", "a CSV data set needs the name of its target column")
+        if "options" in value:
+            raise SpecError("dataset.options", "options only apply to generators")
+        return DatasetSpec(csv=csv, target=target)
+    name, options = value["name"], value.get("options", {})
+    if "target" in value:
+        raise SpecError("dataset.target", "target only applies to CSV files")
+    allowed = [*datasets.BUILTIN, *datasets.GENERATORS]
+    if name not in allowed:
+        raise SpecError("dataset.name", f"unknown data set {name!r}; allowed: {', '.join(allowed)}")
+    if not isinstance(options, dict):
+        raise SpecError("dataset.options", f"expected an object, got {_type_name(options)}")
+    if options and name in datasets.BUILTIN:
+        raise SpecError("dataset.options", f"{name} is a bundled data set and takes no options")
+    for key, v in options.items():
+        _check_json_value(v, f"dataset.options.{key}")
+    if name in datasets.GENERATORS:
+        try:
+            options = datasets.normalise_generator_options(name, options)
+        except datasets.DatasetError as exc:
+            raise SpecError("dataset.options", str(exc)) from None
+    return DatasetSpec(name=name, options=options)
+
+
+def _parse_cv(value: Any) -> CVSpec:
+    if _is_int(value):
+        value = {"n_splits": value}
+    if not isinstance(value, dict):
+        raise SpecError("cv", f"expected a number of folds or an object with n_splits, got {value!r}")
+    _check_keys(value, CV_KEYS, "cv")
+    n_splits = value.get("n_splits", 5)
+    shuffle = value.get("shuffle", False)
+    random_state = value.get("random_state")
+    if not _is_int(n_splits) or n_splits < 2:
+        raise SpecError("cv.n_splits", f"expected an integer of at least 2, got {n_splits!r}")
+    if not isinstance(shuffle, bool):
+        raise SpecError("cv.shuffle", f"expected true or false, got {shuffle!r}")
+    if random_state is not None and not _is_int(random_state):
+        raise SpecError("cv.random_state", f"expected an integer or null, got {random_state!r}")
+    if random_state is not None and not shuffle:
+        raise SpecError("cv.random_state", "has no effect unless shuffle is true; remove it or set shuffle")
+    if shuffle and random_state is None:
+        random_state = 0  # a shuffled split must be the same in every worker process
+    return CVSpec(n_splits=n_splits, shuffle=shuffle, random_state=random_state)
+
+
+def _parse_scoring(value: Any) -> str | tuple[str, ...] | None:
+    if value is None or (isinstance(value, str) and value):
+        return value
+    if isinstance(value, list) and value and all(isinstance(v, str) and v for v in value):
+        if len(set(value)) != len(value):
+            raise SpecError("scoring", f"lists a metric twice: {value!r}")
+        return tuple(value)
+    raise SpecError("scoring", f"expected a scorer name or a list of them, got {value!r}")
+
+
+def parse_spec(data: Any) -> SearchSpec:
+    """Shape and type checks only; `validate_spec` does the scikit-learn checks."""
+    if not isinstance(data, dict):
+        raise SpecError("spec", f"expected a JSON object, got {_type_name(data)}")
+    _check_keys(data, SPEC_KEYS, "")
+    for key in ("estimator", "dataset"):
+        if key not in data:
+            raise SpecError(key, "is required")
+    name = data.get("name", "")
+    if not isinstance(name, str) or len(name) > 200:
+        raise SpecError("name", f"expected a string of at most 200 characters, got {name!r}")
+    params = data.get("params", {})
+    if not isinstance(params, dict):
+        raise SpecError("params", f"expected an object of fixed parameters, got {_type_name(params)}")
+    for key, v in params.items():
+        _check_json_value(v, f"params.{key}")
+    n_jobs = data.get("n_jobs", -1)
+    if not _is_int(n_jobs) or n_jobs == 0:
+        raise SpecError("n_jobs", f"expected a non-zero integer (-1 = every core), got {n_jobs!r}")
+    rts = data.get("return_train_score", False)
+    if not isinstance(rts, bool):
+        raise SpecError("return_train_score", f"expected true or false, got {rts!r}")
+    scoring = _parse_scoring(data.get("scoring"))
+    refit = data.get("refit")
+    spec = SearchSpec(
+        name=name,
+        estimator=_parse_estimator(data["estimator"]),
+        params=dict(params),
+        param_grid=_parse_grid(data.get("param_grid", {})),
+        dataset=_parse_dataset(data["dataset"]),
+        cv=_parse_cv(data.get("cv", 5)),
+        scoring=scoring,
+        refit=refit,
+        n_jobs=n_jobs,
+        return_train_score=rts,
+    )
+    if refit is not None and refit not in spec.metrics:
+        raise SpecError("refit", f"{refit!r} is not one of the metrics {', '.join(spec.metrics)}")
+    return spec
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation: scikit-learn's own checks
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A validated spec, ready to run: steps resolved, candidates enumerated in GridSearchCV's order."""
+
+    spec: SearchSpec
+    steps: tuple[tuple[str, str], ...]  # (class name, public module)
+    task: str  # "classification" or "regression"
+    candidates: list[dict[str, Any]]
+
+    @property
+    def n_candidates(self) -> int:
+        return len(self.candidates)
+
+    @property
+    def n_fits(self) -> int:
+        return self.n_candidates * self.spec.cv.n_splits
+
+
+def _resolve_steps(names: tuple[str, ...]) -> tuple[tuple[tuple[str, str], ...], str]:
+    infos = []
+    for i, name in enumerate(names):
+        where = "estimator" if len(names) == 1 else f"estimator[{i}]"
+        try:
+            infos.append(registry.lookup(name))
+        except KeyError as exc:
+            raise SpecError(where, str(exc.args[0])) from None
+    *head, last = infos
+    if last.kind not in ("classifier", "regressor"):
+        where = "estimator" if not head else f"estimator[{len(head)}]"
+        raise SpecError(where, f"{last.name} is a {last.kind}; the last step must be a classifier or regressor")
+    for i, info in enumerate(head):
+        if info.kind != "transformer":
+            raise SpecError(
+                f"estimator[{i}]", f"{info.name} is a {info.kind}; steps before the last must be transformers"
+            )
+    task = "classification" if last.kind == "classifier" else "regression"
+    return tuple((i.name, i.module) for i in infos), task
+
+
+def _validate_estimator_params(est: BaseEstimator, where: str) -> None:
+    """scikit-learn's own parameter-constraint check, on the estimator and every nested step."""
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    objs = [est, *[step for _, step in getattr(est, "steps", [])]]
+    for obj in objs:
+        validate = getattr(obj, "_validate_params", None)
+        if validate is None:
+            continue
+        try:
+            validate()
+        except InvalidParameterError as exc:
+            raise SpecError(where, str(exc)) from None
+
+
+def _set_params(est: BaseEstimator, params: dict[str, Any], where: str) -> BaseEstimator:
+    valid = est.get_params(deep=True)
+    for key in params:
+        if key not in valid:
+            import difflib
+
+            close = difflib.get_close_matches(key, valid, n=3)
+            hint = f" Did you mean {', '.join(close)}?" if close else ""
+            raise SpecError(
+                f"{where}.{key}",
+                f"{type(est).__name__} has no parameter {key!r}.{hint}",
+            )
+    try:
+        est.set_params(**params)
+    except (TypeError, ValueError) as exc:
+        raise SpecError(where, str(exc)) from None
+    return est
+
+
+def _check_scoring(spec: SearchSpec) -> None:
+    known = set(get_scorer_names())
+    names = spec.scoring if isinstance(spec.scoring, tuple) else ((spec.scoring,) if spec.scoring else ())
+    for name in names:
+        if name not in known:
+            import difflib
+
+            close = difflib.get_close_matches(name, known, n=3)
+            hint = f" Did you mean {', '.join(close)}?" if close else ""
+            raise SpecError("scoring", f"unknown scorer {name!r}.{hint} See sklearn.metrics.get_scorer_names().")
+
+
+def validate_spec(spec: SearchSpec) -> Plan:
+    """Build everything the search needs without fitting anything; raise SpecError on the first problem."""
+    steps, task = _resolve_steps(spec.estimator)
+    base = registry.build(steps)
+    _set_params(base, spec.params, "params")
+    _validate_estimator_params(base, "params")
+    for gi, grid in enumerate(spec.param_grid):
+        where = "param_grid" if len(spec.param_grid) == 1 else f"param_grid[{gi}]"
+        try:
+            list(ParameterGrid(grid))  # scikit-learn's own grid validation
+        except (TypeError, ValueError) as exc:
+            raise SpecError(where, str(exc)) from None
+        for key, values in grid.items():
+            for value in values:  # each value alone: cheap even for huge grids
+                est = _set_params(clone(base), {key: value}, where)
+                _validate_estimator_params(est, f"{where}.{key}")
+    candidates = list(ParameterGrid(list(spec.param_grid)))
+    if not candidates:
+        raise SpecError("param_grid", "the grid has no candidates")
+    _check_scoring(spec)
+    assert is_classifier(base) or is_regressor(base)
+    return Plan(spec=spec, steps=steps, task=task, candidates=candidates)

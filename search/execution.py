@@ -1,0 +1,321 @@
+"""Running a work unit: claim it, supervise an isolated runner process, stream its fits into the DB.
+
+Why this shape (HAZARDS.md):
+- §1 django-q2 workers are daemonic, so joblib there silently uses one core. The fits run in a child
+  interpreter (`python -m search.engine.runner`) in its own process group, which gets every core.
+- §3 tasks are delivered more than once: the unit is claimed with one conditional UPDATE, finished
+  cells are skipped, and results are inserted with ON CONFLICT DO NOTHING on (candidate, fold).
+- §4 a killed worker's task may be redelivered late (ORM) or never (Redis): the unit's lease expires
+  and `units_reconcile` (a django-q2 schedule) hands it out again.
+- §5 cancel: the supervisor polls the unit row at every heartbeat and kills the runner's group.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import logging
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import IO, Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from search import services
+from search.engine.run import Job
+from search.models import Candidate, Result, Search, Status, WorkUnit
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_SECONDS = 2.0
+FLUSH_SECONDS = 0.5
+
+
+def _lease() -> datetime:
+    return timezone.now() + timedelta(seconds=settings.FANOUT_LEASE_SECONDS)
+
+
+def unit_claim(*, unit_id: int) -> WorkUnit | None:
+    """Take a unit for this process with one conditional UPDATE; None if someone else has it or it is over."""
+    now = timezone.now()
+    claimable = Q(status=Status.QUEUED) | Q(status=Status.RUNNING, lease_until__lt=now)
+    live_search = Q(search__status__in=[Status.QUEUED, Status.RUNNING])
+    with transaction.atomic():
+        claimed = (
+            WorkUnit.objects.filter(claimable, live_search, pk=unit_id)
+            .update(
+                status=Status.RUNNING, attempt=F("attempt") + 1, lease_until=_lease(), host=socket.gethostname(),
+                worker_pid=os.getpid(), runner_pid=None, started_at=now, finished_at=None, error="", fits_run=0,
+            )  # fmt: skip
+        )
+        if not claimed:
+            return None
+        unit = WorkUnit.objects.select_related("search", "search__dataset").get(pk=unit_id)
+        Search.objects.filter(pk=unit.search_id, status=Status.QUEUED).update(status=Status.RUNNING, started_at=now)
+    return unit
+
+
+def _pending_cells(unit: WorkUnit) -> list[tuple[int, int, dict[str, Any]]]:
+    """(candidate index, fold, params) of this unit's fits that are not stored yet."""
+    done = set(
+        Result.objects.filter(search_id=unit.search_id, candidate__index__gte=unit.candidate_start,
+                              candidate__index__lt=unit.candidate_stop)
+        .values_list("candidate__index", "fold")
+    )  # fmt: skip
+    cands = Candidate.objects.filter(
+        search_id=unit.search_id, index__gte=unit.candidate_start, index__lt=unit.candidate_stop
+    ).order_by("index")
+    return [
+        (c.index, fold, c.params)
+        for c in cands
+        for fold in range(unit.search.n_splits)
+        if (c.index, fold) not in done
+    ]
+
+
+def unit_job(unit: WorkUnit, cells: list[tuple[int, int, dict[str, Any]]]) -> Job:
+    search = unit.search
+    spec = search.spec
+    from search.engine import registry
+
+    steps = [(name, registry.lookup(name).module) for name in search.estimator.split(" → ")]
+    scoring = spec.get("scoring")
+    return Job(
+        steps=steps,
+        params=spec.get("params", {}),
+        data=search.dataset.data_source(services.dataset_local_path(search.dataset)),
+        cv=spec["cv"],
+        scoring=scoring,
+        n_jobs=search.n_jobs,
+        return_train_score=bool(spec.get("return_train_score")),
+        cells=cells,
+    )
+
+
+def _pdeathsig() -> None:
+    """In the runner child: die with SIGTERM (→ kill own group) if the worker that started it dies."""
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def _kill_group(proc: subprocess.Popen[str]) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
+def spawn_runner(job: Job) -> subprocess.Popen[str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "search.engine.runner"],
+        cwd=str(settings.BASE_DIR),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        preexec_fn=_pdeathsig,
+    )
+    assert proc.stdin is not None
+    proc.stdin.write(json.dumps(job.to_dict(), allow_nan=False))
+    proc.stdin.close()
+    return proc
+
+
+def _pump(stream: IO[str], q: queue.Queue[dict[str, Any] | None]) -> None:
+    for line in stream:
+        try:
+            q.put(json.loads(line))
+        except json.JSONDecodeError:
+            log.warning("runner wrote a non-protocol line: %r", line[:200])
+    q.put(None)
+
+
+@dataclass
+class _Progress:
+    started: dict[str, Any] | None = None
+    ended: dict[str, Any] | None = None
+    error: str = ""
+    pending: list[dict[str, Any]] = field(default_factory=list)
+    pids: set[int] = field(default_factory=set)
+    fits: int = 0
+
+
+def _ts(unix: float) -> datetime:
+    return datetime.fromtimestamp(unix, tz=UTC)
+
+
+def results_write(*, unit: WorkUnit, fits: list[dict[str, Any]]) -> None:
+    """Insert fits idempotently (a (candidate, fold) already stored is left as it is)."""
+    if not fits:
+        return
+    ids = dict(
+        Candidate.objects.filter(search_id=unit.search_id, index__in={f["candidate"] for f in fits}).values_list(
+            "index", "pk"
+        )
+    )
+    rows = [
+        Result(
+            search_id=unit.search_id, candidate_id=ids[f["candidate"]], fold=f["fold"], unit=unit,
+            attempt=unit.attempt, test_scores=f["test_scores"], train_scores=f["train_scores"],
+            fit_time=f["fit_time"], score_time=f["score_time"], started_at=_ts(f["started_at"]),
+            finished_at=_ts(f["finished_at"]), host=f["host"], pid=f["pid"],
+            n_test_samples=f["n_test_samples"], error=f["error"],
+        )  # fmt: skip
+        for f in fits
+    ]
+    with transaction.atomic():
+        Result.objects.bulk_create(rows, ignore_conflicts=True)
+    services.search_refresh_progress(search_id=unit.search_id)
+
+
+def _flush(unit: WorkUnit, progress: _Progress) -> None:
+    results_write(unit=unit, fits=progress.pending)
+    progress.fits += len(progress.pending)
+    progress.pending = []
+
+
+def _heartbeat(unit: WorkUnit, progress: _Progress) -> bool:
+    """Renew the lease and publish live counters; False when the unit is no longer ours (cancel, reclaim)."""
+    update: dict[str, Any] = {"lease_until": _lease(), "fits_run": progress.fits}
+    if progress.started:
+        update.update(
+            n_jobs_requested=progress.started["n_jobs_requested"],
+            n_jobs_effective=progress.started["n_jobs_effective"],
+            cpu_count=progress.started["cpu_count"],
+        )
+    if progress.pids:
+        update.update(processes_used=len(progress.pids), worker_pids=sorted(progress.pids))
+    return bool(
+        WorkUnit.objects.filter(pk=unit.pk, attempt=unit.attempt, status=Status.RUNNING).update(**update)
+    )
+
+
+def _supervise(unit: WorkUnit, proc: subprocess.Popen[str]) -> tuple[_Progress, str]:
+    """Stream the runner's events into the DB until it ends; returns why it stopped."""
+    assert proc.stdout is not None
+    events: queue.Queue[dict[str, Any] | None] = queue.Queue()
+    threading.Thread(target=_pump, args=(proc.stdout, events), daemon=True).start()
+    progress = _Progress()
+    deadline = time.monotonic() + settings.FANOUT_UNIT_TIMEOUT
+    next_flush = next_beat = time.monotonic()
+    eof = False
+    while not eof:
+        try:
+            event = events.get(timeout=0.1)
+        except queue.Empty:
+            event = {}
+        if event is None:
+            eof = True
+        elif event.get("event") == "fit":
+            progress.pending.append(event)
+            progress.pids.add(event["pid"])
+        elif event.get("event") == "start":
+            progress.started = event
+        elif event.get("event") == "end":
+            progress.ended = event
+        elif event.get("event") == "error":
+            progress.error = event["message"]
+            log.error("runner failed for %s: %s", unit, event.get("traceback", ""))
+        now = time.monotonic()
+        if now >= next_flush or eof:
+            _flush(unit, progress)
+            next_flush = now + FLUSH_SECONDS
+        if now >= next_beat or eof:
+            if not _heartbeat(unit, progress):
+                _kill_group(proc)
+                return progress, "lost"
+            next_beat = now + HEARTBEAT_SECONDS
+        if now > deadline:
+            _kill_group(proc)
+            _flush(unit, progress)
+            return progress, f"timed out after {settings.FANOUT_UNIT_TIMEOUT} s"
+    proc.wait()
+    return progress, "ended"
+
+
+def _finish_unit(unit: WorkUnit, status: str, error: str = "", **extra: Any) -> bool:
+    return bool(
+        WorkUnit.objects.filter(pk=unit.pk, attempt=unit.attempt, status=Status.RUNNING).update(
+            status=status, error=error, finished_at=timezone.now(), lease_until=None, **extra
+        )
+    )
+
+
+def unit_run(*, unit_id: int) -> str:
+    """Claim and run one unit to the end. Safe to call any number of times, from any process."""
+    unit = unit_claim(unit_id=unit_id)
+    if unit is None:
+        return "skipped"
+    cells = _pending_cells(unit)
+    if not cells:
+        _finish_unit(unit, Status.DONE)
+        services.search_finalize(search_id=unit.search_id)
+        return "done"
+    proc = spawn_runner(unit_job(unit, cells))
+    WorkUnit.objects.filter(pk=unit.pk, attempt=unit.attempt).update(runner_pid=proc.pid)
+    try:
+        progress, why = _supervise(unit, proc)
+    finally:  # django-q2 timeout, worker shutdown, any error: never leave the runner group behind
+        if proc.poll() is None:
+            _kill_group(proc)
+    outcome = _conclude(unit, proc, progress, why)
+    services.search_finalize(search_id=unit.search_id)
+    return outcome
+
+
+def _conclude(unit: WorkUnit, proc: subprocess.Popen[str], progress: _Progress, why: str) -> str:
+    if why == "lost":  # cancelled, or the lease was taken over: the new owner decides
+        return "stopped"
+    if why == "ended" and progress.ended is not None and proc.returncode == 0:
+        _finish_unit(unit, Status.DONE)
+        return "done"
+    stderr = (proc.stderr.read() if proc.stderr else "")[-2000:]
+    error = progress.error or (why if why != "ended" else f"runner exited with code {proc.returncode}")
+    if stderr and not progress.error:
+        error += f"\n{stderr.strip().splitlines()[-1]}"
+    if unit.attempt < settings.FANOUT_MAX_ATTEMPTS and why == "ended" and not progress.error:
+        # A crash (killed runner, out of memory): try again; finished fits are kept and skipped.
+        if _finish_unit(unit, Status.QUEUED, error=f"attempt {unit.attempt}: {error}"):
+            services.search_enqueue(search_id=unit.search_id, units=[unit])
+        return "requeued"
+    _finish_unit(unit, Status.FAILED, error=error)
+    return "failed"
+
+
+def units_reconcile() -> dict[str, int]:
+    """Hand out again units whose worker vanished (lease expired); finish searches with no live work.
+
+    Runs as a django-q2 schedule every minute, and can be called by hand (`manage.py reconcile`)."""
+    now = timezone.now()
+    stale = list(WorkUnit.objects.filter(status=Status.RUNNING, lease_until__lt=now).select_related("search"))
+    requeued = failed = 0
+    for unit in stale:
+        if unit.attempt >= settings.FANOUT_MAX_ATTEMPTS:
+            failed += WorkUnit.objects.filter(pk=unit.pk, attempt=unit.attempt, status=Status.RUNNING).update(
+                status=Status.FAILED, error=f"worker on {unit.host} stopped answering {unit.attempt} times",
+                finished_at=now,
+            )  # fmt: skip
+        elif WorkUnit.objects.filter(pk=unit.pk, attempt=unit.attempt, status=Status.RUNNING).update(
+            status=Status.QUEUED, error=f"worker on {unit.host} (pid {unit.worker_pid}) stopped answering"
+        ):
+            services.search_enqueue(search_id=unit.search_id, units=[unit])
+            requeued += 1
+    finalized = 0
+    for search_id in Search.objects.active().values_list("pk", flat=True):
+        if not WorkUnit.objects.filter(search_id=search_id, status__in=[Status.QUEUED, Status.RUNNING]).exists():
+            services.search_finalize(search_id=search_id)
+            finalized += 1
+    return {"requeued": requeued, "failed": failed, "finalized": finalized}

@@ -1,0 +1,16 @@
+"""`python manage.py reconcile`: what the every-minute schedule does, on demand."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand
+
+from search import execution
+
+
+class Command(BaseCommand):
+    help = "Hand out again units whose worker stopped answering, and finish searches with no live work."
+
+    def handle(self, *args: Any, **opts: Any) -> None:
+        self.stdout.write(", ".join(f"{k} {v}" for k, v in execution.units_reconcile().items()))

@@ -1,0 +1,151 @@
+"""`python manage.py runsearch SPEC.json [SPEC.json …]`: batch searches from JSON files.
+
+Every spec in every file is validated before anything is stored or enqueued; a bad one exits with
+status 2 and one line naming the file and the field.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import connection, transaction
+
+from search import execution, services
+from search.engine.spec import SpecError
+from search.models import Search, Status
+
+POLL_SECONDS = 0.25
+
+
+def _load_specs(path: Path) -> list[tuple[str, Any]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CommandError(f"{path}: cannot read: {exc.strerror}", returncode=2) from None
+    except UnicodeDecodeError:
+        raise CommandError(f"{path}: not UTF-8 text", returncode=2) from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CommandError(f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", returncode=2) from None
+    if isinstance(data, list):
+        if not data:
+            raise CommandError(f"{path}: the list of specs is empty", returncode=2)
+        return [(f"{path}[{i}]", d) for i, d in enumerate(data)]
+    return [(str(path), data)]
+
+
+class Command(BaseCommand):
+    help = "Run one or more searches defined in JSON spec files (see README: spec format)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("specs", nargs="+", type=Path, help="JSON files, each one spec or a list of specs")
+        mode = parser.add_mutually_exclusive_group()
+        mode.add_argument("--no-wait", action="store_true", help="enqueue and return at once")
+        mode.add_argument(
+            "--local", action="store_true", help="run the fits in this process (no qcluster needed)"
+        )
+
+    def handle(self, *args: Any, **opts: Any) -> None:
+        entries = [entry for path in opts["specs"] for entry in _load_specs(path)]
+        plans = []
+        for where, data in entries:
+            try:
+                plans.append((where, services.plan_search(data)))
+            except SpecError as exc:
+                raise CommandError(f"{where}: {exc}", returncode=2) from None
+        searches: list[Search] = []
+        try:
+            with transaction.atomic():  # all or nothing: one bad data set stores none of them
+                for where, plan in plans:
+                    base_dir = Path(where.split("[")[0]).resolve().parent
+                    try:
+                        searches.append(
+                            services.search_create(plan=plan, base_dir=base_dir, enqueue=not opts["local"])
+                        )
+                    except SpecError as exc:
+                        raise CommandError(f"{where}: {exc}", returncode=2) from None
+        finally:
+            pass
+        for s in searches:
+            self.stdout.write(f"search {s.pk}")
+        self.stdout.flush()
+        if opts["no_wait"]:
+            return
+        worker = None
+        if opts["local"]:
+            worker = threading.Thread(target=self._run_local, args=([s.pk for s in searches],), daemon=True)
+            worker.start()
+        self._wait([s.pk for s in searches], expect_cluster=not opts["local"])
+        if worker:
+            worker.join()
+        self._summarise(searches)
+
+    def _run_local(self, search_ids: list[int]) -> None:
+        try:
+            for unit_id in (
+                Search.objects.filter(pk__in=search_ids).values_list("units__pk", flat=True).order_by("pk", "units__index")
+            ):
+                execution.unit_run(unit_id=unit_id)
+        finally:
+            connection.close()
+
+    def _wait(self, search_ids: list[int], expect_cluster: bool) -> None:
+        from django_q.status import Stat
+
+        started = time.monotonic()
+        warned = False
+        tty = sys.stderr.isatty()
+        last_line = ""
+        last_print = 0.0
+        while True:
+            rows = list(Search.objects.filter(pk__in=search_ids).values_list("status", "n_fits_done", "n_fits"))
+            done = sum(r[1] for r in rows)
+            total = sum(r[2] for r in rows)
+            finished = sum(r[0] in (Status.DONE, Status.FAILED, Status.CANCELLED) for r in rows)
+            elapsed = time.monotonic() - started
+            line = f"{done}/{total} fits ({100 * done / total:.0f}%), {finished}/{len(rows)} searches finished, {elapsed:.1f} s"
+            if tty:
+                self.stderr.write(f"\r{line}", ending="")
+            elif line.split(",")[0] != last_line.split(",")[0] and time.monotonic() - last_print > 2:
+                self.stderr.write(line)
+                last_print = time.monotonic()
+            last_line = line
+            if finished == len(rows):
+                if tty:
+                    self.stderr.write("")
+                return
+            if expect_cluster and not warned and elapsed > 5 and done == 0 and not Stat.get_all():
+                self.stderr.write(
+                    "\nno qcluster is running: start one with `python manage.py qcluster`, "
+                    "or stop this and rerun with --local"
+                )
+                warned = True
+            time.sleep(POLL_SECONDS)
+
+    def _summarise(self, searches: list[Search]) -> None:
+        failed = False
+        for s in searches:
+            s.refresh_from_db()
+            wall = f"{s.wall_time:.1f} s" if s.wall_time is not None else "n/a"
+            self.stdout.write(
+                f"search {s.pk}{f' ({s.name})' if s.name else ''}: {s.status} in {wall}, "
+                f"{s.n_fits_done}/{s.n_fits} fits ({s.n_fits_failed} failed), cores used {s.cores_used or 'n/a'}"
+            )
+            if s.status == Status.DONE:
+                std = s.candidates.get(index=s.best_index).std_test or {}
+                spread = f" ± {std.get(s.refit_metric):.4f}" if std.get(s.refit_metric) is not None else ""
+                self.stdout.write(
+                    f"  best {s.refit_metric} {s.best_score:.4f}{spread} with {json.dumps(s.best_params)}"
+                )
+            else:
+                failed = True
+                self.stdout.write(f"  {s.error}")
+        if failed:
+            raise CommandError("some searches did not finish", returncode=1)

@@ -1,0 +1,203 @@
+"""Fanout's own record of every search: the truth, whatever the broker did (HAZARDS.md §3-4).
+
+Rows follow scikit-learn's vocabulary (`cv_results_`); one `Result` per (candidate, fold), guarded
+by a unique constraint so a fit delivered twice is stored once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class Dataset(models.Model):
+    class Kind(models.TextChoices):
+        BUILTIN = "builtin", "bundled with scikit-learn"
+        GENERATOR = "generator", "scikit-learn generator"
+        CSV = "csv", "CSV file"
+
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    source = models.JSONField(default=dict, help_text="name + options, or the CSV target column")
+    content = models.BinaryField(null=True, blank=True, editable=False)
+    key = models.CharField(max_length=64, db_index=True, help_text="sha256 of the source or content")
+    n_samples = models.PositiveIntegerField(default=0)
+    n_features = models.PositiveIntegerField(default=0)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def data_source(self, csv_path: str | None = None) -> dict[str, Any]:
+        """The engine's description of where the rows come from (see `engine.run.load_data`)."""
+        if self.kind == self.Kind.CSV:
+            return {"kind": "csv", "path": csv_path, "target": self.source["target"]}
+        return {"kind": self.kind, "name": self.source["name"], "options": self.source.get("options", {})}
+
+
+class Status(models.TextChoices):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+FINISHED = (Status.DONE, Status.FAILED, Status.CANCELLED)
+
+
+class SearchQuerySet(models.QuerySet["Search"]):
+    def active(self) -> SearchQuerySet:
+        return self.filter(status__in=[Status.QUEUED, Status.RUNNING])
+
+
+class Search(models.Model):
+    name = models.CharField(max_length=200, blank=True)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE)
+    spec = models.JSONField(help_text="the canonical spec (see README: spec format)")
+    estimator = models.CharField(max_length=300)
+    task = models.CharField(max_length=16)
+    dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="searches")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    n_candidates = models.PositiveIntegerField()
+    n_splits = models.PositiveIntegerField()
+    n_fits = models.PositiveIntegerField()
+    n_fits_done = models.PositiveIntegerField(default=0)
+    n_fits_failed = models.PositiveIntegerField(default=0)
+    metrics = models.JSONField(help_text="metric keys as in cv_results_ ('score' for one scorer)")
+    refit_metric = models.CharField(max_length=100)
+    n_jobs = models.IntegerField(default=-1)
+    best_index = models.IntegerField(null=True, blank=True)
+    best_params = models.JSONField(null=True, blank=True)
+    best_score = models.FloatField(null=True, blank=True)
+    cores_used = models.PositiveIntegerField(null=True, blank=True, help_text="most worker processes one unit used")
+    error = models.TextField(blank=True)
+    versions = models.JSONField(default=dict)
+    rerun_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = SearchQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "searches"
+
+    def __str__(self) -> str:
+        return f"search {self.pk}" + (f" ({self.name})" if self.name else "")
+
+    @property
+    def progress(self) -> float:
+        return self.n_fits_done / self.n_fits if self.n_fits else 0.0
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in FINISHED
+
+    @property
+    def wall_time(self) -> float | None:
+        if self.started_at and self.finished_at:
+            return (self.finished_at - self.started_at).total_seconds()
+        return None
+
+
+class Candidate(models.Model):
+    search = models.ForeignKey(Search, on_delete=models.CASCADE, related_name="candidates")
+    index = models.PositiveIntegerField()
+    params = models.JSONField()
+    mean_test = models.JSONField(null=True, blank=True)
+    std_test = models.JSONField(null=True, blank=True)
+    rank_test = models.JSONField(null=True, blank=True)
+    mean_train = models.JSONField(null=True, blank=True)
+    std_train = models.JSONField(null=True, blank=True)
+    mean_fit_time = models.FloatField(null=True, blank=True)
+    std_fit_time = models.FloatField(null=True, blank=True)
+    mean_score_time = models.FloatField(null=True, blank=True)
+    std_score_time = models.FloatField(null=True, blank=True)
+    score = models.FloatField(null=True, blank=True, help_text="mean test score of the refit metric")
+    rank = models.PositiveIntegerField(null=True, blank=True, db_index=True)
+
+    class Meta:
+        ordering = ["search", "index"]
+        constraints = [models.UniqueConstraint(fields=["search", "index"], name="candidate_once_per_search")]
+
+    def __str__(self) -> str:
+        return f"#{self.index} {self.params}"
+
+
+class WorkUnit(models.Model):
+    """A slice of a search (candidates [start, stop) × every fold) handed to the cluster as one task."""
+
+    search = models.ForeignKey(Search, on_delete=models.CASCADE, related_name="units")
+    index = models.PositiveIntegerField()
+    candidate_start = models.PositiveIntegerField()
+    candidate_stop = models.PositiveIntegerField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    attempt = models.PositiveIntegerField(default=0, help_text="claims so far; fences stale duplicates")
+    lease_until = models.DateTimeField(null=True, blank=True)
+    q_task_id = models.CharField(max_length=64, blank=True)
+    host = models.CharField(max_length=255, blank=True)
+    worker_pid = models.IntegerField(null=True, blank=True)
+    runner_pid = models.IntegerField(null=True, blank=True)
+    cpu_count = models.PositiveIntegerField(null=True, blank=True)
+    n_jobs_requested = models.IntegerField(null=True, blank=True)
+    n_jobs_effective = models.PositiveIntegerField(null=True, blank=True, help_text="what joblib granted")
+    processes_used = models.PositiveIntegerField(
+        null=True, blank=True, help_text="distinct processes that really ran this unit's fits"
+    )
+    worker_pids = models.JSONField(default=list, blank=True)
+    fits_run = models.PositiveIntegerField(default=0, help_text="fits computed by the last attempt")
+    error = models.TextField(blank=True)
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["search", "index"]
+        constraints = [
+            models.UniqueConstraint(fields=["search", "index"], name="unit_once_per_search"),
+            models.CheckConstraint(condition=Q(candidate_stop__gt=models.F("candidate_start")), name="unit_not_empty"),
+        ]
+
+    def __str__(self) -> str:
+        return f"unit {self.index} of search {self.search_id}"
+
+    @property
+    def n_fits(self) -> int:
+        return (self.candidate_stop - self.candidate_start) * self.search.n_splits
+
+
+class Result(models.Model):
+    """One (candidate, fold) fit. Scores are NULL where the fit or the scorer failed (see `error`)."""
+
+    search = models.ForeignKey(Search, on_delete=models.CASCADE, related_name="results")
+    candidate = models.ForeignKey(Candidate, on_delete=models.CASCADE, related_name="results")
+    fold = models.PositiveIntegerField()
+    unit = models.ForeignKey(WorkUnit, null=True, blank=True, on_delete=models.SET_NULL, related_name="results")
+    attempt = models.PositiveIntegerField(default=1)
+    test_scores = models.JSONField(help_text="{metric: score or null}")
+    train_scores = models.JSONField(null=True, blank=True)
+    fit_time = models.FloatField()
+    score_time = models.FloatField()
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField()
+    host = models.CharField(max_length=255)
+    pid = models.IntegerField()
+    n_test_samples = models.PositiveIntegerField()
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["candidate_id", "fold"]
+        constraints = [models.UniqueConstraint(fields=["candidate", "fold"], name="result_once_per_fit")]
+        indexes = [models.Index(fields=["search", "finished_at"])]
+
+    def __str__(self) -> str:
+        return f"candidate {self.candidate_id} fold {self.fold}"

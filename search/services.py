@@ -1,0 +1,354 @@
+"""Search services: every adapter (admin, management commands, tasks, later the web views) calls these.
+
+Naming follows `<entity>_<action>(*, kw-only args)`. Multi-step writes are short transactions; work is
+enqueued only after the transaction commits.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import sklearn
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from search.engine import aggregate, datasets, spec as spec_mod
+from search.engine.run import load_data
+from search.engine.spec import Plan, SearchSpec, SpecError
+from search.models import FINISHED, Candidate, Dataset, Result, Search, Status, WorkUnit
+
+
+def library_versions() -> dict[str, str]:
+    return {
+        "python": platform.python_version(),
+        "scikit-learn": sklearn.__version__,
+        "joblib": joblib.__version__,
+        "numpy": np.__version__,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Data sets
+# ---------------------------------------------------------------------------------------------
+
+
+def _key(payload: Any) -> str:
+    return datasets.sha256(json.dumps(payload, sort_keys=True).encode())
+
+
+def dataset_get_or_create(*, ds: spec_mod.DatasetSpec, owner: Any = None, base_dir: Path | None = None) -> Dataset:
+    """The Dataset row for a spec's `dataset`; a CSV path is read now and its bytes stored."""
+    if ds.csv is not None:
+        path = Path(ds.csv)
+        if not path.is_absolute() and base_dir is not None:
+            path = base_dir / path
+        try:
+            content = path.read_bytes()
+        except OSError as exc:
+            raise SpecError("dataset.csv", f"cannot read {str(path)!r}: {exc.strerror}") from None
+        try:
+            data = datasets.read_csv(content, ds.target or "")
+        except datasets.DatasetError as exc:
+            raise SpecError("dataset.csv", f"{path.name}: {exc}") from None
+        key = datasets.sha256(content + b"\0" + (ds.target or "").encode())
+        found = Dataset.objects.filter(key=key, owner=owner).first()
+        if found:
+            return found
+        return Dataset.objects.create(
+            name=path.name, kind=Dataset.Kind.CSV, source={"target": ds.target, "filename": path.name},
+            content=content, key=key, n_samples=data.n_samples, n_features=data.n_features, owner=owner,
+        )  # fmt: skip
+    kind = Dataset.Kind.BUILTIN if ds.name in datasets.BUILTIN else Dataset.Kind.GENERATOR
+    source = {"name": ds.name, "options": dict(ds.options)}
+    key = _key(source)
+    found = Dataset.objects.filter(key=key, owner=owner).first()
+    if found:
+        return found
+    data = load_data({"kind": kind, **source})
+    label = ds.name if not ds.options else f"{ds.name}({', '.join(f'{k}={v}' for k, v in ds.options.items())})"
+    return Dataset.objects.create(
+        name=label[:200], kind=kind, source=source, key=key,
+        n_samples=data.n_samples, n_features=data.n_features, owner=owner,
+    )  # fmt: skip
+
+
+def dataset_local_path(dataset: Dataset) -> str | None:
+    """A CSV data set's bytes as a local file, cached by content hash (written once, atomically)."""
+    if dataset.kind != Dataset.Kind.CSV:
+        return None
+    cache: Path = settings.FANOUT_CACHE_DIR
+    cache.mkdir(parents=True, exist_ok=True)
+    content = bytes(dataset.content or b"")
+    path = cache / f"{datasets.sha256(content)}.csv"
+    if not path.exists():
+        tmp = path.with_suffix(f".{timezone.now().timestamp()}.tmp")
+        tmp.write_bytes(content)
+        tmp.replace(path)
+    return str(path)
+
+
+def _check_data_fits_cv(plan: Plan, dataset: Dataset) -> None:
+    data = load_data(dataset.data_source(dataset_local_path(dataset)))
+    k = plan.spec.cv.n_splits
+    if k > data.n_samples:
+        raise SpecError("cv.n_splits", f"{k} folds need at least {k} rows; the data set has {data.n_samples}")
+    if plan.task == "classification":
+        _, counts = np.unique(data.y, return_counts=True)
+        if len(counts) < 2:
+            raise SpecError("dataset", "the target has a single class; a classifier needs at least two")
+        if k > counts.min():
+            raise SpecError(
+                "cv.n_splits",
+                f"{k} stratified folds need at least {k} rows of every class; the smallest class has "
+                f"{counts.min()}. Lower n_splits or use a larger data set.",
+            )
+    elif not np.issubdtype(data.y.dtype, np.number):
+        raise SpecError("dataset", "a regressor needs a numeric target; this target holds text labels")
+
+
+# ---------------------------------------------------------------------------------------------
+# Searches
+# ---------------------------------------------------------------------------------------------
+
+
+def plan_search(data: Any) -> Plan:
+    """Parse and validate a spec (JSON-like) with scikit-learn's checks; raises SpecError."""
+    return spec_mod.validate_spec(data if isinstance(data, SearchSpec) else spec_mod.parse_spec(data))
+
+
+def _unit_ranges(n_candidates: int, n_splits: int) -> list[tuple[int, int]]:
+    per_unit = max(1, settings.FANOUT_MAX_FITS_PER_UNIT // n_splits)
+    n_units = math.ceil(n_candidates / per_unit)
+    size = math.ceil(n_candidates / n_units)  # equal-sized units
+    return [(start, min(start + size, n_candidates)) for start in range(0, n_candidates, size)]
+
+
+def search_create(
+    *, plan: Plan, owner: Any = None, base_dir: Path | None = None, enqueue: bool = True, rerun_of: Search | None = None
+) -> Search:
+    """Store a validated search with its candidates and work units; enqueue the units after commit."""
+    spec = plan.spec
+    dataset = dataset_get_or_create(ds=spec.dataset, owner=owner, base_dir=base_dir)
+    _check_data_fits_cv(plan, dataset)
+    stored_spec = spec.to_dict()
+    if spec.dataset.csv is not None:
+        stored_spec["dataset"] = {"csv": dataset.name, "target": spec.dataset.target, "dataset_id": dataset.pk}
+    with transaction.atomic():
+        search = Search.objects.create(
+            name=spec.name, owner=owner, spec=stored_spec, estimator=spec.estimator_label, task=plan.task,
+            dataset=dataset, n_candidates=plan.n_candidates, n_splits=spec.cv.n_splits, n_fits=plan.n_fits,
+            metrics=list(spec.metrics), refit_metric=spec.refit_metric, n_jobs=spec.n_jobs,
+            versions=library_versions(), rerun_of=rerun_of,
+        )  # fmt: skip
+        Candidate.objects.bulk_create(
+            [Candidate(search=search, index=i, params=p) for i, p in enumerate(plan.candidates)], batch_size=2000
+        )
+        WorkUnit.objects.bulk_create(
+            [
+                WorkUnit(search=search, index=i, candidate_start=a, candidate_stop=b)
+                for i, (a, b) in enumerate(_unit_ranges(plan.n_candidates, spec.cv.n_splits))
+            ]
+        )
+        if enqueue:
+            search_id = search.pk
+            transaction.on_commit(lambda: search_enqueue(search_id=search_id))
+    return search
+
+
+def search_enqueue(*, search_id: int, units: Iterable[WorkUnit] | None = None) -> int:
+    """Hand queued units to django-q2 (ids only, never data: HAZARDS.md §6). Returns how many."""
+    from django_q.tasks import async_task
+
+    todo = list(units) if units is not None else list(WorkUnit.objects.filter(search_id=search_id, status=Status.QUEUED))
+    for unit in todo:
+        task_id = async_task(
+            "search.tasks.run_unit", unit.pk, task_name=f"search-{search_id}-unit-{unit.index}", group=f"search-{search_id}"
+        )
+        WorkUnit.objects.filter(pk=unit.pk).update(q_task_id=str(task_id), enqueued_at=timezone.now())
+    return len(todo)
+
+
+def search_cancel(*, search: Search) -> bool:
+    """Stop a search: queued units are dropped, running ones see it at their next heartbeat."""
+    now = timezone.now()
+    with transaction.atomic():
+        changed = Search.objects.filter(pk=search.pk, status__in=[Status.QUEUED, Status.RUNNING]).update(
+            status=Status.CANCELLED, finished_at=now, error="cancelled by the user"
+        )
+        WorkUnit.objects.filter(search=search, status__in=[Status.QUEUED, Status.RUNNING]).update(
+            status=Status.CANCELLED, finished_at=now
+        )
+    search.refresh_from_db()
+    return bool(changed)
+
+
+def search_rerun(*, search: Search, enqueue: bool = True) -> Search:
+    """A new search with the same spec and data set (the old one is kept and linked)."""
+    raw = dict(search.spec)
+    if "dataset_id" in raw["dataset"]:  # a stored CSV: validate from the cached copy of its bytes
+        raw["dataset"] = {"csv": dataset_local_path(search.dataset), "target": raw["dataset"]["target"]}
+    return search_create(plan=plan_search(raw), owner=search.owner, enqueue=enqueue, rerun_of=search)
+
+
+def search_refresh_progress(*, search_id: int) -> None:
+    done = Result.objects.filter(search_id=search_id)
+    Search.objects.filter(pk=search_id).update(
+        n_fits_done=done.count(), n_fits_failed=done.exclude(error="").count()
+    )
+
+
+def _fits_in_order(search: Search) -> list[aggregate.Fit] | None:
+    rows = (
+        Result.objects.filter(search=search)
+        .order_by("candidate__index", "fold")
+        .values_list("test_scores", "train_scores", "fit_time", "score_time")
+    )
+    fits = [aggregate.Fit(t, tr, ft, st) for t, tr, ft, st in rows]
+    return fits if len(fits) == search.n_fits else None
+
+
+def search_cv_results(*, search: Search) -> dict[str, list[Any]] | None:
+    """`cv_results_` of a search whose fits are all stored; None while fits are missing."""
+    fits = _fits_in_order(search)
+    if fits is None:
+        return None
+    params = list(search.candidates.order_by("index").values_list("params", flat=True))
+    return aggregate.cv_results(
+        params, search.n_splits, fits, search.metrics, bool(search.spec.get("return_train_score"))
+    )
+
+
+def _failure_summary(search: Search) -> str:
+    errors = Counter(Result.objects.filter(search=search).exclude(error="").values_list("error", flat=True))
+    return "; ".join(f"{n}× {msg.splitlines()[-1]}" for msg, n in errors.most_common(3))
+
+
+def search_finalize(*, search_id: int) -> Search:
+    """Once every unit is finished: aggregate scores into candidates and record the best, once."""
+    search = Search.objects.get(pk=search_id)
+    if search.is_finished:
+        return search
+    units = list(search.units.all())
+    if any(u.status in (Status.QUEUED, Status.RUNNING) for u in units):
+        return search
+    search_refresh_progress(search_id=search_id)
+    search.refresh_from_db()
+    now = timezone.now()
+    failed = [u for u in units if u.status == Status.FAILED]
+    results = None if failed else search_cv_results(search=search)
+    if results is None:
+        reason = "; ".join(f"unit {u.index}: {u.error}" for u in failed) or (
+            f"{search.n_fits - search.n_fits_done} fits are missing"
+        )
+        Search.objects.filter(pk=search_id, status__in=[Status.QUEUED, Status.RUNNING]).update(
+            status=Status.FAILED, error=reason, finished_at=now
+        )
+        return Search.objects.get(pk=search_id)
+    _store_aggregates(search, results)
+    search.refresh_from_db()
+    return search
+
+
+def _store_aggregates(search: Search, results: dict[str, list[Any]]) -> None:
+    metrics: list[str] = search.metrics
+    rts = bool(search.spec.get("return_train_score"))
+    best = aggregate.best_index(results, search.refit_metric)
+    candidates = list(search.candidates.order_by("index"))
+    for i, c in enumerate(candidates):
+        c.mean_test = {m: results[f"mean_test_{m}"][i] for m in metrics}
+        c.std_test = {m: results[f"std_test_{m}"][i] for m in metrics}
+        c.rank_test = {m: results[f"rank_test_{m}"][i] for m in metrics}
+        if rts:
+            c.mean_train = {m: results[f"mean_train_{m}"][i] for m in metrics}
+            c.std_train = {m: results[f"std_train_{m}"][i] for m in metrics}
+        c.mean_fit_time = results["mean_fit_time"][i]
+        c.std_fit_time = results["std_fit_time"][i]
+        c.mean_score_time = results["mean_score_time"][i]
+        c.std_score_time = results["std_score_time"][i]
+        c.score = c.mean_test[search.refit_metric]
+        c.rank = c.rank_test[search.refit_metric]
+    first_start = Result.objects.filter(search=search).order_by("started_at").values_list("started_at", flat=True)
+    last_end = Result.objects.filter(search=search).order_by("-finished_at").values_list("finished_at", flat=True)
+    cores = search.units.exclude(processes_used=None).order_by("-processes_used").values_list("processes_used", flat=True)
+    fields = ["mean_test", "std_test", "rank_test", "mean_train", "std_train", "mean_fit_time", "std_fit_time",
+              "mean_score_time", "std_score_time", "score", "rank"]  # fmt: skip
+    with transaction.atomic():
+        Candidate.objects.bulk_update(candidates, fields, batch_size=1000)
+        update: dict[str, Any] = {
+            "best_index": best,
+            "best_params": candidates[best].params if best is not None else None,
+            "best_score": candidates[best].score if best is not None else None,
+            "cores_used": cores.first(),
+            "started_at": first_start.first() or search.started_at,
+            "finished_at": last_end.first() or timezone.now(),
+        }
+        if best is None:
+            update.update(status=Status.FAILED, error=f"every fit failed: {_failure_summary(search)}")
+        else:
+            update.update(status=Status.DONE)
+        Search.objects.filter(pk=search.pk, status__in=[Status.QUEUED, Status.RUNNING]).update(**update)
+
+
+# ---------------------------------------------------------------------------------------------
+# Export
+# ---------------------------------------------------------------------------------------------
+
+
+def search_export(*, search: Search) -> dict[str, Any]:
+    """Metadata plus `cv_results` in scikit-learn's layout (null where a score is NaN)."""
+    units = search.units.order_by("index")
+    return {
+        "search": {
+            "id": search.pk,
+            "name": search.name,
+            "status": search.status,
+            "estimator": search.estimator,
+            "task": search.task,
+            "dataset": {"id": search.dataset_id, "name": search.dataset.name, "kind": search.dataset.kind},
+            "spec": search.spec,
+            "n_candidates": search.n_candidates,
+            "n_splits": search.n_splits,
+            "n_fits": search.n_fits,
+            "n_fits_done": search.n_fits_done,
+            "n_fits_failed": search.n_fits_failed,
+            "metrics": search.metrics,
+            "refit_metric": search.refit_metric,
+            "best_index": search.best_index,
+            "best_params": search.best_params,
+            "best_score": search.best_score,
+            "cores_used": search.cores_used,
+            "created_at": search.created_at.isoformat(),
+            "started_at": search.started_at.isoformat() if search.started_at else None,
+            "finished_at": search.finished_at.isoformat() if search.finished_at else None,
+            "wall_time": search.wall_time,
+            "versions": search.versions,
+            "units": [
+                {"index": u.index, "status": u.status, "host": u.host, "attempt": u.attempt,
+                 "n_jobs_requested": u.n_jobs_requested, "n_jobs_effective": u.n_jobs_effective,
+                 "processes_used": u.processes_used, "cpu_count": u.cpu_count}
+                for u in units
+            ],  # fmt: skip
+        },
+        "cv_results": search_cv_results(search=search),
+    }
+
+
+def cv_results_columns(results: dict[str, list[Any]]) -> list[str]:
+    """Column order for CSV: params, param_*, then scikit-learn's keys as they come."""
+    keys = list(results)
+    first = ["params"] + [k for k in keys if k.startswith("param_")]
+    return first + [k for k in keys if k not in first]
+
+
+def searches_unfinished(ids: Iterable[int]) -> list[int]:
+    return list(Search.objects.filter(pk__in=list(ids)).exclude(status__in=FINISHED).values_list("pk", flat=True))
+
