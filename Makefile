@@ -25,7 +25,6 @@ var/secret_key:
 
 migrate: install var/secret_key
 	DJANGO_SECRET_KEY=$$(cat var/secret_key) $(BIN)/python manage.py migrate --no-input
-	DJANGO_SECRET_KEY=$$(cat var/secret_key) $(BIN)/python manage.py collectstatic --no-input -v0
 
 # The app on the embedded default (SQLite + ORM broker): web server and one qcluster, stopped together.
 run: migrate
