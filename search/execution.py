@@ -12,7 +12,7 @@ Why this shape (HAZARDS.md):
 
 from __future__ import annotations
 
-import ctypes
+import contextlib
 import json
 import logging
 import os
@@ -52,12 +52,17 @@ def unit_claim(*, unit_id: int) -> WorkUnit | None:
     claimable = Q(status=Status.QUEUED) | Q(status=Status.RUNNING, lease_until__lt=now)
     live_search = Q(search__status__in=[Status.QUEUED, Status.RUNNING])
     with transaction.atomic():
-        claimed = (
-            WorkUnit.objects.filter(claimable, live_search, pk=unit_id)
-            .update(
-                status=Status.RUNNING, attempt=F("attempt") + 1, lease_until=_lease(), host=socket.gethostname(),
-                worker_pid=os.getpid(), runner_pid=None, started_at=now, finished_at=None, error="", fits_run=0,
-            )  # fmt: skip
+        claimed = WorkUnit.objects.filter(claimable, live_search, pk=unit_id).update(
+            status=Status.RUNNING,
+            attempt=F("attempt") + 1,
+            lease_until=_lease(),
+            host=socket.gethostname(),
+            worker_pid=os.getpid(),
+            runner_pid=None,
+            started_at=now,
+            finished_at=None,
+            error="",
+            fits_run=0,
         )
         if not claimed:
             return None
@@ -77,10 +82,7 @@ def _pending_cells(unit: WorkUnit) -> list[tuple[int, int, dict[str, Any]]]:
         search_id=unit.search_id, index__gte=unit.candidate_start, index__lt=unit.candidate_stop
     ).order_by("index")
     return [
-        (c.index, fold, c.params)
-        for c in cands
-        for fold in range(unit.search.n_splits)
-        if (c.index, fold) not in done
+        (c.index, fold, c.params) for c in cands for fold in range(unit.search.n_splits) if (c.index, fold) not in done
     ]
 
 
@@ -103,17 +105,9 @@ def unit_job(unit: WorkUnit, cells: list[tuple[int, int, dict[str, Any]]]) -> Jo
     )
 
 
-def _pdeathsig() -> None:
-    """In the runner child: die with SIGTERM (→ kill own group) if the worker that started it dies."""
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
 def _kill_group(proc: subprocess.Popen[str]) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     proc.wait()
 
 
@@ -125,8 +119,8 @@ def spawn_runner(job: Job) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        start_new_session=True,
-        preexec_fn=_pdeathsig,
+        start_new_session=True,  # its own process group, so one killpg takes every loky child too
+        env={**os.environ, "FANOUT_RUNNER_PARENT": str(os.getpid())},
     )
     assert proc.stdin is not None
     proc.stdin.write(json.dumps(job.to_dict(), allow_nan=False))
@@ -168,12 +162,22 @@ def results_write(*, unit: WorkUnit, fits: list[dict[str, Any]]) -> None:
     )
     rows = [
         Result(
-            search_id=unit.search_id, candidate_id=ids[f["candidate"]], fold=f["fold"], unit=unit,
-            attempt=unit.attempt, test_scores=f["test_scores"], train_scores=f["train_scores"],
-            fit_time=f["fit_time"], score_time=f["score_time"], started_at=_ts(f["started_at"]),
-            finished_at=_ts(f["finished_at"]), host=f["host"], pid=f["pid"],
-            n_test_samples=f["n_test_samples"], error=f["error"],
-        )  # fmt: skip
+            search_id=unit.search_id,
+            candidate_id=ids[f["candidate"]],
+            fold=f["fold"],
+            unit=unit,
+            attempt=unit.attempt,
+            test_scores=f["test_scores"],
+            train_scores=f["train_scores"],
+            fit_time=f["fit_time"],
+            score_time=f["score_time"],
+            started_at=_ts(f["started_at"]),
+            finished_at=_ts(f["finished_at"]),
+            host=f["host"],
+            pid=f["pid"],
+            n_test_samples=f["n_test_samples"],
+            error=f["error"],
+        )
         for f in fits
     ]
     with transaction.atomic():
@@ -198,9 +202,7 @@ def _heartbeat(unit: WorkUnit, progress: _Progress) -> bool:
         )
     if progress.pids:
         update.update(processes_used=len(progress.pids), worker_pids=sorted(progress.pids))
-    return bool(
-        WorkUnit.objects.filter(pk=unit.pk, attempt=unit.attempt, status=Status.RUNNING).update(**update)
-    )
+    return bool(WorkUnit.objects.filter(pk=unit.pk, attempt=unit.attempt, status=Status.RUNNING).update(**update))
 
 
 def _supervise(unit: WorkUnit, proc: subprocess.Popen[str]) -> tuple[_Progress, str]:

@@ -21,7 +21,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from search.engine import aggregate, datasets, spec as spec_mod
+from search.engine import aggregate, datasets
+from search.engine import spec as spec_mod
 from search.engine.run import load_data
 from search.engine.spec import Plan, SearchSpec, SpecError
 from search.models import FINISHED, Candidate, Dataset, Result, Search, Status, WorkUnit
@@ -74,7 +75,7 @@ def dataset_get_or_create(*, ds: spec_mod.DatasetSpec, owner: Any = None, base_d
     if found:
         return found
     data = load_data({"kind": kind, **source})
-    label = ds.name if not ds.options else f"{ds.name}({', '.join(f'{k}={v}' for k, v in ds.options.items())})"
+    label = str(ds.name) if not ds.options else f"{ds.name}({', '.join(f'{k}={v}' for k, v in ds.options.items())})"
     return Dataset.objects.create(
         name=label[:200], kind=kind, source=source, key=key,
         n_samples=data.n_samples, n_features=data.n_features, owner=owner,
@@ -168,10 +169,15 @@ def search_enqueue(*, search_id: int, units: Iterable[WorkUnit] | None = None) -
     """Hand queued units to django-q2 (ids only, never data: HAZARDS.md §6). Returns how many."""
     from django_q.tasks import async_task
 
-    todo = list(units) if units is not None else list(WorkUnit.objects.filter(search_id=search_id, status=Status.QUEUED))
+    todo = (
+        list(units) if units is not None else list(WorkUnit.objects.filter(search_id=search_id, status=Status.QUEUED))
+    )
     for unit in todo:
         task_id = async_task(
-            "search.tasks.run_unit", unit.pk, task_name=f"search-{search_id}-unit-{unit.index}", group=f"search-{search_id}"
+            "search.tasks.run_unit",
+            unit.pk,
+            task_name=f"search-{search_id}-unit-{unit.index}",
+            group=f"search-{search_id}",
         )
         WorkUnit.objects.filter(pk=unit.pk).update(q_task_id=str(task_id), enqueued_at=timezone.now())
     return len(todo)
@@ -201,9 +207,7 @@ def search_rerun(*, search: Search, enqueue: bool = True) -> Search:
 
 def search_refresh_progress(*, search_id: int) -> None:
     done = Result.objects.filter(search_id=search_id)
-    Search.objects.filter(pk=search_id).update(
-        n_fits_done=done.count(), n_fits_failed=done.exclude(error="").count()
-    )
+    Search.objects.filter(pk=search_id).update(n_fits_done=done.count(), n_fits_failed=done.exclude(error="").count())
 
 
 def _fits_in_order(search: Search) -> list[aggregate.Fit] | None:
@@ -278,7 +282,9 @@ def _store_aggregates(search: Search, results: dict[str, list[Any]]) -> None:
         c.rank = c.rank_test[search.refit_metric]
     first_start = Result.objects.filter(search=search).order_by("started_at").values_list("started_at", flat=True)
     last_end = Result.objects.filter(search=search).order_by("-finished_at").values_list("finished_at", flat=True)
-    cores = search.units.exclude(processes_used=None).order_by("-processes_used").values_list("processes_used", flat=True)
+    cores = (
+        search.units.exclude(processes_used=None).order_by("-processes_used").values_list("processes_used", flat=True)
+    )
     fields = ["mean_test", "std_test", "rank_test", "mean_train", "std_train", "mean_fit_time", "std_fit_time",
               "mean_score_time", "std_score_time", "score", "rank"]  # fmt: skip
     with transaction.atomic():
@@ -332,11 +338,18 @@ def search_export(*, search: Search) -> dict[str, Any]:
             "wall_time": search.wall_time,
             "versions": search.versions,
             "units": [
-                {"index": u.index, "status": u.status, "host": u.host, "attempt": u.attempt,
-                 "n_jobs_requested": u.n_jobs_requested, "n_jobs_effective": u.n_jobs_effective,
-                 "processes_used": u.processes_used, "cpu_count": u.cpu_count}
+                {
+                    "index": u.index,
+                    "status": u.status,
+                    "host": u.host,
+                    "attempt": u.attempt,
+                    "n_jobs_requested": u.n_jobs_requested,
+                    "n_jobs_effective": u.n_jobs_effective,
+                    "processes_used": u.processes_used,
+                    "cpu_count": u.cpu_count,
+                }
                 for u in units
-            ],  # fmt: skip
+            ],
         },
         "cv_results": search_cv_results(search=search),
     }
@@ -351,4 +364,3 @@ def cv_results_columns(results: dict[str, list[Any]]) -> list[str]:
 
 def searches_unfinished(ids: Iterable[int]) -> list[int]:
     return list(Search.objects.filter(pk__in=list(ids)).exclude(status__in=FINISHED).values_list("pk", flat=True))
-

@@ -39,7 +39,8 @@ def _rank(means: np.ndarray) -> np.ndarray:
     if np.isnan(means).all():
         return np.ones_like(means, dtype=np.int32)
     filled = np.nan_to_num(means, nan=np.nanmin(means) - 1)
-    return rankdata(-filled, method="min").astype(np.int32, copy=False)
+    ranks: np.ndarray = rankdata(-filled, method="min").astype(np.int32, copy=False)
+    return ranks
 
 
 def cv_results(

@@ -86,8 +86,7 @@ def normalise_generator_options(name: str, options: dict[str, Any]) -> dict[str,
     unknown = sorted(set(options) - set(allowed))
     if unknown:
         raise DatasetError(
-            f"unknown option(s) {', '.join(map(repr, unknown))} for {name}; "
-            f"allowed: {', '.join(sorted(allowed))}"
+            f"unknown option(s) {', '.join(map(repr, unknown))} for {name}; allowed: {', '.join(sorted(allowed))}"
         )
     out = dict(options)
     out.setdefault("random_state", 0)  # same rows in every process
@@ -98,9 +97,7 @@ def load_builtin(name: str) -> Data:
     if name not in BUILTIN:
         raise DatasetError(f"unknown data set {name!r}; allowed: {', '.join(BUILTIN)}")
     bunch = BUILTIN[name]()
-    names = [str(n) for n in getattr(bunch, "feature_names", [])] or [
-        f"x{i}" for i in range(bunch.data.shape[1])
-    ]
+    names = [str(n) for n in getattr(bunch, "feature_names", [])] or [f"x{i}" for i in range(bunch.data.shape[1])]
     return Data(X=bunch.data, y=bunch.target, feature_names=names, target_name="target")
 
 
@@ -153,8 +150,7 @@ def read_csv(content: bytes, target: str) -> Data:
                 value = float(cell)
             except ValueError:
                 raise DatasetError(
-                    f"column {header[col]!r} is not numeric (line {i + 2}: {cell!r}); "
-                    "features must be numbers"
+                    f"column {header[col]!r} is not numeric (line {i + 2}: {cell!r}); features must be numbers"
                 ) from None
             if not math.isfinite(value):
                 raise DatasetError(f"column {header[col]!r} has a missing or infinite value on line {i + 2}")

@@ -62,7 +62,7 @@ def registry() -> dict[str, EstimatorInfo]:
                     cls()
                 except TypeError:
                     continue
-                found[name] = EstimatorInfo(name=name, kind=kind, module=_public_module(cls))  # type: ignore[arg-type]
+                found[name] = EstimatorInfo(name=name, kind=kind, module=_public_module(cls))
     return dict(sorted(found.items()))
 
 

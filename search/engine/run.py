@@ -210,9 +210,18 @@ def run_job(job: Job, on_start: Callable[[RunInfo], None] | None = None) -> Iter
     metrics = metric_names(job.scoring)
     tasks: Iterable[Any] = (
         joblib.delayed(fit_and_score)(
-            estimator, data.X, data.y, splits[fold][0], splits[fold][1], params,
-            scorer, metrics, job.return_train_score, cand, fold,
-        )  # fmt: skip
+            estimator,
+            data.X,
+            data.y,
+            splits[fold][0],
+            splits[fold][1],
+            params,
+            scorer,
+            metrics,
+            job.return_train_score,
+            cand,
+            fold,
+        )
         for cand, fold, params in job.cells
     )
     parallel = joblib.Parallel(n_jobs=job.n_jobs, return_as="generator_unordered")

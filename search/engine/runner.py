@@ -9,6 +9,7 @@ group, so no loky child outlives a cancelled, timed-out or killed unit.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import signal
@@ -23,6 +24,16 @@ def _kill_group(signum: int, frame: object) -> None:
     os.killpg(0, signal.SIGKILL)
 
 
+def _die_with_parent() -> None:
+    """SIGTERM this process (→ `_kill_group`) when the worker that started it dies (Linux prctl)."""
+    parent = int(os.environ.get("FANOUT_RUNNER_PARENT", "0"))
+    if not parent or not sys.platform.startswith("linux"):
+        return
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        _kill_group(signal.SIGTERM, None)
+
+
 def _emit(out: IO[str], event: str, **payload: Any) -> None:
     out.write(json.dumps({"event": event, **payload}, allow_nan=False) + "\n")
     out.flush()
@@ -33,6 +44,7 @@ def main() -> int:
     out = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)
     signal.signal(signal.SIGTERM, _kill_group)
+    _die_with_parent()
     try:
         job = Job.from_dict(json.load(sys.stdin))
         info_box: list[RunInfo] = []

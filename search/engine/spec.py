@@ -158,8 +158,7 @@ def _parse_estimator(value: Any) -> tuple[str, ...]:
         return tuple(value)
     raise SpecError(
         "estimator",
-        f"expected a class name such as 'SVC' or a list of step names such as "
-        f"['StandardScaler', 'SVC'], got {value!r}",
+        f"expected a class name such as 'SVC' or a list of step names such as ['StandardScaler', 'SVC'], got {value!r}",
     )
 
 
@@ -353,11 +352,12 @@ def _set_params(est: BaseEstimator, params: dict[str, Any], where: str) -> BaseE
         if key not in valid:
             import difflib
 
-            close = difflib.get_close_matches(key, valid, n=3)
+            lowered = {k.lower(): k for k in valid}
+            close = [lowered[c] for c in difflib.get_close_matches(key.lower(), lowered, n=3, cutoff=0.5)]
             hint = f" Did you mean {', '.join(close)}?" if close else ""
             raise SpecError(
                 f"{where}.{key}",
-                f"{type(est).__name__} has no parameter {key!r}.{hint}",
+                f"{type(est).__name__} has no parameter {key!r}.{hint} Valid parameters: {', '.join(sorted(valid))}",
             )
     try:
         est.set_params(**params)

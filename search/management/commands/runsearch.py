@@ -18,7 +18,7 @@ from django.db import connection, transaction
 
 from search import execution, services
 from search.engine.spec import SpecError
-from search.models import Search, Status
+from search.models import FINISHED, Search, Status
 
 POLL_SECONDS = 0.25
 
@@ -33,7 +33,9 @@ def _load_specs(path: Path) -> list[tuple[str, Any]]:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise CommandError(f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", returncode=2) from None
+        raise CommandError(
+            f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", returncode=2
+        ) from None
     if isinstance(data, list):
         if not data:
             raise CommandError(f"{path}: the list of specs is empty", returncode=2)
@@ -48,9 +50,7 @@ class Command(BaseCommand):
         parser.add_argument("specs", nargs="+", type=Path, help="JSON files, each one spec or a list of specs")
         mode = parser.add_mutually_exclusive_group()
         mode.add_argument("--no-wait", action="store_true", help="enqueue and return at once")
-        mode.add_argument(
-            "--local", action="store_true", help="run the fits in this process (no qcluster needed)"
-        )
+        mode.add_argument("--local", action="store_true", help="run the fits in this process (no qcluster needed)")
 
     def handle(self, *args: Any, **opts: Any) -> None:
         entries = [entry for path in opts["specs"] for entry in _load_specs(path)]
@@ -61,18 +61,13 @@ class Command(BaseCommand):
             except SpecError as exc:
                 raise CommandError(f"{where}: {exc}", returncode=2) from None
         searches: list[Search] = []
-        try:
-            with transaction.atomic():  # all or nothing: one bad data set stores none of them
-                for where, plan in plans:
-                    base_dir = Path(where.split("[")[0]).resolve().parent
-                    try:
-                        searches.append(
-                            services.search_create(plan=plan, base_dir=base_dir, enqueue=not opts["local"])
-                        )
-                    except SpecError as exc:
-                        raise CommandError(f"{where}: {exc}", returncode=2) from None
-        finally:
-            pass
+        with transaction.atomic():  # all or nothing: one bad data set stores none of them
+            for where, plan in plans:
+                base_dir = Path(where.split("[")[0]).resolve().parent
+                try:
+                    searches.append(services.search_create(plan=plan, base_dir=base_dir, enqueue=not opts["local"]))
+                except SpecError as exc:
+                    raise CommandError(f"{where}: {exc}", returncode=2) from None
         for s in searches:
             self.stdout.write(f"search {s.pk}")
         self.stdout.flush()
@@ -90,33 +85,34 @@ class Command(BaseCommand):
     def _run_local(self, search_ids: list[int]) -> None:
         try:
             for unit_id in (
-                Search.objects.filter(pk__in=search_ids).values_list("units__pk", flat=True).order_by("pk", "units__index")
+                Search.objects.filter(pk__in=search_ids)
+                .values_list("units__pk", flat=True)
+                .order_by("pk", "units__index")
             ):
                 execution.unit_run(unit_id=unit_id)
         finally:
             connection.close()
 
     def _wait(self, search_ids: list[int], expect_cluster: bool) -> None:
+        """A progress line until every search has finished (redrawn on a terminal, else every few s)."""
         from django_q.status import Stat
 
         started = time.monotonic()
         warned = False
         tty = sys.stderr.isatty()
-        last_line = ""
-        last_print = 0.0
+        last_counts, last_print = "", 0.0
         while True:
             rows = list(Search.objects.filter(pk__in=search_ids).values_list("status", "n_fits_done", "n_fits"))
             done = sum(r[1] for r in rows)
             total = sum(r[2] for r in rows)
-            finished = sum(r[0] in (Status.DONE, Status.FAILED, Status.CANCELLED) for r in rows)
+            finished = sum(r[0] in FINISHED for r in rows)
             elapsed = time.monotonic() - started
-            line = f"{done}/{total} fits ({100 * done / total:.0f}%), {finished}/{len(rows)} searches finished, {elapsed:.1f} s"
+            counts = f"{done}/{total} fits ({100 * done / total:.0f}%), {finished}/{len(rows)} searches finished"
             if tty:
-                self.stderr.write(f"\r{line}", ending="")
-            elif line.split(",")[0] != last_line.split(",")[0] and time.monotonic() - last_print > 2:
-                self.stderr.write(line)
-                last_print = time.monotonic()
-            last_line = line
+                self.stderr.write(f"\r{counts}, {elapsed:.1f} s", ending="")
+            elif counts != last_counts and time.monotonic() - last_print > 2:
+                self.stderr.write(f"{counts}, {elapsed:.1f} s")
+                last_counts, last_print = counts, time.monotonic()
             if finished == len(rows):
                 if tty:
                     self.stderr.write("")
@@ -138,7 +134,7 @@ class Command(BaseCommand):
                 f"search {s.pk}{f' ({s.name})' if s.name else ''}: {s.status} in {wall}, "
                 f"{s.n_fits_done}/{s.n_fits} fits ({s.n_fits_failed} failed), cores used {s.cores_used or 'n/a'}"
             )
-            if s.status == Status.DONE:
+            if s.status == Status.DONE and s.best_index is not None:
                 std = s.candidates.get(index=s.best_index).std_test or {}
                 spread = f" ± {std.get(s.refit_metric):.4f}" if std.get(s.refit_metric) is not None else ""
                 self.stdout.write(

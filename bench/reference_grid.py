@@ -1,0 +1,234 @@
+"""Reference benchmark: Fanout (runsearch + a real qcluster) against a plain GridSearchCV, end to end.
+
+Run from anywhere: `.venv/bin/python bench/reference_grid.py [--repeats N] [--json]`.
+Both sides are timed as whole subprocesses, so both pay interpreter start-up and imports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import secrets
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+DESCRIPTION = "Benchmark Fanout (runsearch + qcluster) against GridSearchCV on the reference grid."
+REPO = Path(__file__).resolve().parent.parent
+TARGET_RATIO = 1.10
+READY_TIMEOUT = 60.0
+STOP_GRACE = 10.0
+# Settings that would point the run at a shared database, broker or cache instead of the temp dir.
+SHARED_VARS = ("DATABASE_URL", "REDIS_URL", "FANOUT_SQLITE_PATH", "FANOUT_CACHE_DIR")
+
+GRID: dict[str, list[Any]] = {"n_estimators": [50, 100, 200], "max_depth": [None, 5, 10], "min_samples_split": [2, 5]}
+DATA_OPTIONS: dict[str, Any] = {
+    "n_samples": 2000,
+    "n_features": 20,
+    "n_informative": 5,
+    "n_redundant": 10,
+    "random_state": 0,
+}
+SPEC: dict[str, Any] = {
+    "name": "reference-grid",
+    "estimator": "RandomForestClassifier",
+    "params": {"random_state": 0},
+    "param_grid": GRID,
+    "dataset": {"name": "make_classification", "options": DATA_OPTIONS},
+    "cv": 5,
+    "scoring": "accuracy",
+    "n_jobs": -1,
+}
+BASELINE_CODE = f"""
+from sklearn.datasets import make_classification
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.model_selection import GridSearchCV
+X, y = make_classification(**{DATA_OPTIONS!r})
+GridSearchCV(RandomForestClassifier(random_state=0), {GRID!r}, cv=5, scoring="accuracy", n_jobs=-1,
+             refit=False).fit(X, y)
+"""
+
+
+class BenchError(Exception):
+    """A subprocess failed; the message says which and why."""
+
+
+def make_env(var_dir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in SHARED_VARS}
+    env.update(
+        FANOUT_VAR_DIR=str(var_dir),
+        DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
+        FANOUT_CLUSTER_NAME=f"bench-{os.getpid()}",
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+def run(
+    args: list[str], env: dict[str, str], what: str, cluster: subprocess.Popen[bytes] | None = None
+) -> tuple[float, str]:
+    """Run a subprocess to completion; return (wall seconds, stdout). Raise BenchError on failure.
+
+    With `cluster`, stop waiting (and kill the subprocess) if the cluster dies: runsearch would wait forever.
+    """
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=out, stderr=err)
+        while proc.poll() is None:
+            if cluster is not None and cluster.poll() is not None:
+                proc.kill()
+                proc.wait()
+                raise BenchError(f"qcluster exited {cluster.returncode} while {what} was waiting for it")
+            time.sleep(0.05)
+        elapsed = time.perf_counter() - start
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
+    if proc.returncode != 0:
+        raise BenchError(f"{what} exited {proc.returncode}:\n{stdout}\n{stderr}".rstrip())
+    return elapsed, stdout
+
+
+def manage(*args: str) -> list[str]:
+    return [sys.executable, "manage.py", *args]
+
+
+def start_cluster(env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            manage("qcluster"), cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    deadline = time.monotonic() + READY_TIMEOUT
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise BenchError(f"qcluster exited {proc.returncode}:\n{log_path.read_text(errors='replace')}")
+        if "running" in log_path.read_text(errors="replace"):
+            return proc
+        time.sleep(0.2)
+    stop_cluster(proc)
+    raise BenchError(f"qcluster not ready after {READY_TIMEOUT:.0f} s:\n{log_path.read_text(errors='replace')}")
+
+
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def stop_cluster(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the cluster's process group; SIGKILL whatever of it is left after STOP_GRACE seconds."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_GRACE
+    while time.monotonic() < deadline:
+        if proc.poll() is not None and not group_alive(proc.pid):
+            return
+        time.sleep(0.1)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def time_fanout(env: dict[str, str], spec_path: Path, cluster: subprocess.Popen[bytes]) -> tuple[float, int]:
+    """Wall time of `runsearch SPEC.json` and the id of the search it created."""
+    elapsed, out = run(manage("runsearch", str(spec_path)), env, "runsearch", cluster)
+    first = next((line for line in out.splitlines() if line.startswith("search ")), "")
+    try:
+        return elapsed, int(first.split()[1])
+    except (IndexError, ValueError):
+        raise BenchError(f"runsearch printed no `search <ID>` line:\n{out}") from None
+
+
+def time_baseline(env: dict[str, str]) -> float:
+    return run([sys.executable, "-c", BASELINE_CODE], env, "GridSearchCV baseline")[0]
+
+
+def search_stats(env: dict[str, str], search_id: int) -> dict[str, Any]:
+    out = run(manage("exportsearch", str(search_id), "--format", "json"), env, "exportsearch")[1]
+    search = json.loads(out)["search"]
+    return {"cores_used": search.get("cores_used"), "wall_time": search.get("wall_time")}
+
+
+def measure(
+    env: dict[str, str], spec_path: Path, cluster: subprocess.Popen[bytes], repeats: int
+) -> tuple[list[tuple[float, float]], int]:
+    rounds: list[tuple[float, float]] = []
+    search_id = -1
+    for i in range(repeats):
+        fanout_first = i % 2 == 0  # a,b then b,a: neither side always runs on a warm machine
+        if not fanout_first:
+            base = time_baseline(env)
+        fan, search_id = time_fanout(env, spec_path, cluster)
+        if fanout_first:
+            base = time_baseline(env)
+        rounds.append((fan, base))
+        order = "fanout, gridsearchcv" if fanout_first else "gridsearchcv, fanout"
+        print(f"round {i + 1}/{repeats} ({order}): fanout {fan:.2f} s, gridsearchcv {base:.2f} s", flush=True)
+    return rounds, search_id
+
+
+def report(rounds: list[tuple[float, float]], stats: dict[str, Any], as_json: bool) -> None:
+    fan = statistics.median(r[0] for r in rounds)
+    base = statistics.median(r[1] for r in rounds)
+    ratio = fan / base
+    print("\nround  fanout (s)  gridsearchcv (s)  ratio")
+    for i, (f, b) in enumerate(rounds, 1):
+        print(f"{i:>5}  {f:>10.2f}  {b:>16.2f}  {f / b:>5.2f}")
+    print(f"median {fan:>10.2f}  {base:>16.2f}  {ratio:>5.2f}")
+    verdict = "within" if ratio <= TARGET_RATIO else "ABOVE"
+    print(f"\nratio fanout / gridsearchcv: {ratio:.3f} ({verdict} target {TARGET_RATIO:.2f})")
+    print(f"cpu_count: {os.cpu_count()}")
+    wall = "n/a" if stats["wall_time"] is None else f"{stats['wall_time']:.2f} s"
+    print(f"last search: cores_used {stats['cores_used']}, fit-span wall time {wall}")
+    print("both sides timed as whole subprocesses (interpreter start-up and imports included)")
+    if as_json:
+        summary = {
+            "rounds": [{"fanout": f, "gridsearchcv": b} for f, b in rounds],
+            "median_fanout": fan,
+            "median_gridsearchcv": base,
+            "ratio": ratio,
+            "target_ratio": TARGET_RATIO,
+            "cpu_count": os.cpu_count(),
+            **stats,
+        }
+        print(json.dumps(summary, indent=2))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=DESCRIPTION)
+    parser.add_argument("--repeats", type=int, default=3, help="alternating rounds to run (default 3)")
+    parser.add_argument("--json", action="store_true", help="also print the final numbers as JSON")
+    args = parser.parse_args(argv)
+    if args.repeats < 1:
+        parser.error("--repeats must be at least 1")
+    with tempfile.TemporaryDirectory(prefix="fanout-bench-") as tmp:
+        var_dir = Path(tmp)
+        env = make_env(var_dir)
+        spec_path = var_dir / "reference-grid.json"
+        spec_path.write_text(json.dumps(SPEC, indent=2), encoding="utf-8")
+        try:
+            run(manage("migrate", "--no-input"), env, "migrate")
+            cluster = start_cluster(env, var_dir / "qcluster.log")
+            try:
+                rounds, search_id = measure(env, spec_path, cluster, args.repeats)
+            finally:
+                stop_cluster(cluster)
+            stats = search_stats(env, search_id)
+        except BenchError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+    report(rounds, stats, args.json)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,154 @@
+"""Django admin: every model, read-only where it is a record of what ran, with rerun/cancel actions."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.html import format_html
+
+from search import services
+from search.engine.spec import SpecError
+from search.models import Candidate, Dataset, Result, Search, WorkUnit
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Rows written by workers: viewable, never edited or added by hand."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Dataset)
+class DatasetAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ["name", "kind", "n_samples", "n_features", "owner", "created_at"]
+    list_filter = ["kind"]
+    search_fields = ["name"]
+    readonly_fields = ["kind", "source", "key", "n_samples", "n_features", "created_at"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # data sets come from a spec or an upload, where they are validated
+
+
+class CandidateInline(admin.TabularInline):  # type: ignore[type-arg]
+    model = Candidate
+    fields = readonly_fields = ("index", "params", "score", "rank", "mean_fit_time")
+    ordering = ["rank", "index"]
+    extra = 0
+    max_num = 0
+    can_delete = False
+    show_change_link = True
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Candidate]:
+        return super().get_queryset(request).order_by("rank", "index")
+
+
+class WorkUnitInline(admin.TabularInline):  # type: ignore[type-arg]
+    model = WorkUnit
+    fields = readonly_fields = (
+        "index", "status", "attempt", "host", "n_jobs_effective", "processes_used", "fits_run", "error",
+    )  # fmt: skip
+    extra = 0
+    max_num = 0
+    can_delete = False
+    show_change_link = True
+
+
+@admin.register(Search)
+class SearchAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ["id", "name", "estimator", "status", "progress_bar", "best", "cores_used", "wall", "created_at"]
+    list_display_links = ["id", "name"]
+    list_filter = ["status", "estimator", "task"]
+    search_fields = ["name", "estimator", "dataset__name"]
+    date_hierarchy = "created_at"
+    actions = ["rerun", "cancel"]
+    inlines = [WorkUnitInline, CandidateInline]
+    list_per_page = 50
+    fields = readonly_fields = (
+        "name", "status", "estimator", "task", "dataset", "spec_pretty", "n_candidates", "n_splits", "n_fits",
+        "n_fits_done", "n_fits_failed", "metrics", "refit_metric", "n_jobs", "best_index", "best_params",
+        "best_score", "cores_used", "error", "versions", "rerun_of", "created_at", "started_at", "finished_at",
+    )  # fmt: skip
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # a search is defined by a spec: `runsearch`, or "rerun" here
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # a record of what ran: viewable; the rerun and cancel actions change it
+
+    @admin.display(description="progress")
+    def progress_bar(self, obj: Search) -> str:
+        return format_html(
+            '<progress value="{}" max="{}" title="{} of {} fits"></progress> {}/{}',
+            obj.n_fits_done, obj.n_fits, obj.n_fits_done, obj.n_fits, obj.n_fits_done, obj.n_fits,
+        )  # fmt: skip
+
+    @admin.display(description="best score", ordering="best_score")
+    def best(self, obj: Search) -> str:
+        return "–" if obj.best_score is None else f"{obj.best_score:.4f}"
+
+    @admin.display(description="wall time")
+    def wall(self, obj: Search) -> str:
+        return "–" if obj.wall_time is None else f"{obj.wall_time:.1f} s"
+
+    @admin.display(description="spec")
+    def spec_pretty(self, obj: Search) -> str:
+        return format_html("<pre>{}</pre>", json.dumps(obj.spec, indent=2))
+
+    @admin.action(description="Rerun the selected searches (same spec, new search)")
+    def rerun(self, request: HttpRequest, queryset: QuerySet[Search]) -> None:
+        for search in queryset:
+            try:
+                new = services.search_rerun(search=search)
+            except SpecError as exc:
+                self.message_user(request, f"{search}: cannot rerun: {exc}", messages.ERROR)
+                continue
+            self.message_user(request, f"{search} rerun as {new}", messages.SUCCESS)
+
+    @admin.action(description="Cancel the selected searches")
+    def cancel(self, request: HttpRequest, queryset: QuerySet[Search]) -> None:
+        cancelled = [s for s in queryset if services.search_cancel(search=s)]
+        skipped = queryset.count() - len(cancelled)
+        self.message_user(
+            request, f"cancelled {len(cancelled)} searches" + (f", {skipped} had already finished" if skipped else "")
+        )
+
+
+@admin.register(WorkUnit)
+class WorkUnitAdmin(ReadOnlyAdmin):
+    list_display = ["__str__", "status", "attempt", "host", "cpu_count", "n_jobs_effective", "processes_used",
+                    "fits_run", "started_at", "finished_at"]  # fmt: skip
+    list_filter = ["status", "host"]
+    search_fields = ["search__name", "host"]
+    list_select_related = ["search"]
+
+
+@admin.register(Candidate)
+class CandidateAdmin(ReadOnlyAdmin):
+    list_display = ["search", "index", "params", "score", "rank", "mean_fit_time"]
+    list_filter = ["search__status"]
+    search_fields = ["search__name"]
+    list_select_related = ["search"]
+    ordering = ["search", "rank", "index"]
+
+
+@admin.register(Result)
+class ResultAdmin(ReadOnlyAdmin):
+    list_display = ["search", "candidate_index", "fold", "test_scores", "fit_time", "host", "pid", "failed"]
+    list_filter = ["host", "search__status"]
+    search_fields = ["search__name", "error", "host"]
+    list_select_related = ["search", "candidate"]
+
+    @admin.display(description="candidate", ordering="candidate__index")
+    def candidate_index(self, obj: Result) -> int:
+        return obj.candidate.index
+
+    @admin.display(boolean=True)
+    def failed(self, obj: Result) -> bool:
+        return bool(obj.error)

@@ -1,0 +1,88 @@
+"""Shared fixtures: build searches from spec dicts and run them through the real runner process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings
+
+from search import execution, services
+from search.models import Search
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_search(spec: dict[str, Any], **kwargs: Any) -> Search:
+    """Validate and store a search without enqueueing it."""
+    return services.search_create(plan=services.plan_search(spec), enqueue=False, **kwargs)
+
+
+def run_inline(search: Search) -> Search:
+    """Run every unit of a search here (each unit still fits in its own runner process)."""
+    for unit in search.units.order_by("index"):
+        execution.unit_run(unit_id=unit.pk)
+    search.refresh_from_db()
+    return search
+
+
+@pytest.fixture
+def make_search() -> Any:
+    return create_search
+
+
+@pytest.fixture
+def run_search() -> Any:
+    return run_inline
+
+
+def project_env(**extra: str) -> dict[str, str]:
+    """Environment for a child `manage.py` process that must share this test run's database."""
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE="project.settings",
+        FANOUT_SQLITE_PATH=str(settings.DATABASES["default"]["NAME"]),
+        FANOUT_CLUSTER_NAME=settings.Q_CLUSTER["name"],
+    )
+    env.update(extra)
+    return env
+
+
+def manage(*args: str, timeout: float = 300, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=project_env(**env), capture_output=True, text=True,
+        timeout=timeout, check=False,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def qcluster(tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """A real `manage.py qcluster` on this test run's database; stopped with its whole process group."""
+    import signal
+    import time
+
+    log = (tmp_path / "qcluster.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=project_env(), stdout=log,
+        stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while b"running" not in (tmp_path / "qcluster.log").read_bytes():
+        assert proc.poll() is None, (tmp_path / "qcluster.log").read_text()
+        assert time.monotonic() < deadline, "qcluster did not start in 30 s"
+        time.sleep(0.1)
+    try:
+        yield proc
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()

@@ -1,0 +1,17 @@
+"""The engine is plain Python: importing all of it must not import Django."""
+
+import subprocess
+import sys
+
+from tests.conftest import ROOT
+
+
+def test_engine_imports_without_django() -> None:
+    code = (
+        "import sys\n"
+        "import search.engine.aggregate, search.engine.datasets, search.engine.registry\n"
+        "import search.engine.run, search.engine.runner, search.engine.spec\n"
+        "assert not [m for m in sys.modules if m == 'django' or m.startswith('django.')], 'django imported'\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stderr
