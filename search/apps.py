@@ -10,7 +10,10 @@ class SearchConfig(AppConfig):
 
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
+        from django_q.signals import post_spawn
 
+        from search.execution import keep_warm_runner
         from search.schedules import ensure_schedules
 
         post_migrate.connect(ensure_schedules, sender=self)
+        post_spawn.connect(keep_warm_runner, dispatch_uid="fanout-warm-runner")

@@ -72,7 +72,9 @@ def test_classifier_random_forest() -> None:
         "dataset": {"name": "make_classification", "options": {"n_samples": 300, "n_features": 8, "random_state": 0}},
         "cv": 5, "scoring": "accuracy",
     }  # fmt: skip
-    payload = run_and_compare(spec, RandomForestClassifier(random_state=0), X, y, param_grid=grid, cv=5, scoring="accuracy")
+    payload = run_and_compare(
+        spec, RandomForestClassifier(random_state=0), X, y, param_grid=grid, cv=5, scoring="accuracy"
+    )
     search = payload["search"]
     assert search["best_params"] == payload["cv_results"]["params"][payload["cv_results"]["rank_test_score"].index(1)]
 
@@ -118,7 +120,10 @@ def test_csv_data_set(tmp_path: Path) -> None:
     X, y = skd.make_classification(n_samples=120, n_features=4, n_informative=3, n_redundant=0, random_state=3)
     path = tmp_path / "points.csv"
     header = "f0,f1,label,f2,f3"  # the target column need not be last
-    rows = [",".join([repr(float(r[0])), repr(float(r[1])), str(t), repr(float(r[2])), repr(float(r[3]))]) for r, t in zip(X, y, strict=True)]
+    rows = [
+        ",".join([repr(float(r[0])), repr(float(r[1])), str(t), repr(float(r[2])), repr(float(r[3]))])
+        for r, t in zip(X, y, strict=True)
+    ]
     path.write_text("\n".join([header, *rows]) + "\n")
     grid = {"n_neighbors": [1, 5, 15], "weights": ["uniform", "distance"]}
     spec = {"estimator": "KNeighborsClassifier", "param_grid": grid, "dataset": {"csv": str(path), "target": "label"}}

@@ -190,6 +190,16 @@ def metric_names(scoring: str | list[str] | tuple[str, ...] | None) -> list[str]
     return list(scoring) if isinstance(scoring, (list, tuple)) else ["score"]
 
 
+def _ready() -> int:
+    return os.getpid()
+
+
+def warm_up(n_jobs: int = -1) -> None:
+    """Start the loky pool and import this module (and scikit-learn) in its workers, before any job."""
+    n = joblib.effective_n_jobs(n_jobs)
+    joblib.Parallel(n_jobs=n_jobs)(joblib.delayed(_ready)() for _ in range(n))
+
+
 def run_job(job: Job, on_start: Callable[[RunInfo], None] | None = None) -> Iterator[FitResult]:
     """Yield each cell's result as it finishes (unordered), using `job.n_jobs` processes."""
     info = RunInfo(

@@ -1,5 +1,6 @@
 """The isolated runner: `python -m search.engine.runner` reads a Job as JSON on stdin and writes one
 JSON line per event on stdout (`start`, one `fit` per finished cell, `end`, or `error`).
+With `--warm` it first starts its loky pool, then waits for the job: a worker keeps one such spare.
 
 Why a separate process: django-q2 workers are daemonic, and inside a daemonic process joblib
 silently runs `n_jobs=1` (HAZARDS.md §1). This process is an ordinary interpreter, so loky gets
@@ -17,7 +18,7 @@ import sys
 import traceback
 from typing import IO, Any
 
-from .run import Job, RunInfo, run_job
+from .run import Job, RunInfo, run_job, warm_up
 
 
 def _kill_group(signum: int, frame: object) -> None:
@@ -46,6 +47,8 @@ def main() -> int:
     signal.signal(signal.SIGTERM, _kill_group)
     _die_with_parent()
     try:
+        if "--warm" in sys.argv:
+            warm_up()
         job = Job.from_dict(json.load(sys.stdin))
         info_box: list[RunInfo] = []
 

@@ -22,7 +22,7 @@ def test_every_generator(name: str) -> None:
 
 
 def test_generator_rejects_unknown_and_invalid_options() -> None:
-    with pytest.raises(datasets.DatasetError, match="unknown option.*n_sample"):
+    with pytest.raises(datasets.DatasetError, match=r"unknown option.*n_sample"):
         datasets.normalise_generator_options("make_moons", {"n_sample": 3})
     with pytest.raises(datasets.DatasetError, match="n_samples"):
         datasets.generate("make_classification", {"n_samples": -5})
