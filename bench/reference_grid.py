@@ -7,11 +7,9 @@ Both sides are timed as whole subprocesses, so both pay interpreter start-up and
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import secrets
-import signal
 import statistics
 import subprocess
 import sys
@@ -20,11 +18,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-DESCRIPTION = "Benchmark Fanout (runsearch + qcluster) against GridSearchCV on the reference grid."
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))  # so `python bench/reference_grid.py` finds the project's modules
+
+from project.cluster import start_qcluster, stop_qcluster  # noqa: E402
+
+DESCRIPTION = "Benchmark Fanout (runsearch + qcluster) against GridSearchCV on the reference grid."
 TARGET_RATIO = 1.10
-READY_TIMEOUT = 60.0
-STOP_GRACE = 10.0
 # Settings that would point the run at a shared database, broker or cache instead of the temp dir.
 SHARED_VARS = ("DATABASE_URL", "REDIS_URL", "FANOUT_SQLITE_PATH", "FANOUT_CACHE_DIR")
 
@@ -98,44 +98,6 @@ def run(
 
 def manage(*args: str) -> list[str]:
     return [sys.executable, "manage.py", *args]
-
-
-def start_cluster(env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            manage("qcluster"), cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    deadline = time.monotonic() + READY_TIMEOUT
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise BenchError(f"qcluster exited {proc.returncode}:\n{log_path.read_text(errors='replace')}")
-        if "running" in log_path.read_text(errors="replace"):
-            return proc
-        time.sleep(0.2)
-    stop_cluster(proc)
-    raise BenchError(f"qcluster not ready after {READY_TIMEOUT:.0f} s:\n{log_path.read_text(errors='replace')}")
-
-
-def group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
-def stop_cluster(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the cluster's process group; SIGKILL whatever of it is left after STOP_GRACE seconds."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    deadline = time.monotonic() + STOP_GRACE
-    while time.monotonic() < deadline:
-        if proc.poll() is not None and not group_alive(proc.pid):
-            return
-        time.sleep(0.1)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
 
 
 def time_fanout(env: dict[str, str], spec_path: Path, cluster: subprocess.Popen[bytes]) -> tuple[float, int]:
@@ -217,11 +179,14 @@ def main(argv: list[str] | None = None) -> int:
         spec_path.write_text(json.dumps(SPEC, indent=2), encoding="utf-8")
         try:
             run(manage("migrate", "--no-input"), env, "migrate")
-            cluster = start_cluster(env, var_dir / "qcluster.log")
+            try:
+                cluster = start_qcluster(env, var_dir / "qcluster.log")
+            except RuntimeError as exc:
+                raise BenchError(str(exc)) from None
             try:
                 rounds, search_id = measure(env, spec_path, cluster, args.repeats)
             finally:
-                stop_cluster(cluster)
+                stop_qcluster(cluster)
             stats = search_stats(env, search_id)
         except BenchError as exc:
             print(f"error: {exc}", file=sys.stderr)

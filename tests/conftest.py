@@ -12,10 +12,9 @@ from typing import Any
 import pytest
 from django.conf import settings
 
+from project.cluster import ROOT, start_qcluster, stop_qcluster
 from search import execution, services
 from search.models import Search
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def create_search(spec: dict[str, Any], **kwargs: Any) -> Search:
@@ -62,27 +61,9 @@ def manage(*args: str, timeout: float = 300, **env: str) -> subprocess.Completed
 
 @pytest.fixture
 def qcluster(tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """A real `manage.py qcluster` on this test run's database; stopped with its whole process group."""
-    import signal
-    import time
-
-    log = (tmp_path / "qcluster.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=project_env(), stdout=log,
-        stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    deadline = time.monotonic() + 30
-    while b"running" not in (tmp_path / "qcluster.log").read_bytes():
-        assert proc.poll() is None, (tmp_path / "qcluster.log").read_text()
-        assert time.monotonic() < deadline, "qcluster did not start in 30 s"
-        time.sleep(0.1)
+    """A real `manage.py qcluster` on this test run's database, stopped with its whole process group."""
+    proc = start_qcluster(project_env(), tmp_path / "qcluster.log")
     try:
         yield proc
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        log.close()
+        stop_qcluster(proc)

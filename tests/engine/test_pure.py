@@ -3,7 +3,7 @@
 import subprocess
 import sys
 
-from tests.conftest import ROOT
+from project.cluster import ROOT
 
 
 def test_engine_imports_without_django() -> None:

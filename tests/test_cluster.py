@@ -1,0 +1,96 @@
+"""A real `qcluster` on the embedded default (SQLite + ORM broker) runs searches on every core."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from search import services
+from search.engine.run import Job, RunInfo, run_job
+from search.models import Result, Search, Status
+from tests.conftest import manage
+
+CPU_BOUND = {
+    "name": "cpu-bound",
+    "estimator": "RandomForestClassifier",
+    "params": {"random_state": 0},
+    "param_grid": {"n_estimators": [40, 80], "max_depth": [None, 6]},
+    "dataset": {"name": "make_classification", "options": {"n_samples": 1500, "n_features": 20}},
+    "cv": 5,
+}
+needs_cores = pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs at least 2 cores to see parallelism")
+
+
+def wait_finished(search: Search, timeout: float = 180) -> Search:
+    deadline = time.monotonic() + timeout
+    while not search.is_finished:
+        assert time.monotonic() < deadline, f"search still {search.status} after {timeout} s"
+        time.sleep(0.2)
+        search.refresh_from_db()
+    return search
+
+
+@needs_cores
+@pytest.mark.cluster
+@pytest.mark.django_db(transaction=True)
+def test_a_search_through_a_real_qcluster_uses_every_core(qcluster: Any) -> None:
+    search = services.search_create(plan=services.plan_search(CPU_BOUND))  # enqueued on commit
+    wait_finished(search)
+    assert search.status == Status.DONE, search.error
+    unit = search.units.get()
+    cores = os.cpu_count()
+    # The proof that joblib was not silently reduced to one process inside the daemonic worker:
+    assert unit.n_jobs_effective == cores
+    assert unit.processes_used == cores
+    fit_pids = set(Result.objects.filter(search=search).values_list("pid", flat=True))
+    assert len(fit_pids) == cores and unit.worker_pid not in fit_pids
+    assert search.cores_used == cores
+    assert Result.objects.filter(search=search).count() == search.n_fits == 20
+
+
+@needs_cores
+@pytest.mark.cluster
+@pytest.mark.django_db(transaction=True)
+def test_runsearch_waits_for_the_cluster_and_prints_a_summary(qcluster: Any, tmp_path: Path) -> None:
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps([CPU_BOUND, {**CPU_BOUND, "name": "second", "estimator": "ExtraTreesClassifier"}]))
+    out = manage("runsearch", str(path))
+    assert out.returncode == 0, out.stderr
+    ids = [int(i) for i in re.findall(r"^search (\d+)$", out.stdout, re.M)]
+    assert len(ids) == 2
+    assert f"search {ids[0]} (cpu-bound): done" in out.stdout
+    assert f"cores used {os.cpu_count()}" in out.stdout
+    assert "best score" in out.stdout and "Traceback" not in out.stderr
+    assert set(Search.objects.filter(pk__in=ids).values_list("status", flat=True)) == {Status.DONE}
+
+
+def _run_in_daemon(job: dict[str, Any], out: Any) -> None:
+    info: list[RunInfo] = []
+    list(run_job(Job.from_dict(job), on_start=info.append))
+    out.put((info[0].n_jobs_effective, sorted(info[0].worker_pids)))
+
+
+@needs_cores
+def test_fits_inside_a_daemonic_process_would_be_caught() -> None:
+    """The negative control: run the same fits in a daemonic process, as a django-q2 worker is, and
+    joblib silently uses one process. `processes_used == cores` above is what catches that."""
+    job = {
+        "steps": [["RandomForestClassifier", "sklearn.ensemble"]], "params": {"random_state": 0},
+        "data": {"kind": "builtin", "name": "iris"}, "cv": {"n_splits": 3, "shuffle": False}, "scoring": None,
+        "n_jobs": -1, "return_train_score": False, "cells": [[0, f, {"n_estimators": 20}] for f in range(3)],
+    }  # fmt: skip
+    ctx = mp.get_context("fork")
+    out = ctx.Queue()
+    proc = ctx.Process(target=_run_in_daemon, args=(job, out), daemon=True)
+    proc.start()
+    n_jobs_effective, pids = out.get(timeout=60)
+    proc.join()
+    assert n_jobs_effective == 1
+    assert pids == [proc.pid]  # every fit ran in the daemonic process itself

@@ -1,0 +1,229 @@
+"""Execution: claims, idempotent writes, resume after a crash, cancel, reconcile; real runner processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+from django_q.models import OrmQ
+
+from search import execution, services
+from search.models import Result, Search, Status, WorkUnit
+from tests.conftest import create_search, run_inline
+
+SMALL = {"estimator": "LogisticRegression", "param_grid": {"C": [0.1, 1.0, 10.0]}, "dataset": "iris", "cv": 3}
+SLOW = {
+    "estimator": "RandomForestClassifier",
+    "params": {"random_state": 0},
+    "param_grid": {"n_estimators": [60, 80, 100, 120, 140, 160]},
+    "dataset": {"name": "make_classification", "options": {"n_samples": 3000, "n_features": 30}},
+    "cv": 5,
+}
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as f:  # a zombie is not alive
+        return f.read().split(")")[-1].split()[0] != "Z"
+
+
+def cells(search: Search) -> list[tuple[int, int]]:
+    return sorted(Result.objects.filter(search=search).values_list("candidate__index", "fold"))
+
+
+@pytest.mark.django_db
+def test_run_records_every_fit_and_the_processes_used() -> None:
+    search = run_inline(create_search(SMALL))
+    assert search.status == Status.DONE
+    assert cells(search) == [(c, f) for c in range(3) for f in range(3)]
+    unit = search.units.get()
+    assert unit.status == Status.DONE and unit.attempt == 1 and unit.fits_run == 9
+    assert unit.n_jobs_requested == -1 and unit.n_jobs_effective == os.cpu_count()
+    assert unit.processes_used == len(set(Result.objects.filter(search=search).values_list("pid", flat=True)))
+    assert search.cores_used == unit.processes_used
+    assert search.best_index is not None and search.best_score is not None
+    assert search.started_at and search.finished_at and search.finished_at >= search.started_at
+
+
+@pytest.mark.django_db
+def test_running_the_same_unit_twice_stores_each_fit_once() -> None:
+    search = run_inline(create_search(SMALL))
+    unit = search.units.get()
+    assert execution.unit_run(unit_id=unit.pk) == "skipped"  # a duplicate delivery: already done
+    WorkUnit.objects.filter(pk=unit.pk).update(status=Status.QUEUED)  # force it through again
+    Search.objects.filter(pk=search.pk).update(status=Status.RUNNING)
+    assert execution.unit_run(unit_id=unit.pk) == "done"
+    unit.refresh_from_db()
+    assert unit.attempt == 2 and unit.fits_run == 0  # nothing recomputed
+    assert Result.objects.filter(search=search).count() == 9
+
+
+@pytest.mark.django_db
+def test_writing_the_same_fits_twice_keeps_one_row_each() -> None:
+    search = run_inline(create_search(SMALL))
+    unit = search.units.get()
+    rows = list(Result.objects.filter(search=search).values("id", "test_scores"))
+    fits = [
+        {
+            "candidate": c,
+            "fold": f,
+            "test_scores": {"score": 0.0},
+            "train_scores": None,
+            "fit_time": 1.0,
+            "score_time": 1.0,
+            "started_at": time.time(),
+            "finished_at": time.time(),
+            "host": "elsewhere",
+            "pid": 1,
+            "n_test_samples": 50,
+            "error": "",
+        }  # fmt: skip
+        for c in range(3)
+        for f in range(3)
+    ]
+    execution.results_write(unit=unit, fits=fits)
+    execution.results_write(unit=unit, fits=fits)
+    assert list(Result.objects.filter(search=search).values("id", "test_scores")) == rows  # first write wins
+
+
+@pytest.mark.django_db
+def test_resume_computes_only_the_missing_fits() -> None:
+    search = run_inline(create_search(SMALL))
+    kept = dict(Result.objects.filter(search=search).exclude(candidate__index=1).values_list("pk", "test_scores"))
+    Result.objects.filter(search=search, candidate__index=1).delete()
+    WorkUnit.objects.filter(search=search).update(status=Status.QUEUED)
+    Search.objects.filter(pk=search.pk).update(status=Status.RUNNING)
+    assert execution.unit_run(unit_id=search.units.get().pk) == "done"
+    assert search.units.get().fits_run == 3
+    assert Result.objects.filter(search=search).count() == 9
+    assert dict(Result.objects.filter(pk__in=kept).values_list("pk", "test_scores")) == kept
+
+
+@pytest.mark.django_db
+def test_a_unit_is_claimed_once() -> None:
+    search = create_search(SMALL)
+    unit = search.units.get()
+    assert execution.unit_claim(unit_id=unit.pk) is not None
+    assert execution.unit_claim(unit_id=unit.pk) is None  # lease still valid
+    search.refresh_from_db()
+    assert search.status == Status.RUNNING
+
+
+@pytest.mark.django_db
+def test_reconcile_hands_out_a_unit_whose_lease_expired() -> None:
+    search = create_search(SMALL)
+    unit = execution.unit_claim(unit_id=search.units.get().pk)
+    assert unit is not None
+    WorkUnit.objects.filter(pk=unit.pk).update(lease_until=timezone.now() - timedelta(seconds=1))
+    before = OrmQ.objects.count()
+    assert execution.units_reconcile()["requeued"] == 1
+    unit.refresh_from_db()
+    assert unit.status == Status.QUEUED and "stopped answering" in unit.error
+    assert OrmQ.objects.count() == before + 1  # enqueued again
+    assert execution.unit_run(unit_id=unit.pk) == "done"
+    assert Search.objects.get(pk=search.pk).status == Status.DONE
+
+
+@pytest.mark.django_db
+def test_reconcile_fails_a_unit_after_max_attempts(settings: Any) -> None:
+    search = create_search(SMALL)
+    unit = search.units.get()
+    WorkUnit.objects.filter(pk=unit.pk).update(
+        status=Status.RUNNING, attempt=settings.FANOUT_MAX_ATTEMPTS, lease_until=timezone.now() - timedelta(seconds=1)
+    )
+    Search.objects.filter(pk=search.pk).update(status=Status.RUNNING)
+    assert execution.units_reconcile() == {"requeued": 0, "failed": 1, "finalized": 1}
+    search.refresh_from_db()
+    assert search.status == Status.FAILED and "stopped answering" in search.error
+
+
+@pytest.mark.django_db
+def test_cancel_before_start_drops_queued_units() -> None:
+    search = create_search(SMALL)
+    assert services.search_cancel(search=search)
+    assert execution.unit_run(unit_id=search.units.get().pk) == "skipped"
+    assert search.units.get().status == Status.CANCELLED
+    assert Result.objects.filter(search=search).count() == 0
+    assert not services.search_cancel(search=search)  # already over
+
+
+def _run_in_thread(unit_id: int) -> tuple[threading.Thread, list[str]]:
+    outcome: list[str] = []
+
+    def target() -> None:
+        try:
+            outcome.append(execution.unit_run(unit_id=unit_id))
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    return thread, outcome
+
+
+def _wait_for(predicate: Any, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.05)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_cancel_while_running_kills_the_runner_and_its_workers() -> None:
+    search = create_search(SLOW)
+    unit = search.units.get()
+    thread, outcome = _run_in_thread(unit.pk)
+    _wait_for(lambda: WorkUnit.objects.get(pk=unit.pk).processes_used == os.cpu_count())
+    unit.refresh_from_db()
+    pids = [unit.runner_pid, *unit.worker_pids]
+    assert all(alive(p) for p in pids)
+    services.search_cancel(search=search)
+    thread.join(timeout=15)
+    assert outcome == ["stopped"]
+    assert not any(alive(p) for p in pids)  # the runner and every loky worker are gone
+    unit.refresh_from_db()
+    assert unit.status == Status.CANCELLED
+    assert Search.objects.get(pk=search.pk).status == Status.CANCELLED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_killed_runner_is_retried_without_recomputing_finished_fits() -> None:
+    search = create_search(SLOW)
+    unit = search.units.get()
+    thread, outcome = _run_in_thread(unit.pk)
+    _wait_for(lambda: Result.objects.filter(search=search).count() >= 4)
+    unit.refresh_from_db()
+    assert unit.runner_pid is not None
+    os.kill(unit.runner_pid, signal.SIGKILL)  # the runner dies mid-unit; its loky workers go with its group
+    thread.join(timeout=30)
+    assert outcome == ["requeued"]
+    unit.refresh_from_db()
+    assert unit.status == Status.QUEUED and "exited with code -9" in unit.error
+    survivors = dict(Result.objects.filter(search=search).values_list("pk", "finished_at"))
+    assert execution.unit_run(unit_id=unit.pk) == "done"
+    unit.refresh_from_db()
+    assert unit.attempt == 2 and unit.fits_run == 30 - len(survivors)
+    assert Result.objects.filter(search=search).count() == 30
+    assert dict(Result.objects.filter(pk__in=survivors).values_list("pk", "finished_at")) == survivors
+    assert Search.objects.get(pk=search.pk).status == Status.DONE
+
+
+@pytest.mark.django_db
+def test_runner_error_fails_the_search_with_its_message(tmp_path: Any) -> None:
+    search = create_search(SMALL)
+    search.dataset.source = {"name": "make_moons", "options": {"n_samples": -1}}  # breaks inside the runner
+    search.dataset.kind = "generator"
+    search.dataset.save()
+    run_inline(search)
+    assert search.status == Status.FAILED
+    assert "n_samples" in search.error and search.units.get().status == Status.FAILED
