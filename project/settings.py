@@ -152,6 +152,7 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns about a missing one
 WHITENOISE_USE_FINDERS = True  # serve static files (Plotly's JS among them) without collectstatic
 LOGIN_URL = "admin:login"
 

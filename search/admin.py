@@ -24,6 +24,9 @@ class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # they go with their search
+
 
 @admin.register(Dataset)
 class DatasetAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
@@ -81,6 +84,18 @@ class SearchAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # a record of what ran: viewable; the rerun and cancel actions change it
+
+    def has_delete_permission(self, request: HttpRequest, obj: Search | None = None) -> bool:
+        return obj is not None and obj.is_finished  # one at a time, and never while workers write to it
+
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> tuple[Any, Any, set[str], Any]:
+        deleted, counts, _perms_needed, protected = super().get_deleted_objects(objs, request)
+        return deleted, counts, set(), protected  # units, candidates and results go with their search
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
 
     @admin.display(description="progress")
     def progress_bar(self, obj: Search) -> str:

@@ -87,7 +87,7 @@ def test_writing_the_same_fits_twice_keeps_one_row_each() -> None:
             "pid": 1,
             "n_test_samples": 50,
             "error": "",
-        }  # fmt: skip
+        }
         for c in range(3)
         for f in range(3)
     ]

@@ -1,0 +1,124 @@
+"""`runsearch` and `exportsearch` as users call them: exit codes, one-line errors, stored rows."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.management import CommandError, call_command
+from django_q.models import OrmQ
+
+from search.models import Dataset, Search, Status
+from tests.conftest import create_search, manage, run_inline
+
+GOOD = {"name": "lr", "estimator": "LogisticRegression", "param_grid": {"C": [0.1, 1]}, "dataset": "iris", "cv": 3}
+
+
+def write(tmp_path: Path, data: Any, name: str = "spec.json") -> Path:
+    path = tmp_path / name
+    path.write_text(data if isinstance(data, str) else json.dumps(data))
+    return path
+
+
+BAD_SPECS = [
+    ("{not json", "invalid JSON at line 1 column 2"),
+    ([], "the list of specs is empty"),
+    ({**GOOD, "colour": "red"}, "colour: unknown key"),
+    ({**GOOD, "estimator": "LogisticRegresion"}, "estimator: unknown estimator 'LogisticRegresion'"),
+    ({**GOOD, "param_grid": {"C": [-1]}}, "param_grid.C: The 'C' parameter of LogisticRegression must be"),
+    ({**GOOD, "param_grid": {"C": 1}}, "param_grid: Parameter grid for parameter 'C' needs to be a list"),
+    ({**GOOD, "dataset": {"csv": "missing.csv", "target": "y"}}, "dataset.csv: cannot read"),
+    ({**GOOD, "cv": 60}, "cv.n_splits: 60 stratified folds need at least 60 rows of every class"),
+    ({**GOOD, "scoring": "precision_weighted_typo"}, "scoring: unknown scorer"),
+    ([GOOD, {**GOOD, "n_jobs": 0}], "spec.json[1]: n_jobs: expected a non-zero integer"),
+]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("spec", "message"), BAD_SPECS)
+def test_bad_spec_exits_2_naming_the_field_and_stores_nothing(tmp_path: Path, spec: Any, message: str) -> None:
+    path = write(tmp_path, spec)
+    with pytest.raises(CommandError) as info:
+        call_command("runsearch", str(path), "--no-wait")
+    assert info.value.returncode == 2
+    assert message in str(info.value)
+    assert str(path) in str(info.value)
+    assert "\n" not in str(info.value)
+    assert Search.objects.count() == 0 and OrmQ.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_csv_problems_are_reported_with_the_file_name(tmp_path: Path) -> None:
+    data = tmp_path / "data.csv"
+    data.write_text("a,b\n1,2\n3,4\n")
+    path = write(tmp_path, {**GOOD, "dataset": {"csv": "data.csv", "target": "label"}})
+    with pytest.raises(CommandError, match=r"dataset.csv: data.csv: target column 'label' not in the header"):
+        call_command("runsearch", str(path), "--no-wait")
+    assert Dataset.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_cli_exit_status_and_message_without_traceback(tmp_path: Path) -> None:
+    out = manage("runsearch", str(write(tmp_path, {**GOOD, "param_grid": {"penalty": ["l3"]}})), timeout=60)
+    assert out.returncode == 2
+    assert "param_grid.penalty: The 'penalty' parameter of LogisticRegression must be" in out.stderr
+    assert "Traceback" not in out.stderr and out.stdout == ""
+    missing = manage("runsearch", str(tmp_path / "nope.json"), timeout=60)
+    assert missing.returncode == 2 and "nope.json: cannot read: No such file or directory" in missing.stderr
+
+
+@pytest.mark.django_db(transaction=True)
+def test_no_wait_enqueues_and_prints_the_ids(tmp_path: Path) -> None:
+    out = io.StringIO()
+    call_command("runsearch", str(write(tmp_path, [GOOD, {**GOOD, "name": "b"}])), "--no-wait", stdout=out)
+    ids = [int(line.split()[1]) for line in out.getvalue().splitlines()]
+    assert len(ids) == 2
+    assert list(Search.objects.filter(pk__in=ids).values_list("status", flat=True)) == [Status.QUEUED] * 2
+    assert OrmQ.objects.count() == 2  # one unit each, enqueued after commit
+
+
+@pytest.mark.django_db(transaction=True)
+def test_local_runs_without_a_cluster_and_summarises(tmp_path: Path) -> None:
+    out = io.StringIO()
+    call_command("runsearch", str(write(tmp_path, GOOD)), "--local", stdout=out, stderr=io.StringIO())
+    search = Search.objects.get()
+    assert search.status == Status.DONE and OrmQ.objects.count() == 0
+    text = out.getvalue()
+    assert f"search {search.pk}\n" in text
+    assert f"search {search.pk} (lr): done in" in text and "6/6 fits (0 failed)" in text
+    assert f"best score {search.best_score:.4f}" in text and json.dumps(search.best_params) in text
+
+
+@pytest.mark.django_db
+def test_export_json_and_csv_in_cv_results_layout(tmp_path: Path) -> None:
+    search = run_inline(create_search({**GOOD, "scoring": ["accuracy", "f1_macro"]}))
+    out = io.StringIO()
+    call_command("exportsearch", search.pk, "--format", "json", stdout=out)
+    payload = json.loads(out.getvalue())
+    assert payload["search"]["id"] == search.pk and payload["search"]["units"][0]["processes_used"] >= 1
+    results = payload["cv_results"]
+    assert results["params"] == [{"C": 0.1}, {"C": 1}]
+    target = tmp_path / "out.csv"
+    call_command("exportsearch", search.pk, "--format", "csv", "-o", str(target))
+    rows = list(csv.DictReader(target.open()))
+    assert len(rows) == 2
+    assert list(rows[0])[:2] == ["params", "param_C"]
+    for key in ["split0_test_accuracy", "mean_test_f1_macro", "std_test_accuracy", "rank_test_f1_macro",
+                "mean_fit_time", "std_fit_time", "mean_score_time", "std_score_time"]:  # fmt: skip
+        assert key in rows[0]
+    assert float(rows[1]["mean_test_accuracy"]) == results["mean_test_accuracy"][1]
+    assert json.loads(rows[0]["params"]) == {"C": 0.1}
+
+
+@pytest.mark.django_db
+def test_export_refuses_unknown_and_unfinished_searches() -> None:
+    with pytest.raises(CommandError, match="search 999 does not exist") as info:
+        call_command("exportsearch", 999)
+    assert info.value.returncode == 2
+    search = create_search(GOOD)
+    with pytest.raises(CommandError, match="is queued with 0/6 fits stored"):
+        call_command("exportsearch", search.pk)
