@@ -30,7 +30,7 @@ def test_concurrent_writers_never_hit_a_locked_database(mode: str) -> None:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-        )  # fmt: skip
+        )
         for a, b in slices
     ]
     reads = 0
