@@ -60,9 +60,15 @@ def manage(*args: str, timeout: float = 300, **env: str) -> subprocess.Completed
 
 
 @pytest.fixture
-def qcluster(tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+def qcluster_env() -> dict[str, str]:
+    """Extra environment for the `qcluster` fixture; override it in a test module to change settings."""
+    return {}
+
+
+@pytest.fixture
+def qcluster(tmp_path: Path, qcluster_env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
     """A real `manage.py qcluster` on this test run's database, stopped with its whole process group."""
-    proc = start_qcluster(project_env(), tmp_path / "qcluster.log")
+    proc = start_qcluster(project_env(**qcluster_env), tmp_path / "qcluster.log")
     try:
         yield proc
     finally:
