@@ -29,6 +29,7 @@ migrate: install var/secret_key
 # The app on the embedded default (SQLite + ORM broker): web server and one qcluster, stopped together.
 run: migrate
 	@echo "Fanout on http://$(HOST):$(PORT)/admin/  (Ctrl+C stops the web server and the cluster)"
+	@echo "First time? In another terminal: bin/fanout createsuperuser"
 	@export DJANGO_SECRET_KEY=$$(cat var/secret_key); \
 	trap 'kill -TERM -- -$$cluster 2>/dev/null; wait' INT TERM EXIT; \
 	setsid $(BIN)/python manage.py qcluster & cluster=$$!; \

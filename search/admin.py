@@ -14,6 +14,10 @@ from search import services
 from search.engine.spec import SpecError
 from search.models import Candidate, Dataset, Result, Search, WorkUnit
 
+admin.site.site_header = "Fanout"
+admin.site.site_title = "Fanout"
+admin.site.index_title = "Searches, work units and results"
+
 
 class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     """Rows written by workers: viewable, never edited or added by hand."""

@@ -43,6 +43,12 @@ def _load_specs(path: Path) -> list[tuple[str, Any]]:
     return [(str(path), data)]
 
 
+def _metric_label(search: Search) -> str:
+    """`score` is scikit-learn's key for a single scorer; show which scorer it is."""
+    scoring = search.spec.get("scoring")
+    return scoring if search.refit_metric == "score" and isinstance(scoring, str) else search.refit_metric
+
+
 class Command(BaseCommand):
     help = "Run one or more searches defined in JSON spec files (see README: spec format)."
 
@@ -138,7 +144,7 @@ class Command(BaseCommand):
                 std = s.candidates.get(index=s.best_index).std_test or {}
                 spread = f" ± {std.get(s.refit_metric):.4f}" if std.get(s.refit_metric) is not None else ""
                 self.stdout.write(
-                    f"  best {s.refit_metric} {s.best_score:.4f}{spread} with {json.dumps(s.best_params)}"
+                    f"  best {_metric_label(s)} {s.best_score:.4f}{spread} with {json.dumps(s.best_params)}"
                 )
             else:
                 failed = True
