@@ -28,12 +28,9 @@ migrate: install var/secret_key
 
 # The app on the embedded default (SQLite + ORM broker): web server and one qcluster, stopped together.
 run: migrate
-	@echo "Fanout on http://$(HOST):$(PORT)/admin/  (Ctrl+C stops the web server and the cluster)"
+	@echo "Fanout on http://$(HOST):$(PORT)/  (Ctrl+C stops the web server and the cluster)"
 	@echo "First time? In another terminal: bin/fanout createsuperuser"
-	@export DJANGO_SECRET_KEY=$$(cat var/secret_key); \
-	trap 'kill -TERM -- -$$cluster 2>/dev/null; wait' INT TERM EXIT; \
-	setsid $(BIN)/python manage.py qcluster & cluster=$$!; \
-	$(BIN)/python manage.py runserver --noreload $(HOST):$(PORT)
+	@DJANGO_SECRET_KEY=$$(cat var/secret_key) exec $(BIN)/python manage.py serve $(HOST):$(PORT)
 
 # The whole test suite, as CI runs it: lint, format, types, migrations, tests.
 test: install-dev lint types migrations-check pytest

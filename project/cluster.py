@@ -18,8 +18,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def start_qcluster(env: dict[str, str], log_path: Path, ready_timeout: float = 60) -> subprocess.Popen[bytes]:
-    """A qcluster in its own session, returned once its log says it is running."""
+def start_qcluster(env: dict[str, str], log_path: Path | None, ready_timeout: float = 60) -> subprocess.Popen[bytes]:
+    """A qcluster in its own session. With a log file, returned once the log says it is running;
+    without one it shares this process's output and is returned at once."""
+    if log_path is None:
+        return subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=env, start_new_session=True)
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
             [sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
