@@ -7,6 +7,7 @@ status 2 and one line naming the file and the field.
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import threading
 import time
@@ -59,6 +60,7 @@ class Command(BaseCommand):
         mode.add_argument("--local", action="store_true", help="run the fits in this process (no qcluster needed)")
 
     def handle(self, *args: Any, **opts: Any) -> None:
+        logging.getLogger("django-q").setLevel(logging.WARNING)  # no "Enqueued …" lines between ours
         entries = [entry for path in opts["specs"] for entry in _load_specs(path)]
         plans = []
         for where, data in entries:
@@ -135,7 +137,7 @@ class Command(BaseCommand):
         failed = False
         for s in searches:
             s.refresh_from_db()
-            wall = f"{s.wall_time:.1f} s" if s.wall_time is not None else "n/a"
+            wall = f"{s.wall_time:.2f} s" if s.wall_time is not None else "n/a"
             self.stdout.write(
                 f"search {s.pk}{f' ({s.name})' if s.name else ''}: {s.status} in {wall}, "
                 f"{s.n_fits_done}/{s.n_fits} fits ({s.n_fits_failed} failed), cores used {s.cores_used or 'n/a'}"
