@@ -366,7 +366,24 @@ def _set_params(est: BaseEstimator, params: dict[str, Any], where: str) -> BaseE
     return est
 
 
-def _check_scoring(spec: SearchSpec) -> None:
+def scorer_task(name: str) -> str:
+    """`classification`, `regression` or `clustering`, from the module of the scorer's metric."""
+    from sklearn.metrics import get_scorer
+
+    module = get_scorer(name)._score_func.__module__
+    if module.endswith("_regression"):
+        return "regression"
+    if ".cluster." in module:
+        return "clustering"
+    return "classification"
+
+
+def scorers_for(task: str) -> list[str]:
+    """Scorer names that make sense for a task (clustering scorers compare labels: classification)."""
+    return [n for n in get_scorer_names() if (scorer_task(n) == "regression") == (task == "regression")]
+
+
+def _check_scoring(spec: SearchSpec, task: str) -> None:
     known = set(get_scorer_names())
     names = spec.scoring if isinstance(spec.scoring, tuple) else ((spec.scoring,) if spec.scoring else ())
     for name in names:
@@ -376,6 +393,13 @@ def _check_scoring(spec: SearchSpec) -> None:
             close = difflib.get_close_matches(name, known, n=3)
             hint = f" Did you mean {', '.join(close)}?" if close else ""
             raise SpecError("scoring", f"unknown scorer {name!r}.{hint} See sklearn.metrics.get_scorer_names().")
+        kind = scorer_task(name)
+        if (kind == "regression") != (task == "regression"):
+            raise SpecError(
+                "scoring",
+                f"{name!r} is a {kind} scorer and {spec.estimator[-1]} is a {task} estimator; "
+                f"use one of: {', '.join(scorers_for(task)[:12])}, …",
+            )
 
 
 def validate_spec(spec: SearchSpec) -> Plan:
@@ -397,6 +421,6 @@ def validate_spec(spec: SearchSpec) -> Plan:
     candidates = list(ParameterGrid(list(spec.param_grid)))
     if not candidates:
         raise SpecError("param_grid", "the grid has no candidates")
-    _check_scoring(spec)
+    _check_scoring(spec, task)
     assert is_classifier(base) or is_regressor(base)
     return Plan(spec=spec, steps=steps, task=task, candidates=candidates)

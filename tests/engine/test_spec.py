@@ -79,6 +79,8 @@ def test_generator_gets_fixed_random_state_and_shuffle_gets_seed() -> None:
         (spec(cv={"folds": 3}), "cv.folds", "unknown key"),
         (spec(scoring="acc"), "scoring", "unknown scorer 'acc'"),
         (spec(scoring=["accuracy", "accuracy"]), "scoring", "twice"),
+        (spec(scoring="r2"), "scoring", "'r2' is a regression scorer and SVC is a classification estimator"),
+        (spec(estimator="Ridge", dataset="diabetes", scoring="f1"), "scoring", "'f1' is a classification scorer"),
         (spec(scoring=["accuracy"], refit="f1"), "refit", "not one of the metrics"),
         (spec(n_jobs=0), "n_jobs", "non-zero"),
         (spec(n_jobs="all"), "n_jobs", "non-zero"),
