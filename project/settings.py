@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import dj_database_url
+import plotly
 
 from project.env import EnvError, env_bool, env_int, env_list, env_str
 
@@ -150,11 +151,18 @@ TIME_ZONE = env_str("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
-STATICFILES_DIRS = [BASE_DIR / "static"]
+# Plotly's JavaScript comes from the installed plotly package (same version as the Python side), never a CDN.
+STATICFILES_DIRS: list[Any] = [BASE_DIR / "static", ("plotly", Path(plotly.__file__).parent / "package_data")]
 STATIC_ROOT = VAR_DIR / "static"
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns about a missing one
 WHITENOISE_USE_FINDERS = True  # serve static files (Plotly's JS among them) without collectstatic
-LOGIN_URL = "admin:login"
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "search-list"
+LOGOUT_REDIRECT_URL = "login"
+# Uploaded CSV files larger than this are refused with a message (in MB).
+FANOUT_MAX_UPLOAD_MB = env_int("FANOUT_MAX_UPLOAD_MB", 50)
+DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
 LOGGING: dict[str, Any] = {
     "version": 1,

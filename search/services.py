@@ -6,6 +6,8 @@ enqueued only after the transaction commits.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
 import platform
@@ -353,6 +355,36 @@ def search_export(*, search: Search) -> dict[str, Any]:
         },
         "cv_results": search_cv_results(search=search),
     }
+
+
+class NotExportable(Exception):
+    """The search has fits missing; its message says how many."""
+
+
+def search_export_text(*, search: Search, fmt: str) -> str:
+    """The export file's text: JSON (metadata + cv_results) or CSV (one row per candidate)."""
+    payload = search_export(search=search)
+    if payload["cv_results"] is None:
+        raise NotExportable(
+            f"search {search.pk} is {search.status} with {search.n_fits_done}/{search.n_fits} fits stored; "
+            "results can be exported once every fit is in"
+        )
+    if fmt == "json":
+        return json.dumps(payload, indent=2, allow_nan=False) + "\n"
+    results = payload["cv_results"]
+    columns = cv_results_columns(results)
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(columns)
+    for i in range(len(results["params"])):
+        writer.writerow([_csv_cell(results[c][i], c == "params") for c in columns])
+    return buf.getvalue()
+
+
+def _csv_cell(value: Any, as_json: bool) -> Any:
+    if as_json or isinstance(value, (list, dict)):
+        return json.dumps(value, sort_keys=True)
+    return "" if value is None else value
 
 
 def cv_results_columns(results: dict[str, list[Any]]) -> list[str]:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -26,7 +23,10 @@ class Command(BaseCommand):
             search = Search.objects.select_related("dataset").get(pk=opts["search_id"])
         except Search.DoesNotExist:
             raise CommandError(f"search {opts['search_id']} does not exist", returncode=2) from None
-        text = export_text(search, opts["format"])
+        try:
+            text = services.search_export_text(search=search, fmt=opts["format"])
+        except services.NotExportable as exc:
+            raise CommandError(str(exc), returncode=2) from None
         if opts["output"]:
             try:
                 with open(opts["output"], "w", encoding="utf-8", newline="") as f:
@@ -35,33 +35,3 @@ class Command(BaseCommand):
                 raise CommandError(f"{opts['output']}: {exc.strerror}", returncode=2) from None
         else:
             self.stdout.write(text, ending="")
-
-
-def export_text(search: Search, fmt: str) -> str:
-    payload = services.search_export(search=search)
-    if payload["cv_results"] is None:
-        raise CommandError(
-            f"search {search.pk} is {search.status} with {search.n_fits_done}/{search.n_fits} fits stored; "
-            "results can be exported once every fit is in",
-            returncode=2,
-        )
-    if fmt == "json":
-        return json.dumps(payload, indent=2, allow_nan=False) + "\n"
-    results = payload["cv_results"]
-    columns = services.cv_results_columns(results)
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(columns)
-    for i in range(len(results["params"])):
-        writer.writerow(
-            [json.dumps(results[c][i], sort_keys=True) if c == "params" else _cell(results[c][i]) for c in columns]
-        )
-    return buf.getvalue()
-
-
-def _cell(value: Any) -> Any:
-    if value is None:
-        return ""
-    if isinstance(value, (list, dict)):
-        return json.dumps(value)
-    return value

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection, transaction
 
@@ -55,12 +56,18 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("specs", nargs="+", type=Path, help="JSON files, each one spec or a list of specs")
+        parser.add_argument("--owner", help="user name that owns the searches (they then show in that user's pages)")
         mode = parser.add_mutually_exclusive_group()
         mode.add_argument("--no-wait", action="store_true", help="enqueue and return at once")
         mode.add_argument("--local", action="store_true", help="run the fits in this process (no qcluster needed)")
 
     def handle(self, *args: Any, **opts: Any) -> None:
         logging.getLogger("django-q").setLevel(logging.WARNING)  # no "Enqueued …" lines between ours
+        owner = None
+        if opts["owner"]:
+            owner = get_user_model().objects.filter(username=opts["owner"]).first()
+            if owner is None:
+                raise CommandError(f"--owner: no user named {opts['owner']!r}", returncode=2)
         entries = [entry for path in opts["specs"] for entry in _load_specs(path)]
         plans = []
         for where, data in entries:
@@ -73,7 +80,9 @@ class Command(BaseCommand):
             for where, plan in plans:
                 base_dir = Path(where.split("[")[0]).resolve().parent
                 try:
-                    searches.append(services.search_create(plan=plan, base_dir=base_dir, enqueue=not opts["local"]))
+                    searches.append(
+                        services.search_create(plan=plan, owner=owner, base_dir=base_dir, enqueue=not opts["local"])
+                    )
                 except SpecError as exc:
                     raise CommandError(f"{where}: {exc}", returncode=2) from None
         for s in searches:

@@ -1,0 +1,200 @@
+"""The new-search form: web input → a spec dict → the same validation as every other entry point.
+
+Errors from the engine (`SpecError`, with a dotted field path) are put next to the form field they
+belong to, and every entered value is kept.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django import forms
+
+from search import services
+from search.engine import datasets, registry
+from search.engine.spec import Plan, SpecError, scorer_task
+from search.models import Dataset, Search
+
+PIPELINES = [
+    ("StandardScaler", "LogisticRegression"), ("StandardScaler", "SVC"), ("StandardScaler", "KNeighborsClassifier"),
+    ("StandardScaler", "MLPClassifier"), ("StandardScaler", "Ridge"), ("StandardScaler", "SVR"),
+    ("StandardScaler", "KNeighborsRegressor"), ("PCA", "LogisticRegression"), ("MinMaxScaler", "SVC"),
+]  # fmt: skip
+SEP = ">"
+
+
+def estimator_choices() -> list[tuple[str, list[tuple[str, str]]]]:
+    known = set(registry.names())
+    return [
+        ("Classifiers", [(n, n) for n in registry.names("classifier")]),
+        ("Regressors", [(n, n) for n in registry.names("regressor")]),
+        ("Pipelines", [(SEP.join(p), " → ".join(p)) for p in PIPELINES if set(p) <= known]),
+    ]
+
+
+def _json_field(label: str, help_text: str, rows: int = 4) -> forms.CharField:
+    return forms.CharField(
+        label=label,
+        required=False,
+        help_text=help_text,
+        widget=forms.Textarea(attrs={"rows": rows, "spellcheck": "false"}),
+    )
+
+
+class SearchForm(forms.Form):
+    name = forms.CharField(required=False, max_length=200, help_text="A label for the list (optional).")
+    estimator = forms.ChoiceField(help_text="A scikit-learn classifier or regressor, or a ready-made pipeline.")
+    preprocessing = forms.ChoiceField(
+        required=False, label="Preprocessing step", help_text="Optional transformer in front of the estimator."
+    )
+    params = _json_field("Fixed parameters", 'JSON object set before the grid, e.g. {"random_state": 0}.', 2)
+    param_grid = _json_field(
+        "Parameter grid",
+        'JSON, as GridSearchCV takes it: {"C": [0.1, 1, 10]} or a list of such objects. Pipeline steps are '
+        'prefixed: {"svc__C": [1, 10]}.',
+        6,
+    )
+    dataset_kind = forms.ChoiceField(
+        label="Data", choices=[("builtin", "Bundled"), ("generator", "Generated"), ("upload", "Uploaded CSV")],
+        initial="builtin", widget=forms.RadioSelect,
+    )  # fmt: skip
+    builtin = forms.ChoiceField(required=False, label="Bundled data set", choices=[(n, n) for n in datasets.BUILTIN])
+    generator = forms.ChoiceField(required=False, choices=[(n, n) for n in datasets.GENERATORS])
+    generator_options = _json_field("Generator options", 'JSON object, e.g. {"n_samples": 1000, "noise": 0.1}.', 2)
+    uploaded = forms.ModelChoiceField(
+        queryset=Dataset.objects.none(), required=False, label="Uploaded data set", empty_label="— choose —"
+    )
+    cv_splits = forms.IntegerField(label="Folds", initial=5, min_value=2, max_value=100)
+    cv_shuffle = forms.BooleanField(label="Shuffle before splitting", required=False)
+    cv_random_state = forms.IntegerField(label="Shuffle seed", required=False)
+    scoring = forms.MultipleChoiceField(
+        required=False, help_text="None chosen: the estimator's own score (accuracy or R²). The first picks the best.",
+        widget=forms.SelectMultiple(attrs={"size": 6}),
+    )  # fmt: skip
+    refit = forms.ChoiceField(required=False, label="Best by", help_text="With several metrics: which one ranks.")
+    n_jobs = forms.IntegerField(initial=-1, help_text="Processes per work unit; -1 uses every core of the machine.")
+    return_train_score = forms.BooleanField(required=False, label="Also score the training folds")
+
+    FIELD_FOR = {
+        "name": "name", "estimator": "estimator", "params": "params", "param_grid": "param_grid",
+        "dataset.options": "generator_options", "cv.n_splits": "cv_splits", "cv.shuffle": "cv_shuffle",
+        "cv.random_state": "cv_random_state", "scoring": "scoring", "refit": "refit", "n_jobs": "n_jobs",
+        "return_train_score": "return_train_score",
+    }  # fmt: skip
+
+    def __init__(self, *args: Any, owner: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.owner = owner
+        self.plan: Plan | None = None
+        choice = self._choice_field
+        choice("estimator").choices = estimator_choices()
+        choice("preprocessing").choices = [("", "— none —"), *[(n, n) for n in registry.names("transformer")]]
+        self.fields["uploaded"].queryset = Dataset.objects.filter(owner=owner, kind=Dataset.Kind.CSV)  # type: ignore[attr-defined]
+        from sklearn.metrics import get_scorer_names
+
+        scorers = [(n, n) for n in get_scorer_names() if scorer_task(n) != "clustering"]
+        choice("scoring").choices = scorers
+        choice("refit").choices = [("", "— the first metric —"), *scorers]
+
+    def _choice_field(self, name: str) -> forms.ChoiceField:
+        field = self.fields[name]
+        assert isinstance(field, forms.ChoiceField)
+        return field
+
+    def _json(self, name: str, default: Any) -> Any:
+        raw = (self.cleaned_data.get(name) or "").strip()
+        if not raw:
+            return default
+        try:
+            return json.loads(raw)
+        except json.JSONDecodeError as exc:
+            self.add_error(name, f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}")
+            return None
+
+    def _dataset(self) -> dict[str, Any] | None:
+        kind = self.cleaned_data.get("dataset_kind")
+        if kind == "builtin":
+            return {"name": self.cleaned_data.get("builtin") or "iris"}
+        if kind == "generator":
+            options = self._json("generator_options", {})
+            return None if options is None else {"name": self.cleaned_data.get("generator"), "options": options}
+        ds = self.cleaned_data.get("uploaded")
+        if ds is None:
+            self.add_error("uploaded", "choose one of your uploaded CSV data sets (upload one on the Data sets page)")
+            return None
+        return {"csv": services.dataset_local_path(ds), "target": ds.source["target"]}
+
+    def spec(self) -> dict[str, Any] | None:
+        """The spec dict, or None when a field could not even be parsed (its error is already set)."""
+        d = self.cleaned_data
+        steps = [s for s in [d.get("preprocessing"), *str(d.get("estimator", "")).split(SEP)] if s]
+        params, grid, dataset = self._json("params", {}), self._json("param_grid", {}), self._dataset()
+        if params is None or grid is None or dataset is None:
+            return None
+        scoring = list(d.get("scoring") or [])
+        cv: dict[str, Any] = {"n_splits": d.get("cv_splits") or 5, "shuffle": bool(d.get("cv_shuffle"))}
+        if d.get("cv_random_state") is not None:
+            cv["random_state"] = d["cv_random_state"]
+        return {
+            "name": d.get("name", ""), "estimator": steps if len(steps) > 1 else steps[0], "params": params,
+            "param_grid": grid, "dataset": dataset, "cv": cv,
+            "scoring": scoring if len(scoring) > 1 else (scoring[0] if scoring else None),
+            "refit": (d.get("refit") or None) if len(scoring) > 1 else None,
+            "n_jobs": d.get("n_jobs") if d.get("n_jobs") is not None else -1,
+            "return_train_score": bool(d.get("return_train_score")),
+        }  # fmt: skip
+
+    def field_for(self, spec_field: str) -> str | None:
+        for prefix in sorted(self.FIELD_FOR, key=len, reverse=True):
+            if spec_field == prefix or spec_field.startswith((prefix + ".", prefix + "[")):
+                return self.FIELD_FOR[prefix]
+        if spec_field.startswith("dataset"):
+            return {"builtin": "builtin", "generator": "generator"}.get(
+                self.cleaned_data.get("dataset_kind", ""), "uploaded"
+            )
+        return None
+
+    def add_spec_error(self, exc: SpecError) -> None:
+        field = self.field_for(exc.field)
+        self.add_error(field, exc.message if field else str(exc))
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if self.errors:
+            return cleaned
+        spec = self.spec()
+        if spec is not None:
+            try:
+                self.plan = services.plan_search(spec)
+            except SpecError as exc:
+                self.add_spec_error(exc)
+        return cleaned
+
+
+def initial_from(search: Search) -> dict[str, Any]:
+    """Form values that recreate `search` (Duplicate and edit)."""
+    spec = search.spec
+    steps = spec["estimator"] if isinstance(spec["estimator"], list) else [spec["estimator"]]
+    estimator, preprocessing = SEP.join(steps), ""
+    if len(steps) > 1 and tuple(steps) not in PIPELINES:
+        estimator, preprocessing = SEP.join(steps[1:]), steps[0]
+    ds, cv, scoring, grid = spec["dataset"], spec["cv"], spec.get("scoring"), spec["param_grid"]
+    initial: dict[str, Any] = {
+        "name": f"{spec.get('name') or 'search'} (copy)", "estimator": estimator, "preprocessing": preprocessing,
+        "params": json.dumps(spec.get("params") or {}) if spec.get("params") else "",
+        "param_grid": json.dumps(grid[0] if len(grid) == 1 else grid),
+        "cv_splits": cv["n_splits"], "cv_shuffle": cv["shuffle"], "cv_random_state": cv.get("random_state"),
+        "scoring": scoring if isinstance(scoring, list) else ([scoring] if scoring else []),
+        "refit": spec.get("refit") or "", "n_jobs": spec.get("n_jobs", -1),
+        "return_train_score": spec.get("return_train_score", False),
+    }  # fmt: skip
+    if "csv" in ds:
+        initial.update(dataset_kind="upload", uploaded=search.dataset_id)
+    elif ds["name"] in datasets.GENERATORS:
+        initial.update(
+            dataset_kind="generator", generator=ds["name"], generator_options=json.dumps(ds.get("options", {}))
+        )
+    else:
+        initial.update(dataset_kind="builtin", builtin=ds["name"])
+    return initial

@@ -1,0 +1,292 @@
+"""Plotly figures for search results, as plain dicts that Plotly.js draws (`Plotly.react(div, fig.data, fig.layout)`).
+
+Pure functions over `CandidateRow`s: no Django, no database, no plotly objects. Scores follow scikit-learn
+conventions (higher is better). A score that is None or not finite (NaN, inf) counts as a failed candidate, and
+every returned figure is passed through `_json_safe`, so `json.dumps(fig, allow_nan=False)` always works.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from collections.abc import Hashable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+Figure = dict[str, Any]
+
+HEIGHT = 360
+MARGIN = {"l": 60, "r": 20, "t": 50, "b": 50}
+LOG_RATIO = 100  # a positive numeric parameter spanning at least this factor is shown on a log scale
+UNSET = "(unset)"  # parallel-coordinates label for candidates that lack a parameter
+
+
+@dataclass(frozen=True)
+class CandidateRow:
+    index: int  # candidate index in the search
+    params: dict[str, Any]  # JSON values: int, float, str, bool, None, or lists
+    mean: float | None  # mean test score of the chosen metric (None = every fit failed)
+    std: float | None
+    rank: int | None  # 1 = best
+    mean_train: float | None = None  # only when train scores were computed
+    std_train: float | None = None
+
+
+# --- parameter values -------------------------------------------------------------------------------------------
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _finite(x: Any) -> float | None:
+    """`x` as a float, or None when it is missing or not a finite number."""
+    if not _is_number(x) or not math.isfinite(x):
+        return None
+    return float(x)
+
+
+def _key(v: Any) -> Hashable:
+    """A hashable identity for a parameter value (True and 1 stay distinct, 1 and 1.0 do not)."""
+    if isinstance(v, bool):
+        return ("bool", v)
+    if _is_number(v):
+        return ("nan",) if math.isnan(v) else ("num", v)
+    if v is None or isinstance(v, str):
+        return ("str", v)
+    return ("json", json.dumps(v, sort_keys=True, default=str))
+
+
+def value_label(v: Any) -> str:
+    """Display label of a parameter value: "None", "True", "0.1", "100", "rbf", '["a", 1]'."""
+    if v is None or isinstance(v, bool):
+        return str(v)
+    if isinstance(v, str):
+        return v
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        return str(int(v)) if v.is_integer() and abs(v) < 1e15 else repr(v)
+    return json.dumps(v, default=str)
+
+
+def _sort_key(v: Any) -> tuple[int, bool, float, str]:
+    if _is_number(v):
+        return (0, math.isnan(v), 0.0 if math.isnan(v) else v, "")
+    return (1, False, 0.0, value_label(v))
+
+
+def param_values(rows: Iterable[CandidateRow], name: str) -> list[Any]:
+    """Distinct values of `name` (rows lacking it are skipped): numbers numerically, then the rest by label."""
+    seen: dict[Hashable, Any] = {}
+    for row in rows:
+        if name in row.params:
+            seen.setdefault(_key(row.params[name]), row.params[name])
+    return sorted(seen.values(), key=_sort_key)
+
+
+def is_numeric(values: Sequence[Any]) -> bool:
+    """At least two values, all finite int/float (bools are not numbers here)."""
+    return len(values) >= 2 and all(_finite(v) is not None for v in values)
+
+
+def _log_scale(values: Sequence[Any]) -> bool:
+    """Numeric, all positive and spanning at least `LOG_RATIO`×: better read on a log axis."""
+    return is_numeric(values) and min(values) > 0 and max(values) / min(values) >= LOG_RATIO
+
+
+def varied_params(rows: Sequence[CandidateRow]) -> list[str]:
+    """Parameter names that take more than one distinct value across rows, sorted."""
+    names = {name for row in rows for name in row.params}
+    return sorted(name for name in names if len(param_values(rows, name)) > 1)
+
+
+# --- helpers ----------------------------------------------------------------------------------------------------
+
+
+def _json_safe(obj: Any) -> Any:
+    """A copy of `obj` with NaN/inf floats replaced by None (and tuples by lists)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_json_safe(v) for v in obj]
+    return obj
+
+
+def _figure(data: list[dict[str, Any]], layout: dict[str, Any]) -> Figure:
+    """The figure dict, made strict-JSON safe."""
+    return {"data": _json_safe(data), "layout": _json_safe(layout)}
+
+
+def _layout(title: str, **extra: Any) -> dict[str, Any]:
+    return {"title": {"text": title}, "margin": dict(MARGIN), "height": HEIGHT, **extra}
+
+
+def _groups(rows: Iterable[CandidateRow], *names: str) -> dict[tuple[Hashable, ...], list[CandidateRow]]:
+    """Rows grouped by their values of `names` (rows lacking any of them are skipped)."""
+    out: dict[tuple[Hashable, ...], list[CandidateRow]] = defaultdict(list)
+    for row in rows:
+        if all(n in row.params for n in names):
+            out[tuple(_key(row.params[n]) for n in names)].append(row)
+    return out
+
+
+def _best(rows: Iterable[CandidateRow]) -> CandidateRow | None:
+    """The row with the highest finite mean score, or None when every row failed."""
+    scored = [r for r in rows if _finite(r.mean) is not None]
+    return max(scored, key=lambda r: _finite(r.mean) or 0.0) if scored else None
+
+
+def params_label(params: dict[str, Any]) -> str:
+    """Parameters as "k=v, k=v" (keys sorted)."""
+    return ", ".join(f"{k}={value_label(params[k])}" for k in sorted(params))
+
+
+# --- figures ----------------------------------------------------------------------------------------------------
+
+
+def empty_figure(message: str) -> Figure:
+    """A figure with no data, hidden axes and `message` centred (when there is nothing to plot yet)."""
+    note = {"text": message, "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5, "showarrow": False}
+    layout = _layout(
+        "", xaxis={"visible": False}, yaxis={"visible": False}, annotations=[note | {"font": {"size": 16}}]
+    )
+    return {"data": [], "layout": layout}
+
+
+def _param_axis(param: str, values: Sequence[Any]) -> tuple[list[Any], dict[str, Any]]:
+    """x coordinates and x axis for `values`: numeric (log when `_log_scale`) or categorical value labels."""
+    if is_numeric(values):
+        return list(values), {"title": {"text": param}, "type": "log" if _log_scale(values) else "linear"}
+    return [value_label(v) for v in values], {"title": {"text": param}, "type": "category"}
+
+
+def score_vs_param(rows: Sequence[CandidateRow], param: str, metric: str) -> Figure:
+    """Per value of `param`: the best candidate's mean score (± its std) and the mean over all its candidates.
+
+    Failed candidates (mean None/NaN) are ignored; a value where every candidate failed gets None.
+    """
+    values = param_values(rows, param)
+    groups = _groups(rows, param)
+    best_y: list[float | None] = []
+    best_err: list[float | None] = []
+    avg_y: list[float | None] = []
+    for v in values:
+        group = groups[(_key(v),)]
+        best = _best(group)
+        best_y.append(_finite(best.mean) if best else None)
+        best_err.append(_finite(best.std) if best else None)
+        scores = [s for s in (_finite(r.mean) for r in group) if s is not None]
+        avg_y.append(sum(scores) / len(scores) if scores else None)
+    x, xaxis = _param_axis(param, values)
+    best_trace = {
+        "type": "scatter", "mode": "lines+markers", "name": "best candidate", "x": x, "y": best_y,
+        "error_y": {"type": "data", "array": best_err, "visible": True},
+    }  # fmt: skip
+    avg_trace = {
+        "type": "scatter", "mode": "lines+markers", "name": "average over the other parameters", "x": x, "y": avg_y,
+        "line": {"dash": "dash"},
+    }  # fmt: skip
+    layout = _layout(
+        f"{metric} vs {param}", xaxis=xaxis, yaxis={"title": {"text": metric}}, hovermode="x unified",
+        legend={"orientation": "h", "y": -0.25},
+    )  # fmt: skip
+    return _figure([best_trace, avg_trace], layout)
+
+
+def heatmap(rows: Sequence[CandidateRow], x_param: str, y_param: str, metric: str) -> Figure:
+    """Best mean score per (x value, y value) pair: z[y][x], None where no candidate or all failed."""
+    xs, ys = param_values(rows, x_param), param_values(rows, y_param)
+    groups = _groups(rows, x_param, y_param)
+    z: list[list[float | None]] = []
+    for y in ys:
+        line: list[float | None] = []
+        for x in xs:
+            best = _best(groups.get((_key(x), _key(y)), []))
+            line.append(_finite(best.mean) if best else None)
+        z.append(line)
+    trace = {
+        "type": "heatmap", "x": [value_label(v) for v in xs], "y": [value_label(v) for v in ys], "z": z,
+        "colorscale": "Viridis", "colorbar": {"title": {"text": metric}}, "hoverongaps": False,
+        "texttemplate": "%{z:.4f}",
+        "hovertemplate": f"{x_param}=%{{x}}<br>{y_param}=%{{y}}<br>{metric}=%{{z:.4f}}<extra></extra>",
+    }  # fmt: skip
+    layout = _layout(
+        f"best {metric} by {x_param} × {y_param}",
+        xaxis={"title": {"text": x_param}, "type": "category"}, yaxis={"title": {"text": y_param}, "type": "category"},
+    )  # fmt: skip
+    return _figure([trace], layout)
+
+
+def _rank_key(row: CandidateRow) -> tuple[bool, int, float]:
+    """Best first: by rank (missing ranks last), then by higher mean score."""
+    return (row.rank is None, row.rank or 0, -(_finite(row.mean) or 0.0))
+
+
+def _dimension(rows: Sequence[CandidateRow], param: str) -> dict[str, Any]:
+    """A parcoords dimension: numeric values (log10 when wide), or integer codes labelled with the value labels."""
+    values = param_values(rows, param)
+    complete = all(param in r.params for r in rows)
+    if complete and is_numeric(values):
+        if _log_scale(values):
+            return {"label": f"log10 {param}", "values": [math.log10(r.params[param]) for r in rows]}
+        return {"label": param, "values": [r.params[param] for r in rows]}
+    codes = {_key(v): i for i, v in enumerate(values)}
+    labels = [value_label(v) for v in values] + ([] if complete else [UNSET])
+    encoded = [codes[_key(r.params[param])] if param in r.params else len(values) for r in rows]
+    return {
+        "label": param, "values": encoded, "tickvals": list(range(len(labels))), "ticktext": labels,
+        "range": [0, max(len(labels) - 1, 1)],
+    }  # fmt: skip
+
+
+def parallel_coordinates(
+    rows: Sequence[CandidateRow], params: Sequence[str], metric: str, limit: int = 10000
+) -> Figure:
+    """One line per successful candidate across `params` and the score; at most the `limit` best by rank.
+
+    Numeric parameters are plotted as values (log10 when positive and spanning >= 100×); others, or parameters
+    some candidates lack, as integer codes with the value labels as ticks ("(unset)" for a missing parameter).
+    """
+    if limit < 1:
+        raise ValueError("limit must be at least 1")
+    kept = [r for r in rows if _finite(r.mean) is not None]
+    if not kept:
+        return empty_figure("no successful candidates yet")
+    if len(kept) > limit:
+        kept = sorted(sorted(kept, key=_rank_key)[:limit], key=lambda r: r.index)
+    scores = [_finite(r.mean) for r in kept]
+    dimensions = [_dimension(kept, p) for p in params] + [{"label": metric, "values": scores}]
+    line = {"color": scores, "colorscale": "Viridis", "showscale": True, "colorbar": {"title": {"text": metric}}}
+    trace = {"type": "parcoords", "dimensions": dimensions, "line": line}
+    layout = _layout(f"all candidates: {metric}", margin={"l": 80, "r": 80, "t": 80, "b": 40}, height=420)
+    return _figure([trace], layout)
+
+
+def train_vs_test(rows: Sequence[CandidateRow], metric: str) -> Figure | None:
+    """Mean train vs mean test score per candidate with a y = x reference; None without train scores."""
+    if not any(_finite(r.mean_train) is not None for r in rows):
+        return None
+    points = [r for r in rows if _finite(r.mean_train) is not None and _finite(r.mean) is not None]
+    if not points:
+        return empty_figure("no candidate has both train and test scores")
+    xs = [_finite(r.mean_train) or 0.0 for r in points]
+    ys = [_finite(r.mean) or 0.0 for r in points]
+    lo, hi = min(*xs, *ys), max(*xs, *ys)
+    scatter = {
+        "type": "scatter", "mode": "markers", "name": "candidates", "x": xs, "y": ys,
+        "text": [params_label(r.params) for r in points], "customdata": [r.index for r in points],
+        "hovertemplate": "train %{x:.4f}<br>test %{y:.4f}<br>%{text}<extra>#%{customdata}</extra>",
+    }  # fmt: skip
+    diagonal = {
+        "type": "scatter", "mode": "lines", "name": "train = test", "x": [lo, hi], "y": [lo, hi],
+        "line": {"dash": "dot", "color": "grey"}, "hoverinfo": "skip",
+    }  # fmt: skip
+    layout = _layout(
+        f"train vs test {metric} (points below the line overfit)",
+        xaxis={"title": {"text": f"mean train {metric}"}}, yaxis={"title": {"text": f"mean test {metric}"}},
+    )  # fmt: skip
+    return _figure([scatter, diagonal], layout)

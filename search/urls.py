@@ -1,0 +1,23 @@
+"""Fanout's pages. Every view needs a logged-in user and answers 404 for another user's rows."""
+
+from django.urls import path
+
+from search.views import api, datasets, searches
+
+urlpatterns = [
+    path("", searches.search_list, name="search-list"),
+    path("searches/new/", searches.search_new, name="search-new"),
+    path("searches/<int:pk>/", searches.search_detail, name="search-detail"),
+    path("searches/<int:pk>/progress.json", searches.search_progress, name="search-progress"),
+    path("searches/<int:pk>/leaderboard/", searches.search_leaderboard, name="search-leaderboard"),
+    path("searches/<int:pk>/charts/<slug:kind>.json", searches.search_chart, name="search-chart"),
+    path("searches/<int:pk>/export.<str:fmt>", searches.search_export, name="search-export"),
+    path("searches/<int:pk>/cancel/", searches.search_cancel, name="search-cancel"),
+    path("searches/<int:pk>/rerun/", searches.search_rerun, name="search-rerun"),
+    path("datasets/", datasets.dataset_list, name="dataset-list"),
+    path("datasets/upload/", datasets.dataset_upload, name="dataset-upload"),
+    path("datasets/<int:pk>/", datasets.dataset_detail, name="dataset-detail"),
+    path("datasets/<int:pk>/delete/", datasets.dataset_delete, name="dataset-delete"),
+    path("api/estimators/<str:name>.json", api.estimator_params, name="api-estimator"),
+    path("api/generators/<str:name>.json", api.generator_options, name="api-generator"),
+]

@@ -1,0 +1,177 @@
+"""Search pages: list, new (with duplicate-and-edit), detail with live progress, leaderboard, charts, actions.
+
+Thin views: parse the request, call a selector or a service, render or redirect.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from search import plots, selectors, services
+from search.engine.spec import SpecError
+from search.forms.searches import SearchForm, initial_from
+from search.models import Status
+
+PER_PAGE = 25
+LEADERBOARD_PER_PAGE = 50
+
+
+@require_GET
+@login_required
+def search_list(request: HttpRequest) -> HttpResponse:
+    status = request.GET.get("status", "")
+    estimator = request.GET.get("estimator", "")
+    sort = request.GET.get("sort", "-created")
+    qs = selectors.search_list(request.user, status=status, estimator=estimator, sort=sort)
+    page = Paginator(qs, PER_PAGE).get_page(request.GET.get("page"))
+    keep = "&".join(f"{k}={v}" for k, v in (("status", status), ("estimator", estimator), ("sort", sort)) if v)
+    return render(request, "searches/list.html", {
+        "nav": "searches", "page": page, "status": status, "estimator": estimator, "sort": sort,
+        "statuses": Status.choices, "estimators": selectors.estimators_used(request.user),
+        "query": f"{keep}&" if keep else "", "filters": f"status={status}&estimator={estimator}&",
+    })  # fmt: skip
+
+
+@login_required
+def search_new(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        form = SearchForm(request.POST, owner=request.user)
+        if form.is_valid() and form.plan is not None:
+            try:
+                search = services.search_create(plan=form.plan, owner=request.user)
+            except SpecError as exc:  # data-dependent checks (folds vs classes, target type)
+                form.add_spec_error(exc)
+            else:
+                messages.success(request, f"Search {search.pk} queued: {search.n_fits} fits.")
+                return redirect("search-detail", pk=search.pk)
+        status = 400
+    else:
+        initial: dict[str, Any] = {}
+        if request.GET.get("from", "").isdigit():
+            initial = initial_from(selectors.search_for(request.user, int(request.GET["from"])))
+        form = SearchForm(initial=initial, owner=request.user)
+        status = 200
+    return render(request, "searches/new.html", {"nav": "new", "form": form}, status=status)
+
+
+@require_GET
+@login_required
+def search_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    search = selectors.search_for(request.user, pk)
+    rows = selectors.candidate_rows(search) if search.status == Status.DONE else []
+    return render(request, "searches/detail.html", {
+        "nav": "searches", "search": search, "progress": selectors.progress(search),
+        "params": plots.varied_params(rows) if rows else sorted({k for g in search.spec["param_grid"] for k in g}),
+        "has_train": bool(search.spec.get("return_train_score")),
+    })  # fmt: skip
+
+
+@require_GET
+@login_required
+def search_progress(request: HttpRequest, pk: int) -> JsonResponse:
+    return JsonResponse(selectors.progress(selectors.search_for(request.user, pk)))
+
+
+@require_GET
+@login_required
+def search_leaderboard(request: HttpRequest, pk: int) -> HttpResponse:
+    search = selectors.search_for(request.user, pk)
+    sort = request.GET.get("sort", "rank")
+    page = Paginator(selectors.leaderboard(search, sort), LEADERBOARD_PER_PAGE).get_page(request.GET.get("page"))
+    rows = [
+        {
+            "c": c,
+            "cells": [
+                ((c.mean_test or {}).get(m), (c.std_test or {}).get(m), (c.rank_test or {}).get(m))
+                for m in search.metrics
+            ],
+            "train": (c.mean_train or {}).get(search.refit_metric),
+        }
+        for c in page.object_list
+    ]
+    return render(request, "searches/_leaderboard.html", {
+        "search": search, "page": page, "rows": rows, "sort": sort, "query": f"sort={sort}&",
+        "failures": selectors.failures(search), "metrics": search.metrics,
+    })  # fmt: skip
+
+
+def _figure(search: Any, kind: str, request: HttpRequest) -> dict[str, Any] | None:
+    metric = request.GET.get("metric") or search.refit_metric
+    if metric not in search.metrics:
+        raise Http404("unknown metric")
+    if search.status != Status.DONE:
+        return plots.empty_figure("Charts appear when every fit is in.")
+    rows = selectors.candidate_rows(search, metric)
+    label = metric if metric != "score" or not isinstance(search.spec.get("scoring"), str) else search.spec["scoring"]
+    varied = plots.varied_params(rows)
+    if kind == "param":
+        param = request.GET.get("param") or (varied[0] if varied else "")
+        return (
+            plots.score_vs_param(rows, param, label) if param in varied else plots.empty_figure("No parameter varies.")
+        )
+    if kind == "heatmap":
+        x, y = request.GET.get("x", ""), request.GET.get("y", "")
+        if len(varied) < 2:
+            return plots.empty_figure("A heatmap needs two parameters that vary.")
+        x, y = (x if x in varied else varied[0]), (y if y in varied else varied[1])
+        return plots.heatmap(rows, x, y, label) if x != y else plots.empty_figure("Pick two different parameters.")
+    if kind == "parallel":
+        return plots.parallel_coordinates(rows, varied, label) if varied else plots.empty_figure("No parameter varies.")
+    if kind == "train-test":
+        return plots.train_vs_test(rows, label) or plots.empty_figure("This search did not score the training folds.")
+    return None
+
+
+@require_GET
+@login_required
+def search_chart(request: HttpRequest, pk: int, kind: str) -> JsonResponse:
+    figure = _figure(selectors.search_for(request.user, pk), kind, request)
+    if figure is None:
+        raise Http404("unknown chart")
+    return JsonResponse(figure, json_dumps_params={"allow_nan": False})
+
+
+@require_GET
+@login_required
+def search_export(request: HttpRequest, pk: int, fmt: str) -> HttpResponse:
+    search = selectors.search_for(request.user, pk)
+    if fmt not in ("csv", "json"):
+        raise Http404("unknown format")
+    try:
+        text = services.search_export_text(search=search, fmt=fmt)
+    except services.NotExportable as exc:
+        return HttpResponseBadRequest(str(exc), content_type="text/plain")
+    response = HttpResponse(text, content_type="text/csv" if fmt == "csv" else "application/json")
+    response["Content-Disposition"] = f'attachment; filename="search-{search.pk}.{fmt}"'
+    return response
+
+
+@require_POST
+@login_required
+def search_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    search = selectors.search_for(request.user, pk)
+    if services.search_cancel(search=search):
+        messages.success(request, f"Search {search.pk} cancelled.")
+    else:
+        messages.warning(request, f"Search {search.pk} had already finished ({search.status}).")
+    return redirect("search-detail", pk=search.pk)
+
+
+@require_POST
+@login_required
+def search_rerun(request: HttpRequest, pk: int) -> HttpResponse:
+    search = selectors.search_for(request.user, pk)
+    try:
+        new = services.search_rerun(search=search)
+    except SpecError as exc:
+        messages.error(request, f"Cannot rerun: {exc}")
+        return redirect("search-detail", pk=search.pk)
+    messages.success(request, f"Search {search.pk} rerun as search {new.pk}.")
+    return redirect("search-detail", pk=new.pk)

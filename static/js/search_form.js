@@ -1,0 +1,140 @@
+// New-search form: data-set choice, estimator parameters with defaults, a grid editor with a live count.
+(function () {
+  "use strict";
+  const form = document.getElementById("search-form");
+  if (!form) return;
+  const $ = (sel) => form.querySelector(sel);
+  const gridText = $("#id_param_grid");
+  const editor = document.getElementById("grid-editor");
+  const editorBody = editor.querySelector("tbody");
+
+  // --- data set kind -------------------------------------------------------------------------
+  function showKind() {
+    const checked = form.querySelector('input[name="dataset_kind"]:checked');
+    const kind = checked ? checked.value : "builtin";
+    form.querySelectorAll("[data-kind]").forEach((el) => { el.hidden = el.dataset.kind !== kind; });
+  }
+  form.querySelectorAll('input[name="dataset_kind"]').forEach((r) => r.addEventListener("change", showKind));
+  showKind();
+
+  // --- estimator parameters and scorers --------------------------------------------------------
+  async function loadEstimator() {
+    const name = $("#id_estimator").value;
+    const pre = $("#id_preprocessing").value;
+    const url = form.dataset.estimatorUrl.replace("NAME", encodeURIComponent(name)) + (pre ? "?pre=" + encodeURIComponent(pre) : "");
+    const response = await fetch(url, { headers: { Accept: "application/json" } });
+    if (!response.ok) return;
+    const info = await response.json();
+    document.getElementById("task-label").textContent = "(" + info.steps.join(" → ") + ", " + info.task + ")";
+    const body = document.querySelector("#estimator-params tbody");
+    body.replaceChildren(...info.params.map((p) => {
+      const tr = document.createElement("tr");
+      const add = document.createElement("button");
+      add.type = "button"; add.textContent = "add to grid"; add.className = "small";
+      add.addEventListener("click", () => addRow(p.name, [p.default]));
+      tr.append(cell(p.name, "mono"), cell(JSON.stringify(p.default), "mono"), cellWith(add));
+      return tr;
+    }));
+    const allowed = new Set(info.scorers);
+    for (const opt of $("#id_scoring").options) {
+      opt.hidden = !allowed.has(opt.value);
+      if (opt.hidden) opt.selected = false;
+    }
+  }
+  function cell(text, cls) { const td = document.createElement("td"); td.textContent = text; if (cls) td.className = cls; return td; }
+  function cellWith(el) { const td = document.createElement("td"); td.append(el); return td; }
+  $("#id_estimator").addEventListener("change", loadEstimator);
+  $("#id_preprocessing").addEventListener("change", loadEstimator);
+  loadEstimator();
+
+  async function loadGenerator() {
+    const name = $("#id_generator").value;
+    const response = await fetch(form.dataset.generatorUrl.replace("NAME", encodeURIComponent(name)));
+    if (!response.ok) return;
+    const info = await response.json();
+    $("#id_generator_options").placeholder = JSON.stringify(info.options);
+  }
+  $("#id_generator").addEventListener("change", loadGenerator);
+  loadGenerator();
+
+  // --- grid editor ------------------------------------------------------------------------------
+  function parseGrid() {
+    const text = gridText.value.trim();
+    if (!text) return {};
+    try { return JSON.parse(text); } catch (e) { return undefined; }
+  }
+  function formatValues(values) {
+    return values.map((v) => {
+      if (typeof v !== "string") return JSON.stringify(v);
+      try { JSON.parse(v); return JSON.stringify(v); } catch (e) { return v.includes(",") ? JSON.stringify(v) : v; }
+    }).join(", ");
+  }
+  function parseValues(text) {
+    try { return JSON.parse("[" + text + "]"); } catch (e) { /* fall through: bare words */ }
+    return text.split(",").map((t) => t.trim()).filter((t) => t.length).map((t) => {
+      try { return JSON.parse(t); } catch (e) { return t; }
+    });
+  }
+  function rowsToGrid() {
+    const grid = {};
+    editorBody.querySelectorAll("tr").forEach((tr) => {
+      const [name, values] = tr.querySelectorAll("input");
+      if (name.value.trim()) grid[name.value.trim()] = parseValues(values.value);
+    });
+    gridText.value = Object.keys(grid).length ? JSON.stringify(grid) : "";
+    updateCount();
+  }
+  function addRow(name, values) {
+    editor.hidden = false;
+    const tr = document.createElement("tr");
+    const n = document.createElement("input"); n.type = "text"; n.value = name || ""; n.className = "mono"; n.setAttribute("aria-label", "parameter");
+    const v = document.createElement("input"); v.type = "text"; v.value = values ? formatValues(values) : ""; v.setAttribute("aria-label", "values");
+    const rm = document.createElement("button"); rm.type = "button"; rm.textContent = "remove";
+    rm.addEventListener("click", () => { tr.remove(); rowsToGrid(); });
+    [n, v].forEach((el) => el.addEventListener("input", rowsToGrid));
+    tr.append(cellWith(n), cellWith(v), cellWith(rm));
+    editorBody.append(tr);
+    rowsToGrid();
+  }
+  function gridToRows() {
+    const grid = parseGrid();
+    editorBody.replaceChildren();
+    const single = grid && !Array.isArray(grid) && typeof grid === "object";
+    editor.hidden = false;
+    gridText.closest(".field").hidden = single && !gridText.closest(".field").classList.contains("has-error");
+    if (single) for (const [k, values] of Object.entries(grid)) {
+      addRow(k, Array.isArray(values) ? values : [values]);
+    }
+    updateCount();
+  }
+  document.getElementById("grid-add").addEventListener("click", () => addRow("", null));
+  document.getElementById("grid-json-toggle").addEventListener("click", () => {
+    const field = gridText.closest(".field");
+    field.hidden = !field.hidden;
+    if (field.hidden) gridToRows();
+  });
+  gridText.addEventListener("input", updateCount);
+
+  // --- live size ---------------------------------------------------------------------------------
+  function candidates(grid) {
+    const grids = Array.isArray(grid) ? grid : [grid];
+    let total = 0;
+    for (const g of grids) {
+      if (!g || typeof g !== "object") return NaN;
+      let n = 1;
+      for (const values of Object.values(g)) n *= Array.isArray(values) ? values.length : NaN;
+      total += n;
+    }
+    return total;
+  }
+  function updateCount() {
+    const grid = parseGrid();
+    const c = grid === undefined ? NaN : candidates(grid);
+    const folds = parseInt($("#id_cv_splits").value, 10);
+    document.getElementById("count-candidates").textContent = Number.isFinite(c) ? c.toLocaleString() : "?";
+    document.getElementById("count-folds").textContent = Number.isFinite(folds) ? folds : "?";
+    document.getElementById("count-fits").textContent = Number.isFinite(c * folds) ? (c * folds).toLocaleString() : "?";
+  }
+  $("#id_cv_splits").addEventListener("input", updateCount);
+  gridToRows();
+})();
