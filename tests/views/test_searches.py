@@ -162,12 +162,8 @@ def test_progress_json(client_for: Any, owner: User, done: Search) -> None:
 
 
 def test_leaderboard_ranks_sorts_and_shows_failures(client_for: Any, owner: User) -> None:
-    spec = {
-        "estimator": "LogisticRegression",
-        "dataset": "iris",
-        "cv": 3,
-        "param_grid": {"solver": ["lbfgs", "liblinear"]},
-    }
+    grid = {"solver": ["lbfgs", "liblinear"]}
+    spec = {"estimator": "LogisticRegression", "dataset": "iris", "cv": 3, "param_grid": grid}
     search = run_inline(create_search(spec, owner=owner))
     body = client_for(owner).get(reverse("search-leaderboard", args=[search.pk])).content.decode()
     assert body.index("solver=lbfgs") < body.index("solver=liblinear")  # rank 1 first
