@@ -1,0 +1,193 @@
+"""Data set services for the web pages: upload a CSV, preview a data set, delete one that no search uses.
+
+Naming follows `services.py`: `<entity>_<action>(*, kw-only args)`. A CSV's key is the same formula
+`services.dataset_get_or_create` uses, so a search on the same bytes and target finds the uploaded row.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from django.db import transaction
+from django.db.models import Count, ProtectedError, QuerySet
+
+from search import services
+from search.engine import datasets
+from search.engine.run import load_data
+from search.models import Dataset
+
+PREVIEW_ROWS = 20
+MAX_CLASSES = 20
+
+
+class DatasetInUse(Exception):
+    """A data set that searches still reference (`Search.dataset` is PROTECT); the message names them."""
+
+    def __init__(self, dataset: Dataset, search_ids: list[int]) -> None:
+        self.dataset = dataset
+        self.search_ids = search_ids
+        n = len(search_ids)
+        ids = ", ".join(str(i) for i in search_ids)
+        super().__init__(
+            f"{dataset.name!r} is used by {n} search{'es' if n != 1 else ''} (id{'s' if n != 1 else ''} {ids}); "
+            "delete those searches first"
+        )
+
+
+def csv_key(content: bytes, target: str) -> str:
+    """The key of a CSV data set: its bytes and its target column (as in `services.dataset_get_or_create`)."""
+    return datasets.sha256(content + b"\0" + target.encode())
+
+
+def datasets_of(*, owner: Any) -> QuerySet[Dataset]:
+    """A user's data sets, newest first, with `n_searches`; without the CSV bytes."""
+    return (
+        Dataset.objects.filter(owner=owner)
+        .defer("content")
+        .annotate(n_searches=Count("searches"))
+        .order_by("-created_at", "-id")
+    )
+
+
+def dataset_upload(
+    *, owner: Any, name: str, content: bytes, target: str, filename: str = "", data: datasets.Data | None = None
+) -> tuple[Dataset, bool]:
+    """The Dataset row for uploaded CSV bytes, and whether it is new (False: this user already has that key).
+
+    `data` is `read_csv(content, target)` when the caller has parsed it already (the upload form has).
+    Raises `datasets.DatasetError` when the bytes do not parse with that target column.
+    """
+    if data is None:
+        data = datasets.read_csv(content, target)
+    key = csv_key(content, target)
+    found = Dataset.objects.filter(key=key, owner=owner).defer("content").order_by("created_at", "id").first()
+    if found is not None:
+        return found, False
+    dataset = Dataset.objects.create(
+        name=(name or filename or "upload.csv")[:200],
+        kind=Dataset.Kind.CSV,
+        source={"target": target, "filename": filename or name},
+        content=content,
+        key=key,
+        n_samples=data.n_samples,
+        n_features=data.n_features,
+        owner=owner,
+    )
+    return dataset, True
+
+
+def dataset_create_from_upload(*, owner: Any, name: str, content: bytes, target: str) -> Dataset:
+    """A CSV data set from uploaded bytes; the existing row if this user already has the same bytes + target."""
+    dataset, _ = dataset_upload(owner=owner, name=name, content=content, target=target, filename=name)
+    return dataset
+
+
+def dataset_delete(*, dataset: Dataset) -> None:
+    """Delete a data set; raises `DatasetInUse` when a search references it."""
+    with transaction.atomic():
+        search_ids = sorted(dataset.searches.values_list("pk", flat=True))
+        if search_ids:
+            raise DatasetInUse(dataset, search_ids)
+        try:
+            dataset.delete()
+        except ProtectedError:  # a search was created in between
+            raise DatasetInUse(dataset, sorted(dataset.searches.values_list("pk", flat=True))) from None
+
+
+# ---------------------------------------------------------------------------------------------
+# Preview (the detail page)
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClassCount:
+    label: str
+    count: int
+    percent: float
+
+
+@dataclass(frozen=True)
+class Preview:
+    """The first rows of a data set (as text) and, for a categorical target, its class balance."""
+
+    columns: list[str] = field(default_factory=list)
+    rows: list[list[str]] = field(default_factory=list)
+    target_index: int | None = None
+    categorical: bool = False
+    n_classes: int = 0
+    classes: list[ClassCount] = field(default_factory=list)
+    error: str = ""
+
+
+def _label_kind(labels: Iterable[str]) -> str:
+    """'int', 'float' or 'str': how `engine.datasets.read_csv` would type this target column."""
+    values = list(labels)
+    for cast, kind in ((int, "int"), (float, "float")):
+        try:
+            for v in values:
+                cast(v)
+        except ValueError:
+            continue
+        return kind
+    return "str"
+
+
+def _balance(counts: Counter[str], total: int, categorical: bool) -> tuple[int, list[ClassCount]]:
+    if not categorical or len(counts) > MAX_CLASSES:
+        return len(counts), []
+    ordered = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    return len(counts), [ClassCount(label, n, 100.0 * n / total if total else 0.0) for label, n in ordered]
+
+
+def _csv_preview(dataset: Dataset) -> Preview:
+    content = bytes(dataset.content or b"")
+    target = str(dataset.source.get("target", ""))
+    try:
+        text = content.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        return Preview(error=f"the stored file is not UTF-8 text (byte {exc.start})")
+    reader = (r for r in csv.reader(io.StringIO(text)) if any(cell.strip() for cell in r))
+    header = [h.strip() for h in next(reader, [])]
+    t = header.index(target) if target in header else None
+    rows: list[list[str]] = []
+    counts: Counter[str] = Counter()
+    for row in reader:
+        if len(rows) < PREVIEW_ROWS:
+            rows.append([cell.strip() for cell in row])
+        if t is not None and t < len(row):
+            counts[row[t].strip()] += 1
+    categorical = t is not None and _label_kind(counts) != "float"
+    n_classes, classes = _balance(counts, sum(counts.values()), categorical)
+    return Preview(header, rows, t, categorical, n_classes if categorical else 0, classes)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float | np.floating):
+        return f"{float(value):.6g}"
+    return str(value)
+
+
+def _loaded_preview(dataset: Dataset) -> Preview:
+    try:
+        data = load_data(dataset.data_source(services.dataset_local_path(dataset)))
+    except (datasets.DatasetError, ValueError, KeyError, OSError) as exc:
+        return Preview(error=f"cannot load this data set: {exc}")
+    columns = [*data.feature_names, data.target_name]
+    rows = [[*(_fmt(v) for v in data.X[i]), _fmt(data.y[i])] for i in range(min(PREVIEW_ROWS, data.n_samples))]
+    categorical = data.y.dtype.kind in "iubUSO"
+    counts: Counter[str] = Counter(str(v) for v in data.y.tolist()) if categorical else Counter()
+    n_classes, classes = _balance(counts, data.n_samples, categorical)
+    return Preview(columns, rows, len(columns) - 1, categorical, n_classes, classes)
+
+
+def dataset_preview(*, dataset: Dataset) -> Preview:
+    """The first `PREVIEW_ROWS` rows and the class balance (up to `MAX_CLASSES` classes) of a data set."""
+    if dataset.kind == Dataset.Kind.CSV:
+        return _csv_preview(dataset)
+    return _loaded_preview(dataset)

@@ -1,0 +1,70 @@
+"""Data set pages: a user's data sets, CSV upload, a preview with class balance, delete when unused."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from search import dataset_services
+from search.forms.datasets import DatasetUploadForm
+from search.models import Dataset
+
+PER_PAGE = 25
+
+
+@login_required
+@require_GET
+def dataset_list(request: HttpRequest) -> HttpResponse:
+    page = Paginator(dataset_services.datasets_of(owner=request.user), PER_PAGE).get_page(request.GET.get("page"))
+    return render(request, "datasets/list.html", {"page": page, "query": "", "nav": "datasets"})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def dataset_upload(request: HttpRequest) -> HttpResponse:
+    form = DatasetUploadForm(request.POST, request.FILES) if request.method == "POST" else DatasetUploadForm()
+    if request.method == "POST" and form.is_valid():
+        dataset, created = dataset_services.dataset_upload(owner=request.user, **form.upload_args())
+        if created:
+            shape = f"{dataset.n_samples} rows × {dataset.n_features} features"
+            messages.success(request, f"Uploaded {dataset.name!r}: {shape}.")
+        else:
+            target = form.cleaned_data["target"]
+            messages.info(request, f"This file with target {target!r} was already uploaded as {dataset.name!r}.")
+        return redirect("dataset-detail", pk=dataset.pk)
+    context = {"form": form, "nav": "datasets", "max_mb": settings.FANOUT_MAX_UPLOAD_MB}
+    return render(request, "datasets/upload.html", context)
+
+
+@login_required
+@require_GET
+def dataset_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    dataset = get_object_or_404(Dataset, pk=pk, owner=request.user)
+    searches = list(dataset.searches.order_by("-created_at", "-id").only("name", "status", "estimator", "created_at"))
+    context = {
+        "dataset": dataset,
+        "preview": dataset_services.dataset_preview(dataset=dataset),
+        "searches": searches,
+        "size_kb": len(dataset.content) / 1024 if dataset.content is not None else None,
+        "nav": "datasets",
+    }
+    return render(request, "datasets/detail.html", context)
+
+
+@login_required
+@require_POST
+def dataset_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    dataset = get_object_or_404(Dataset.objects.defer("content"), pk=pk, owner=request.user)
+    name = dataset.name
+    try:
+        dataset_services.dataset_delete(dataset=dataset)
+    except dataset_services.DatasetInUse as exc:
+        messages.error(request, f"Not deleted: {exc}.")
+        return redirect("dataset-detail", pk=pk)
+    messages.success(request, f"Deleted data set {name!r}.")
+    return redirect("dataset-list")
