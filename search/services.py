@@ -20,7 +20,7 @@ import joblib
 import numpy as np
 import sklearn
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 
 from search.engine import aggregate, datasets
@@ -264,6 +264,22 @@ def search_finalize(*, search_id: int) -> Search:
     return search
 
 
+def _update_rows(rows: list[Candidate], fields: list[str]) -> None:
+    """One parameterised UPDATE run for every row (executemany): `bulk_update`'s CASE expressions take
+    seconds for 10,000 candidates; this takes a fraction of one, on SQLite and PostgreSQL alike."""
+    if not rows:
+        return
+    meta = Candidate._meta
+    columns = [f for f in (meta.get_field(name) for name in fields) if isinstance(f, models.Field)]
+    assert len(columns) == len(fields) and meta.pk is not None
+    quote = connection.ops.quote_name
+    assignments = ", ".join(f"{quote(str(f.column))} = %s" for f in columns)
+    sql = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(str(meta.pk.column))} = %s"
+    params = [[f.get_db_prep_save(getattr(row, f.attname), connection) for f in columns] + [row.pk] for row in rows]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, params)
+
+
 def _store_aggregates(search: Search, results: dict[str, list[Any]]) -> None:
     metrics: list[str] = search.metrics
     rts = bool(search.spec.get("return_train_score"))
@@ -290,7 +306,7 @@ def _store_aggregates(search: Search, results: dict[str, list[Any]]) -> None:
     fields = ["mean_test", "std_test", "rank_test", "mean_train", "std_train", "mean_fit_time", "std_fit_time",
               "mean_score_time", "std_score_time", "score", "rank"]  # fmt: skip
     with transaction.atomic():
-        Candidate.objects.bulk_update(candidates, fields, batch_size=1000)
+        _update_rows(candidates, fields)
         update: dict[str, Any] = {
             "best_index": best,
             "best_params": candidates[best].params if best is not None else None,
