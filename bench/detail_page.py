@@ -68,7 +68,7 @@ def make_search(owner: Any, n_candidates: int) -> Any:
             host="bench",
             pid=1,
             n_test_samples=30,
-        )  # fmt: skip
+        )
         for cid in Candidate.objects.filter(search=search).values_list("pk", flat=True)
         for fold in range(5)
     ]
