@@ -123,3 +123,15 @@ def test_export_refuses_unknown_and_unfinished_searches() -> None:
     search = create_search(GOOD)
     with pytest.raises(CommandError, match="is queued with 0/6 fits stored"):
         call_command("exportsearch", search.pk)
+
+
+@pytest.mark.django_db
+def test_owner_option_puts_searches_on_that_users_pages(tmp_path: Path) -> None:
+    from django.contrib.auth.models import User
+
+    user = User.objects.create_user("ana", password="a-long-test-password")
+    call_command("runsearch", str(write(tmp_path, GOOD)), "--no-wait", "--owner", "ana", stdout=io.StringIO())
+    assert Search.objects.get().owner == user and Dataset.objects.get().owner == user
+    with pytest.raises(CommandError, match="--owner: no user named 'bob'") as info:
+        call_command("runsearch", str(write(tmp_path, GOOD)), "--no-wait", "--owner", "bob")
+    assert info.value.returncode == 2
