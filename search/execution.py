@@ -103,6 +103,7 @@ def unit_job(unit: WorkUnit, cells: list[tuple[int, int, dict[str, Any]]]) -> Jo
         n_jobs=search.n_jobs,
         return_train_score=bool(spec.get("return_train_score")),
         cells=cells,
+        cluster_workers=int(settings.Q_CLUSTER.get("workers", 1)),
     )
 
 
@@ -181,6 +182,7 @@ class _Progress:
     pids: set[int] = field(default_factory=set)
     fits: int = 0
     stderr: deque[str] = field(default_factory=lambda: deque(maxlen=50))
+    threads: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 def _ts(unix: float) -> datetime:
@@ -235,6 +237,12 @@ def _heartbeat(unit: WorkUnit, progress: _Progress) -> bool:
             n_jobs_requested=progress.started["n_jobs_requested"],
             n_jobs_effective=progress.started["n_jobs_effective"],
             cpu_count=progress.started["cpu_count"],
+            threads={
+                "inner_threads": progress.started.get("inner_threads"),
+                "machine_cores": progress.started.get("machine_cores"),
+                "warnings": progress.started.get("warnings", []),
+                "processes": progress.threads,
+            },
         )
     if progress.pids:
         update.update(processes_used=len(progress.pids), worker_pids=sorted(progress.pids))
@@ -260,6 +268,8 @@ def _supervise(unit: WorkUnit, proc: subprocess.Popen[str], progress: _Progress)
             assert event is not None
             progress.pending.append(event)
             progress.pids.add(event["pid"])
+            if event.get("threads"):
+                progress.threads[str(event["pid"])] = event["threads"]
         elif kind == "start":
             progress.started = event
         elif kind in ("end", "error", "eof"):

@@ -81,6 +81,18 @@ class Search(models.Model):
     error = models.TextField(blank=True)
     versions = models.JSONField(default=dict)
     rerun_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL)
+    # Parallel accounting, stored at the end (see services.search_accounting): wall time is the span
+    # from the first fit's start to the last fit's end; busy time the sum of fit + score times.
+    busy_time = models.FloatField(null=True, blank=True, help_text="sum of fit + score times (s)")
+    speedup = models.FloatField(null=True, blank=True, help_text="busy time / wall time")
+    efficiency = models.FloatField(null=True, blank=True, help_text="speedup / processes used")
+    accounting = models.JSONField(default=dict, blank=True, help_text="per machine and per process busy time")
+    warnings = models.JSONField(default=list, blank=True, help_text="oversubscription and other run warnings")
+    study = models.ForeignKey(
+        "ScalingStudy", null=True, blank=True, on_delete=models.CASCADE, related_name="runs",
+        help_text="the scaling study this run belongs to",
+    )  # fmt: skip
+    study_n_jobs = models.IntegerField(null=True, blank=True, help_text="processes this study run was given")
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -107,6 +119,27 @@ class Search(models.Model):
         if self.started_at and self.finished_at:
             return (self.finished_at - self.started_at).total_seconds()
         return None
+
+
+class ScalingStudy(models.Model):
+    """The same search (or its first `n_candidates`) run at 1, 2, … processes, one run after another."""
+
+    search = models.ForeignKey(Search, on_delete=models.CASCADE, related_name="studies")
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    n_jobs_list = models.JSONField(help_text="process counts to measure, in order")
+    n_candidates = models.PositiveIntegerField(help_text="candidates per run (a prefix of the grid)")
+    serial_fraction = models.FloatField(null=True, blank=True, help_text="Amdahl fit of the measured runs")
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "scaling studies"
+
+    def __str__(self) -> str:
+        return f"scaling study {self.pk} of search {self.search_id}"
 
 
 class Candidate(models.Model):
@@ -154,6 +187,7 @@ class WorkUnit(models.Model):
         null=True, blank=True, help_text="distinct processes that really ran this unit's fits"
     )
     worker_pids = models.JSONField(default=list, blank=True)
+    threads = models.JSONField(default=dict, blank=True, help_text="thread pools per fit process (threadpoolctl)")
     fits_run = models.PositiveIntegerField(default=0, help_text="fits computed by the last attempt")
     error = models.TextField(blank=True)
     enqueued_at = models.DateTimeField(null=True, blank=True)

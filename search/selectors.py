@@ -65,7 +65,8 @@ class Busy:
 def progress(search: Search) -> dict[str, Any]:
     """Live state for the detail page: counts, elapsed and ETA, and which machines/processes are busy."""
     search.refresh_from_db(fields=["status", "n_fits_done", "n_fits_failed", "started_at", "finished_at",
-                                   "best_score", "best_params", "cores_used", "error"])  # fmt: skip
+                                   "best_score", "best_params", "cores_used", "error", "warnings", "speedup",
+                                   "efficiency"])  # fmt: skip
     spans = Result.objects.filter(search=search).aggregate(first=Min("started_at"), last=Max("finished_at"))
     start = spans["first"] or search.started_at
     end = search.finished_at if search.is_finished else timezone.now()
@@ -84,7 +85,15 @@ def progress(search: Search) -> dict[str, Any]:
             Busy(u.host, u.worker_pid, u.runner_pid, u.processes_used, u.fits_run, u.index).__dict__ for u in running
         ],
         "hosts": sorted(set(Result.objects.filter(search=search).values_list("host", flat=True).distinct())),
+        "warnings": search.warnings or unit_warnings(search),
+        "speedup": search.speedup, "efficiency": search.efficiency,
     }  # fmt: skip
+
+
+def unit_warnings(search: Search) -> list[str]:
+    """Oversubscription and affinity warnings the runners reported (see engine.run.run_info)."""
+    threads = WorkUnit.objects.filter(search=search).values_list("threads", flat=True)
+    return sorted({w for t in threads for w in (t or {}).get("warnings", [])})
 
 
 LEADERBOARD_SORTS: dict[str, tuple[str | OrderBy, ...]] = {

@@ -23,7 +23,8 @@ from django.conf import settings
 from django.db import connection, models, transaction
 from django.utils import timezone
 
-from search.engine import aggregate, datasets
+from search import selectors
+from search.engine import aggregate, datasets, speedup
 from search.engine import spec as spec_mod
 from search.engine.run import load_data
 from search.engine.spec import Plan, SearchSpec, SpecError
@@ -233,6 +234,22 @@ def search_cv_results(*, search: Search) -> dict[str, list[Any]] | None:
     )
 
 
+def search_spans(search: Search) -> list[speedup.FitSpan]:
+    """Every stored fit's timing, for accounting and the timeline (one small tuple per fit)."""
+    rows = Result.objects.filter(search=search).values_list(
+        "host", "pid", "started_at", "finished_at", "fit_time", "score_time"
+    )
+    return [speedup.FitSpan(h, p, a.timestamp(), b.timestamp(), ft + st) for h, p, a, b, ft, st in rows]
+
+
+def search_accounting(search: Search) -> dict[str, Any]:
+    """Wall time, busy time, speedup, efficiency, per machine and per process (see engine.speedup)."""
+    acc = speedup.account(search_spans(search))
+    acc.pop("start", None)
+    acc.pop("end", None)
+    return acc
+
+
 def _failure_summary(search: Search) -> str:
     errors = Counter(Result.objects.filter(search=search).exclude(error="").values_list("error", flat=True))
     return "; ".join(f"{n}× {msg.splitlines()[-1]}" for msg, n in errors.most_common(3))
@@ -303,6 +320,7 @@ def _store_aggregates(search: Search, results: dict[str, list[Any]]) -> None:
     cores = (
         search.units.exclude(processes_used=None).order_by("-processes_used").values_list("processes_used", flat=True)
     )
+    acc = search_accounting(search)
     fields = ["mean_test", "std_test", "rank_test", "mean_train", "std_train", "mean_fit_time", "std_fit_time",
               "mean_score_time", "std_score_time", "score", "rank"]  # fmt: skip
     with transaction.atomic():
@@ -311,7 +329,12 @@ def _store_aggregates(search: Search, results: dict[str, list[Any]]) -> None:
             "best_index": best,
             "best_params": candidates[best].params if best is not None else None,
             "best_score": candidates[best].score if best is not None else None,
-            "cores_used": cores.first(),
+            "cores_used": acc["processes"] or cores.first(),
+            "warnings": selectors.unit_warnings(search),
+            "busy_time": acc["busy"],
+            "speedup": acc["speedup"],
+            "efficiency": acc["efficiency"],
+            "accounting": acc,
             "started_at": first_start.first() or search.started_at,
             "finished_at": last_end.first() or timezone.now(),
         }
@@ -350,6 +373,11 @@ def search_export(*, search: Search) -> dict[str, Any]:
             "best_params": search.best_params,
             "best_score": search.best_score,
             "cores_used": search.cores_used,
+            "busy_time": search.busy_time,
+            "speedup": search.speedup,
+            "efficiency": search.efficiency,
+            "accounting": search.accounting,
+            "warnings": search.warnings,
             "created_at": search.created_at.isoformat(),
             "started_at": search.started_at.isoformat() if search.started_at else None,
             "finished_at": search.finished_at.isoformat() if search.finished_at else None,

@@ -25,6 +25,8 @@ from sklearn.model_selection import KFold, StratifiedKFold, check_cv
 from sklearn.utils.multiclass import type_of_target
 
 from . import datasets, registry
+from .cost import relative_cost
+from .speedup import lpt_order
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,7 @@ class Job:
     n_jobs: int
     return_train_score: bool
     cells: list[tuple[int, int, dict[str, Any]]]  # (candidate index, fold, params)
+    cluster_workers: int = 1  # django-q2 workers on this machine, each running one unit at a time
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -50,6 +53,7 @@ class Job:
             "n_jobs": self.n_jobs,
             "return_train_score": self.return_train_score,
             "cells": [list(c) for c in self.cells],
+            "cluster_workers": self.cluster_workers,
         }
 
     @classmethod
@@ -63,6 +67,7 @@ class Job:
             n_jobs=int(d["n_jobs"]),
             return_train_score=bool(d["return_train_score"]),
             cells=[(int(c), int(f), p) for c, f, p in d["cells"]],
+            cluster_workers=int(d.get("cluster_workers", 1)),
         )
 
 
@@ -80,6 +85,7 @@ class FitResult:
     host: str
     n_test_samples: int
     error: str = ""
+    threads: dict[str, int] | None = None  # thread pools of this process, reported by its first fit
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -94,6 +100,9 @@ class RunInfo:
     cpu_count: int
     host: str
     pid: int
+    inner_threads: int = 1
+    machine_cores: int = 1
+    warnings: list[str] = field(default_factory=list)
     worker_pids: set[int] = field(default_factory=set)
 
 
@@ -137,27 +146,47 @@ def _as_score_dict(value: Any, metrics: list[str]) -> tuple[dict[str, float | No
     return out, "\n".join(errors)
 
 
+@dataclass(frozen=True)
+class FitContext:
+    """What every fit of a job shares (joblib memory-maps the large arrays for the worker processes)."""
+
+    estimator: BaseEstimator
+    X: np.ndarray
+    y: np.ndarray
+    scorer: Any
+    metrics: list[str]
+    return_train_score: bool
+    threads: int  # BLAS/OpenMP threads per fit process, so processes × threads never exceeds the cores
+
+
+_process_threads: dict[str, int] | None = None
+
+
+def _limit_threads(threads: int) -> dict[str, int] | None:
+    """Limit this process's thread pools once; the first call returns what the pools use (for the record)."""
+    global _process_threads
+    if _process_threads is not None:
+        return None
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    threadpool_limits(limits=threads)
+    _process_threads = {}
+    for pool in threadpool_info():
+        _process_threads[pool["user_api"]] = max(_process_threads.get(pool["user_api"], 0), pool["num_threads"])
+    return _process_threads
+
+
 def fit_and_score(
-    estimator: BaseEstimator,
-    X: np.ndarray,
-    y: np.ndarray,
-    train: np.ndarray,
-    test: np.ndarray,
-    params: dict[str, Any],
-    scorer: Any,
-    metrics: list[str],
-    return_train_score: bool,
-    candidate: int,
-    fold: int,
+    ctx: FitContext, train: np.ndarray, test: np.ndarray, params: dict[str, Any], candidate: int, fold: int
 ) -> FitResult:
     """One fit as `sklearn.model_selection._validation._fit_and_score` does it (error_score=nan)."""
     from sklearn.utils.metaestimators import _safe_split
 
+    threads = _limit_threads(ctx.threads)
     started = time.time()
-    est = clone(estimator).set_params(**clone(params, safe=False))
-    X_train, y_train = _safe_split(est, X, y, train)
-    X_test, y_test = _safe_split(est, X, y, test, train)
-    error = ""
+    est = clone(ctx.estimator).set_params(**clone(params, safe=False))
+    X_train, y_train = _safe_split(est, ctx.X, ctx.y, train)
+    X_test, y_test = _safe_split(est, ctx.X, ctx.y, test, train)
     t0 = time.perf_counter()
     try:
         with warnings.catch_warnings():
@@ -166,23 +195,23 @@ def fit_and_score(
     except Exception as exc:  # noqa: BLE001 - a failed fit is data (error_score=nan), not a crash
         fit_time = time.perf_counter() - t0
         error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-        nan_scores: dict[str, float | None] = {m: None for m in metrics}
+        nan_scores: dict[str, float | None] = {m: None for m in ctx.metrics}
         return FitResult(
-            candidate, fold, nan_scores, dict(nan_scores) if return_train_score else None,
-            fit_time, 0.0, started, time.time(), os.getpid(), socket.gethostname(), len(test), error,
+            candidate, fold, nan_scores, dict(nan_scores) if ctx.return_train_score else None,
+            fit_time, 0.0, started, time.time(), os.getpid(), socket.gethostname(), len(test), error, threads,
         )  # fmt: skip
     fit_time = time.perf_counter() - t0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        test_scores, error = _as_score_dict(scorer(est, X_test, y_test), metrics)
+        test_scores, error = _as_score_dict(ctx.scorer(est, X_test, y_test), ctx.metrics)
         score_time = time.perf_counter() - t0 - fit_time
         train_scores = None
-        if return_train_score:
-            train_scores, train_error = _as_score_dict(scorer(est, X_train, y_train), metrics)
+        if ctx.return_train_score:
+            train_scores, train_error = _as_score_dict(ctx.scorer(est, X_train, y_train), ctx.metrics)
             error = "\n".join(e for e in (error, train_error) if e)
     return FitResult(
         candidate, fold, test_scores, train_scores, fit_time, score_time, started, time.time(),
-        os.getpid(), socket.gethostname(), len(test), error,
+        os.getpid(), socket.gethostname(), len(test), error, threads,
     )  # fmt: skip
 
 
@@ -200,15 +229,33 @@ def warm_up(n_jobs: int = -1) -> None:
     joblib.Parallel(n_jobs=n_jobs)(joblib.delayed(_ready)() for _ in range(n))
 
 
+def run_info(job: Job) -> RunInfo:
+    """What this machine grants the job, with a warning for every way it would be oversubscribed."""
+    n_jobs = joblib.effective_n_jobs(job.n_jobs)
+    cores = joblib.cpu_count()  # honours CPU affinity and cgroup quotas
+    machine = os.cpu_count() or cores
+    processes = n_jobs * max(1, job.cluster_workers)
+    warnings_: list[str] = []
+    if processes > cores:
+        warnings_.append(
+            f"oversubscribed: {job.cluster_workers} worker(s) x {n_jobs} processes = {processes} on {cores} cores; "
+            f"use n_jobs={max(1, cores // max(1, job.cluster_workers))} or fewer workers"
+        )
+    if cores < machine:
+        warnings_.append(f"this worker may use only {cores} of the machine's {machine} cores (CPU affinity or quota)")
+    if job.n_jobs < 0 and n_jobs == 1 and cores > 1:
+        warnings_.append("joblib granted 1 process for n_jobs=-1 (is this a daemonic process?)")
+    return RunInfo(
+        n_jobs_requested=job.n_jobs, n_jobs_effective=n_jobs, cpu_count=cores, host=socket.gethostname(),
+        pid=os.getpid(), inner_threads=max(1, cores // processes), machine_cores=machine, warnings=warnings_,
+    )  # fmt: skip
+
+
 def run_job(job: Job, on_start: Callable[[RunInfo], None] | None = None) -> Iterator[FitResult]:
-    """Yield each cell's result as it finishes (unordered), using `job.n_jobs` processes."""
-    info = RunInfo(
-        n_jobs_requested=job.n_jobs,
-        n_jobs_effective=joblib.effective_n_jobs(job.n_jobs),
-        cpu_count=joblib.cpu_count(),
-        host=socket.gethostname(),
-        pid=os.getpid(),
-    )
+    """Yield each cell's result as it finishes (unordered), using `job.n_jobs` processes.
+
+    Cells are dispatched most expensive first (see `engine.cost`) so the last fits are short ones."""
+    info = run_info(job)
     if on_start:
         on_start(info)
     if not job.cells:
@@ -216,25 +263,17 @@ def run_job(job: Job, on_start: Callable[[RunInfo], None] | None = None) -> Iter
     data = load_data(job.data)
     estimator = registry.build(tuple(job.steps), job.params)
     splits = list(make_cv(job.cv, data.y, is_classifier(estimator)).split(data.X, data.y))
-    scorer = make_scorer(estimator, job.scoring)
-    metrics = metric_names(job.scoring)
+    ctx = FitContext(
+        estimator, data.X, data.y, make_scorer(estimator, job.scoring), metric_names(job.scoring),
+        job.return_train_score, info.inner_threads,
+    )  # fmt: skip
+    order = lpt_order([relative_cost(params) for _, _, params in job.cells])
     tasks: Iterable[Any] = (
-        joblib.delayed(fit_and_score)(
-            estimator,
-            data.X,
-            data.y,
-            splits[fold][0],
-            splits[fold][1],
-            params,
-            scorer,
-            metrics,
-            job.return_train_score,
-            cand,
-            fold,
-        )
-        for cand, fold, params in job.cells
+        joblib.delayed(fit_and_score)(ctx, splits[fold][0], splits[fold][1], params, cand, fold)
+        for cand, fold, params in (job.cells[i] for i in order)
     )
-    parallel = joblib.Parallel(n_jobs=job.n_jobs, return_as="generator_unordered")
+    # Arrays above 1 MB reach the worker processes as read-only memory maps, not copies.
+    parallel = joblib.Parallel(n_jobs=job.n_jobs, return_as="generator_unordered", max_nbytes="1M", mmap_mode="r")
     for result in parallel(tasks):
         info.worker_pids.add(result.pid)
         yield result
