@@ -1,0 +1,54 @@
+"""The runner's view of the machine: processes granted, thread limits, oversubscription warnings."""
+
+import os
+
+import joblib
+import pytest
+
+from search.engine.cost import relative_cost
+from search.engine.run import Job, run_info, run_job
+
+CORES = joblib.cpu_count()
+
+
+def job(n_jobs: int = -1, workers: int = 1) -> Job:
+    return Job(
+        steps=[("LogisticRegression", "sklearn.linear_model")], params={}, data={"kind": "builtin", "name": "iris"},
+        cv={"n_splits": 3, "shuffle": False}, scoring=None, n_jobs=n_jobs, return_train_score=False,
+        cells=[(0, f, {"C": 1.0}) for f in range(3)], cluster_workers=workers,
+    )  # fmt: skip
+
+
+def test_every_core_and_no_warning_by_default() -> None:
+    info = run_info(job())
+    assert info.n_jobs_effective == CORES and info.inner_threads == 1 and info.warnings == []
+
+
+@pytest.mark.skipif(CORES < 2, reason="needs 2 cores")
+def test_more_processes_than_cores_is_flagged() -> None:
+    info = run_info(job(n_jobs=CORES * 2))
+    assert info.n_jobs_effective == CORES * 2
+    assert info.warnings and info.warnings[0].startswith("oversubscribed: 1 worker(s) x 4 processes = 4 on 2 cores")
+    workers = run_info(job(n_jobs=-1, workers=2))
+    assert "2 worker(s) x 2 processes = 4 on 2 cores; use n_jobs=1" in workers.warnings[0]
+
+
+def test_sequential_job_may_use_every_core_for_blas() -> None:
+    info = run_info(job(n_jobs=1))
+    assert info.inner_threads == CORES and info.warnings == []
+
+
+def test_each_process_reports_its_thread_pools_once() -> None:
+    results = list(run_job(job(n_jobs=1)))
+    reports = [r.threads for r in results if r.threads is not None]
+    assert len(reports) <= 1  # this test process may already have reported in an earlier test
+    assert all(r.pid == os.getpid() for r in results)
+
+
+def test_costs_order_big_models_first() -> None:
+    small = relative_cost({"n_estimators": 50, "max_depth": 5})
+    big = relative_cost({"n_estimators": 200, "max_depth": None})
+    assert big > small
+    assert relative_cost({"svc__C": 100.0}) > relative_cost({"svc__C": 0.1})
+    assert relative_cost({"min_samples_split": 2}) > relative_cost({"min_samples_split": 10})
+    assert relative_cost({"kernel": "rbf", "flag": True}) == 1.0
