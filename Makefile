@@ -17,6 +17,7 @@ install: $(BIN)/python
 
 install-dev: $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-dev.txt
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 
 var/secret_key:
 	@mkdir -p var
