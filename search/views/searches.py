@@ -106,6 +106,8 @@ def _figure(search: Any, kind: str, request: HttpRequest) -> dict[str, Any] | No
     metric = request.GET.get("metric") or search.refit_metric
     if metric not in search.metrics:
         raise Http404("unknown metric")
+    if search.status in (Status.CANCELLED, Status.FAILED):
+        return plots.empty_figure(f"This search {search.status} before every fit was in: no charts.")
     if search.status != Status.DONE:
         return plots.empty_figure("Charts appear when every fit is in.")
     rows = selectors.candidate_rows(search, metric)

@@ -6,12 +6,13 @@
   const charts = document.getElementById("charts");
   const board = document.getElementById("leaderboard");
   let finished = progress.dataset.finished === "1";
+  let lastDone = -1;
   const text = (id, value) => { const el = document.getElementById(id); if (el) el.textContent = value; };
 
   function render(p) {
     document.getElementById("progress-bar").style.width = p.percent + "%";
-    text("p-done", p.done); text("p-percent", p.percent); text("p-failed", p.failed);
-    text("p-elapsed", p.elapsed.toFixed(1));
+    text("p-done", p.done); text("p-percent", p.percent.toFixed(1)); text("p-failed", p.failed);
+    text("p-elapsed", p.elapsed.toFixed(2));
     text("p-eta", p.eta === null ? "–" : Math.round(p.eta) + " s");
     text("p-cores", p.cores_used === null ? "–" : p.cores_used);
     text("p-best", p.best_score === null ? "–" : p.best_score.toFixed(4));
@@ -37,6 +38,7 @@
         const p = await response.json();
         render(p);
         if (p.finished && !finished) { finished = true; loadBoard(""); drawAll(); }
+        else if (!p.finished && p.done !== lastDone) { lastDone = p.done; const note = document.getElementById("board-count"); if (note) note.textContent = p.done; }
         finished = p.finished;
       }
     } finally {
@@ -65,6 +67,7 @@
     const response = await fetch(charts.dataset.chartUrl.replace("KIND", kind) + "?" + params);
     if (!response.ok) return;
     const fig = await response.json();
+    if (fig.layout && fig.layout.height) div.style.minHeight = fig.layout.height + "px";  // responsive resizes keep it inside
     await Plotly.react(div, fig.data, fig.layout, { responsive: true, displaylogo: false });
     div.dataset.drawn = fig.data.length ? "1" : "0";
   }

@@ -18,13 +18,16 @@
   showKind();
 
   // --- estimator parameters and scorers --------------------------------------------------------
+  let estimatorRequest = 0;
   async function loadEstimator() {
+    const mine = ++estimatorRequest;  // answers can arrive out of order: only the latest one counts
     const name = $("#id_estimator").value;
     const pre = $("#id_preprocessing").value;
     const url = form.dataset.estimatorUrl.replace("NAME", encodeURIComponent(name)) + (pre ? "?pre=" + encodeURIComponent(pre) : "");
     const response = await fetch(url, { headers: { Accept: "application/json" } });
     if (!response.ok) return;
     const info = await response.json();
+    if (mine !== estimatorRequest) return;
     document.getElementById("task-label").textContent = "(" + info.steps.join(" → ") + ", " + info.task + ")";
     const body = document.querySelector("#estimator-params tbody");
     body.replaceChildren(...info.params.map((p) => {
@@ -132,6 +135,7 @@
     const c = grid === undefined ? NaN : candidates(grid);
     const folds = parseInt($("#id_cv_splits").value, 10);
     document.getElementById("count-candidates").textContent = Number.isFinite(c) ? c.toLocaleString() : "?";
+    document.getElementById("label-candidates").textContent = c === 1 ? "candidate" : "candidates";
     document.getElementById("count-folds").textContent = Number.isFinite(folds) ? folds : "?";
     document.getElementById("count-fits").textContent = Number.isFinite(c * folds) ? (c * folds).toLocaleString() : "?";
   }

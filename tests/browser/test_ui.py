@@ -53,7 +53,7 @@ def test_log_in_through_the_form_and_land_on_the_searches_list(
     page.fill("#id_username", user.username)
     page.fill("#id_password", "wrong password")
     page.get_by_role("button", name="Log in").click()
-    expect(page.locator("div.errorlist")).to_contain_text("enter a correct username and password")
+    expect(page.locator("p.error[role=alert]")).to_contain_text("enter a correct username and password")
     screenshot(page, "login-error")
 
     page.goto(f"{base_url}/accounts/login/")
@@ -295,30 +295,18 @@ def test_an_invalid_grid_value_is_shown_next_to_the_grid_with_the_values_kept(
     screenshot(page, "search-new-error")
 
 
-# --- application bugs these tests found: strict xfails, so fixing the bug turns them into failures to remove ---
+# --- bugs these tests found once (fixed); kept so they stay fixed ---
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="app bug: `.button { display: inline-block }` in static/css/fanout.css overrides the `hidden` attribute, "
-    "so #export-csv/#export-json show (and answer 400) before the search is done; fix: `[hidden] { display: none "
-    "!important; }`",
-)
 def test_export_links_stay_hidden_until_the_search_is_done(logged_in: Page, base_url: str, user: User) -> None:
     search = create_search({"estimator": "SVC", "dataset": {"name": "iris"}, "cv": 3}, owner=user)
     page = logged_in
     page.goto(f"{base_url}/searches/{search.pk}/")
     expect(page.locator("#status-badge")).to_have_text("queued")
-    expect(page.locator("#export-csv")).to_have_attribute("hidden", "")  # the template does hide them...
-    expect(page.locator("#export-csv")).to_be_hidden(timeout=2000)  # ...but the stylesheet shows them
+    expect(page.locator("#export-csv")).to_have_attribute("hidden", "")
+    expect(page.locator("#export-csv")).to_be_hidden(timeout=2000)  # `.button` once overrode `hidden`
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="app bug: the parallel-coordinates figure is 420 px high (search/plots.py) but its div only has "
-    "`min-height: 360px` (.chart); after a window resize Plotly's responsive mode sizes the plot to the div, so the "
-    "SVG spills 60 px over the leaderboard card",
-)
 def test_charts_stay_inside_their_card_after_a_resize(
     logged_in: Page, base_url: str, user: User, screenshot: Any
 ) -> None:
@@ -334,5 +322,5 @@ def test_charts_stay_inside_their_card_after_a_resize(
         const svg = div.querySelector(".main-svg");
         return svg ? svg.getBoundingClientRect().bottom - div.getBoundingClientRect().bottom : 0;
     })""")
-    screenshot(page, "bug-chart-overflow-phone")
+    screenshot(page, "search-detail-resized-phone")
     assert max(spill) <= 0, f"a chart spills {max(spill)}px below its box"
