@@ -90,9 +90,11 @@ def _pending_cells(unit: WorkUnit) -> list[tuple[int, int, dict[str, Any]]]:
 def unit_job(unit: WorkUnit, cells: list[tuple[int, int, dict[str, Any]]]) -> Job:
     search = unit.search
     spec = search.spec
-    from search.engine import registry
+    steps = [(name, module) for name, module in search.steps]
+    if not steps:  # rows stored before `steps` existed: resolve through the registry
+        from search.engine import registry
 
-    steps = [(name, registry.lookup(name).module) for name in search.estimator.split(" → ")]
+        steps = [(name, registry.lookup(name).module) for name in search.estimator.split(" → ")]
     scoring = spec.get("scoring")
     return Job(
         steps=steps,

@@ -63,6 +63,7 @@ class Search(models.Model):
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE)
     spec = models.JSONField(help_text="the canonical spec (see README: spec format)")
     estimator = models.CharField(max_length=300)
+    steps = models.JSONField(default=list, help_text="[class name, module] per step, resolved from the registry")
     task = models.CharField(max_length=16)
     dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="searches")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)

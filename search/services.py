@@ -51,6 +51,11 @@ def _key(payload: Any) -> str:
 
 def dataset_get_or_create(*, ds: spec_mod.DatasetSpec, owner: Any = None, base_dir: Path | None = None) -> Dataset:
     """The Dataset row for a spec's `dataset`; a CSV path is read now and its bytes stored."""
+    return _dataset_with_data(ds, owner, base_dir)[0]
+
+
+def _dataset_with_data(ds: spec_mod.DatasetSpec, owner: Any, base_dir: Path | None) -> tuple[Dataset, datasets.Data]:
+    """The row and its rows, built once (a 200 MB generator is not generated twice per search)."""
     if ds.csv is not None:
         path = Path(ds.csv)
         if not path.is_absolute() and base_dir is not None:
@@ -66,23 +71,23 @@ def dataset_get_or_create(*, ds: spec_mod.DatasetSpec, owner: Any = None, base_d
         key = datasets.sha256(content + b"\0" + (ds.target or "").encode())
         found = Dataset.objects.filter(key=key, owner=owner).first()
         if found:
-            return found
+            return found, data
         return Dataset.objects.create(
             name=path.name, kind=Dataset.Kind.CSV, source={"target": ds.target, "filename": path.name},
             content=content, key=key, n_samples=data.n_samples, n_features=data.n_features, owner=owner,
-        )  # fmt: skip
+        ), data  # fmt: skip
     kind = Dataset.Kind.BUILTIN if ds.name in datasets.BUILTIN else Dataset.Kind.GENERATOR
     source = {"name": ds.name, "options": dict(ds.options)}
     key = _key(source)
+    data = load_data({"kind": kind, **source})
     found = Dataset.objects.filter(key=key, owner=owner).first()
     if found:
-        return found
-    data = load_data({"kind": kind, **source})
+        return found, data
     label = str(ds.name) if not ds.options else f"{ds.name}({', '.join(f'{k}={v}' for k, v in ds.options.items())})"
     return Dataset.objects.create(
         name=label[:200], kind=kind, source=source, key=key,
         n_samples=data.n_samples, n_features=data.n_features, owner=owner,
-    )  # fmt: skip
+    ), data  # fmt: skip
 
 
 def dataset_local_path(dataset: Dataset) -> str | None:
@@ -100,8 +105,7 @@ def dataset_local_path(dataset: Dataset) -> str | None:
     return str(path)
 
 
-def _check_data_fits_cv(plan: Plan, dataset: Dataset) -> None:
-    data = load_data(dataset.data_source(dataset_local_path(dataset)))
+def _check_data_fits_cv(plan: Plan, data: datasets.Data) -> None:
     k = plan.spec.cv.n_splits
     if k > data.n_samples:
         raise SpecError("cv.n_splits", f"{k} folds need at least {k} rows; the data set has {data.n_samples}")
@@ -141,8 +145,8 @@ def search_create(
 ) -> Search:
     """Store a validated search with its candidates and work units; enqueue the units after commit."""
     spec = plan.spec
-    dataset = dataset_get_or_create(ds=spec.dataset, owner=owner, base_dir=base_dir)
-    _check_data_fits_cv(plan, dataset)
+    dataset, data = _dataset_with_data(spec.dataset, owner, base_dir)
+    _check_data_fits_cv(plan, data)
     stored_spec = spec.to_dict()
     if spec.dataset.csv is not None:
         stored_spec["dataset"] = {"csv": dataset.name, "target": spec.dataset.target, "dataset_id": dataset.pk}
@@ -151,7 +155,7 @@ def search_create(
             name=spec.name, owner=owner, spec=stored_spec, estimator=spec.estimator_label, task=plan.task,
             dataset=dataset, n_candidates=plan.n_candidates, n_splits=spec.cv.n_splits, n_fits=plan.n_fits,
             metrics=list(spec.metrics), refit_metric=spec.refit_metric, n_jobs=spec.n_jobs,
-            versions=library_versions(), rerun_of=rerun_of,
+            versions=library_versions(), rerun_of=rerun_of, steps=[list(step) for step in plan.steps],
         )  # fmt: skip
         Candidate.objects.bulk_create(
             [Candidate(search=search, index=i, params=p) for i, p in enumerate(plan.candidates)], batch_size=2000
