@@ -28,7 +28,7 @@ from search.engine import aggregate, datasets, speedup
 from search.engine import spec as spec_mod
 from search.engine.run import load_data
 from search.engine.spec import Plan, SearchSpec, SpecError
-from search.models import FINISHED, Candidate, Dataset, Result, Search, Status, WorkUnit
+from search.models import FINISHED, Candidate, Dataset, Result, ScalingStudy, Search, Status, WorkUnit
 
 
 def library_versions() -> dict[str, str]:
@@ -141,7 +141,13 @@ def _unit_ranges(n_candidates: int, n_splits: int) -> list[tuple[int, int]]:
 
 
 def search_create(
-    *, plan: Plan, owner: Any = None, base_dir: Path | None = None, enqueue: bool = True, rerun_of: Search | None = None
+    *,
+    plan: Plan,
+    owner: Any = None,
+    base_dir: Path | None = None,
+    enqueue: bool = True,
+    rerun_of: Search | None = None,
+    study: ScalingStudy | None = None,
 ) -> Search:
     """Store a validated search with its candidates and work units; enqueue the units after commit."""
     spec = plan.spec
@@ -156,6 +162,7 @@ def search_create(
             dataset=dataset, n_candidates=plan.n_candidates, n_splits=spec.cv.n_splits, n_fits=plan.n_fits,
             metrics=list(spec.metrics), refit_metric=spec.refit_metric, n_jobs=spec.n_jobs,
             versions=library_versions(), rerun_of=rerun_of, steps=[list(step) for step in plan.steps],
+            study=study, study_n_jobs=spec.n_jobs if study else None,
         )  # fmt: skip
         Candidate.objects.bulk_create(
             [Candidate(search=search, index=i, params=p) for i, p in enumerate(plan.candidates)], batch_size=2000
@@ -200,6 +207,12 @@ def search_cancel(*, search: Search) -> bool:
         WorkUnit.objects.filter(search=search, status__in=[Status.QUEUED, Status.RUNNING]).update(
             status=Status.CANCELLED, finished_at=now
         )
+        if changed and search.study_id:  # one cancelled run ends its study: the later runs are dropped
+            ScalingStudy.objects.filter(pk=search.study_id, status__in=[Status.QUEUED, Status.RUNNING]).update(
+                status=Status.CANCELLED, error=f"run {search.pk} was cancelled", finished_at=now
+            )
+            for run in Search.objects.filter(study_id=search.study_id, status=Status.QUEUED).exclude(pk=search.pk):
+                search_cancel(search=run)
     search.refresh_from_db()
     return bool(changed)
 
@@ -276,12 +289,16 @@ def search_finalize(*, search_id: int) -> Search:
         reason = "; ".join(f"unit {u.index}: {u.error}" for u in failed) or (
             f"{search.n_fits - search.n_fits_done} fits are missing"
         )
-        Search.objects.filter(pk=search_id, status__in=[Status.QUEUED, Status.RUNNING]).update(
+        changed = Search.objects.filter(pk=search_id, status__in=[Status.QUEUED, Status.RUNNING]).update(
             status=Status.FAILED, error=reason, finished_at=now
         )
-        return Search.objects.get(pk=search_id)
-    _store_aggregates(search, results)
+    else:
+        changed = _store_aggregates(search, results)
     search.refresh_from_db()
+    if changed and search.study_id:  # the process that finished this run moves its study on, once
+        from search import scaling
+
+        scaling.study_advance(study_id=search.study_id)
     return search
 
 
@@ -301,7 +318,7 @@ def _update_rows(rows: list[Candidate], fields: list[str]) -> None:
         cursor.executemany(sql, params)
 
 
-def _store_aggregates(search: Search, results: dict[str, list[Any]]) -> None:
+def _store_aggregates(search: Search, results: dict[str, list[Any]]) -> int:
     metrics: list[str] = search.metrics
     rts = bool(search.spec.get("return_train_score"))
     best = aggregate.best_index(results, search.refit_metric)
@@ -346,7 +363,7 @@ def _store_aggregates(search: Search, results: dict[str, list[Any]]) -> None:
             update.update(status=Status.FAILED, error=f"every fit failed: {_failure_summary(search)}")
         else:
             update.update(status=Status.DONE)
-        Search.objects.filter(pk=search.pk, status__in=[Status.QUEUED, Status.RUNNING]).update(**update)
+        return Search.objects.filter(pk=search.pk, status__in=[Status.QUEUED, Status.RUNNING]).update(**update)
 
 
 # ---------------------------------------------------------------------------------------------

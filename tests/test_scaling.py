@@ -1,0 +1,57 @@
+"""Scaling studies: one real, measured run per process count, then an Amdahl fit."""
+
+from __future__ import annotations
+
+import pytest
+from django_q.models import OrmQ
+
+from search import scaling, services
+from search.models import ScalingStudy, Search, Status
+from tests.conftest import create_search, run_inline
+
+SPEC = {
+    "name": "rf", "estimator": "RandomForestClassifier", "params": {"random_state": 0},
+    "param_grid": {"n_estimators": [20, 40, 60, 80, 100]}, "dataset": "breast_cancer", "cv": 4,
+}  # fmt: skip
+pytestmark = pytest.mark.django_db
+
+
+def test_a_study_stores_one_measured_run_per_core_count() -> None:
+    search = run_inline(create_search(SPEC))
+    study = scaling.study_create(search=search, n_jobs_list=[1, 2], enqueue=False)
+    runs = list(study.runs.order_by("study_n_jobs"))
+    assert [r.study_n_jobs for r in runs] == [1, 2] and [r.spec["n_jobs"] for r in runs] == [1, 2]
+    assert all(r.n_candidates == 5 and r.n_fits == 20 for r in runs)
+    scaling.study_advance(study_id=study.pk)  # what the on-commit hook does: enqueue the first run only
+    assert OrmQ.objects.count() == 1
+    for run in runs:  # the cluster's job, done here in order
+        run_inline(run)
+    study.refresh_from_db()
+    assert study.status == Status.DONE, study.error
+    table = scaling.study_table(study)
+    assert [row["processes"] for row in table["rows"]] == [1, 2]
+    assert table["rows"][0]["speedup"] == pytest.approx(1.0)
+    assert all(row["wall"] and row["wall"] > 0 for row in table["rows"])
+    one, two = (Search.objects.get(pk=row["search"]) for row in table["rows"])
+    assert one.cores_used == 1 and two.cores_used == 2  # each point is a real run at that width
+    assert table["rows"][1]["speedup"] == pytest.approx(one.accounting["wall"] / two.accounting["wall"])
+    assert study.serial_fraction is not None and 0 <= study.serial_fraction <= 1
+    assert set(table["projections"]) == {"4", "8", "16"}
+
+
+def test_a_subset_of_a_large_grid_and_one_process_always_included() -> None:
+    search = create_search({**SPEC, "param_grid": {"n_estimators": list(range(10, 410, 10))}})
+    study = scaling.study_create(search=search, n_jobs_list=[2], enqueue=False)
+    assert study.n_jobs_list == [1, 2] and study.n_candidates == 25  # ceil(100 fits / 4 folds)
+
+
+def test_a_cancelled_run_ends_the_study() -> None:
+    search = run_inline(create_search(SPEC))
+    study = scaling.study_create(search=search, n_jobs_list=[1, 2], enqueue=False)
+    first = study.runs.order_by("study_n_jobs").first()
+    assert first is not None
+    services.search_cancel(search=first)
+    study.refresh_from_db()
+    assert study.status == Status.CANCELLED
+    assert set(study.runs.values_list("status", flat=True)) == {Status.CANCELLED}
+    assert ScalingStudy.objects.get().error == f"run {first.pk} was cancelled"
