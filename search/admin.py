@@ -10,9 +10,9 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 
-from search import services
+from search import scaling, services
 from search.engine.spec import SpecError
-from search.models import Candidate, Dataset, Result, Search, WorkUnit
+from search.models import Candidate, Dataset, Result, ScalingStudy, Search, WorkUnit
 
 admin.site.site_header = "Fanout"
 admin.site.site_title = "Fanout"
@@ -74,7 +74,7 @@ class SearchAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_filter = ["status", "estimator", "task"]
     search_fields = ["name", "estimator", "dataset__name"]
     date_hierarchy = "created_at"
-    actions = ["rerun", "cancel"]
+    actions = ["rerun", "cancel", "scaling_study"]
     inlines = [WorkUnitInline, CandidateInline]
     list_per_page = 50
     fields = readonly_fields = (
@@ -130,6 +130,15 @@ class SearchAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                 continue
             self.message_user(request, f"{search} rerun as {new}", messages.SUCCESS)
 
+    @admin.action(description="Run a scaling study (1..N processes) of the selected finished searches")
+    def scaling_study(self, request: HttpRequest, queryset: QuerySet[Search]) -> None:
+        for search in queryset:
+            if search.status != "done":
+                self.message_user(request, f"{search}: not done, no study started", messages.WARNING)
+                continue
+            study = scaling.study_create(search=search)
+            self.message_user(request, f"{search}: {study} started at {study.n_jobs_list} processes", messages.SUCCESS)
+
     @admin.action(description="Cancel the selected searches")
     def cancel(self, request: HttpRequest, queryset: QuerySet[Search]) -> None:
         cancelled = [s for s in queryset if services.search_cancel(search=s)]
@@ -137,6 +146,12 @@ class SearchAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         self.message_user(
             request, f"cancelled {len(cancelled)} searches" + (f", {skipped} had already finished" if skipped else "")
         )
+
+
+@admin.register(ScalingStudy)
+class ScalingStudyAdmin(ReadOnlyAdmin):
+    list_display = ["__str__", "status", "n_jobs_list", "n_candidates", "serial_fraction", "created_at"]
+    list_filter = ["status"]
 
 
 @admin.register(WorkUnit)

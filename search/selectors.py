@@ -129,6 +129,12 @@ def failures(search: Search, limit: int = 20) -> list[FailureGroup]:
     return sorted(out, key=lambda g: -g.count)[:limit]
 
 
+def fit_labels(search: Search) -> list[str]:
+    """ "candidate i, fold k" per fit, in the order of `services.search_spans`."""
+    rows = Result.objects.filter(search=search).order_by("pk").values_list("candidate__index", "fold")
+    return [f"candidate {c}, fold {f}" for c, f in rows]
+
+
 def candidate_rows(search: Search, metric: str | None = None) -> list[CandidateRow]:
     """One row per candidate with its aggregated scores for `metric` (default: the refit metric)."""
     m = metric or search.refit_metric

@@ -253,8 +253,10 @@ def search_cv_results(*, search: Search) -> dict[str, list[Any]] | None:
 
 def search_spans(search: Search) -> list[speedup.FitSpan]:
     """Every stored fit's timing, for accounting and the timeline (one small tuple per fit)."""
-    rows = Result.objects.filter(search=search).values_list(
-        "host", "pid", "started_at", "finished_at", "fit_time", "score_time"
+    rows = (
+        Result.objects.filter(search=search)
+        .order_by("pk")
+        .values_list("host", "pid", "started_at", "finished_at", "fit_time", "score_time")
     )
     return [speedup.FitSpan(h, p, a.timestamp(), b.timestamp(), ft + st) for h, p, a, b, ft, st in rows]
 

@@ -14,6 +14,7 @@ urlpatterns = [
     path("searches/<int:pk>/export.<str:fmt>", searches.search_export, name="search-export"),
     path("searches/<int:pk>/cancel/", searches.search_cancel, name="search-cancel"),
     path("searches/<int:pk>/rerun/", searches.search_rerun, name="search-rerun"),
+    path("searches/<int:pk>/study/", searches.search_study, name="search-study"),
     path("datasets/", datasets.dataset_list, name="dataset-list"),
     path("datasets/upload/", datasets.dataset_upload, name="dataset-upload"),
     path("datasets/<int:pk>/", datasets.dataset_detail, name="dataset-detail"),

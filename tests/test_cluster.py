@@ -94,3 +94,18 @@ def test_fits_inside_a_daemonic_process_would_be_caught() -> None:
     proc.join()
     assert n_jobs_effective == 1
     assert pids == [proc.pid]  # every fit ran in the daemonic process itself
+
+
+@needs_cores
+@pytest.mark.cluster
+@pytest.mark.django_db(transaction=True)
+def test_runsearch_scaling_measures_each_core_count(qcluster: Any, tmp_path: Path) -> None:
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps({**CPU_BOUND, "param_grid": {"n_estimators": [30, 60]}}))
+    out = manage("runsearch", str(path), "--scaling")
+    assert out.returncode == 0, out.stderr
+    assert "speedup" in out.stdout and "efficiency" in out.stdout
+    assert "processes  wall (s)  speedup  efficiency" in out.stdout
+    rows = [line.split() for line in out.stdout.splitlines() if re.match(r"^\s+[12]\s+\d", line)]
+    assert [r[0] for r in rows] == ["1", "2"] and rows[0][2] == "1.00x"
+    assert "Amdahl serial fraction" in out.stdout

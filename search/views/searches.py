@@ -14,12 +14,14 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadReque
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from search import plots, selectors, services
+from search import plots, scaling, selectors, services, speedup_plots
+from search.engine import speedup
 from search.engine.spec import SpecError
 from search.forms.searches import SearchForm, initial_from
-from search.models import Status
+from search.models import Search, Status
 
 PER_PAGE = 25
+SPEEDUP_CHARTS = ("timeline", "utilisation", "busy", "scaling")
 LEADERBOARD_PER_PAGE = 50
 
 
@@ -66,8 +68,10 @@ def search_new(request: HttpRequest) -> HttpResponse:
 def search_detail(request: HttpRequest, pk: int) -> HttpResponse:
     search = selectors.search_for(request.user, pk)
     rows = selectors.candidate_rows(search) if search.status == Status.DONE else []
+    study = search.studies.order_by("-pk").first()
     return render(request, "searches/detail.html", {
         "nav": "searches", "search": search, "progress": selectors.progress(search),
+        "study": scaling.study_table(study) if study else None,
         "params": plots.varied_params(rows) if rows else sorted({k for g in search.spec["param_grid"] for k in g}),
         "has_train": bool(search.spec.get("return_train_score")),
     })  # fmt: skip
@@ -102,7 +106,27 @@ def search_leaderboard(request: HttpRequest, pk: int) -> HttpResponse:
     })  # fmt: skip
 
 
+def _speedup_figure(search: Search, kind: str) -> dict[str, Any] | None:
+    """Timeline, utilisation and busy time are drawn from the fits stored so far (live while running)."""
+    if kind == "scaling":
+        study = search.studies.order_by("-pk").first()
+        if study is None:
+            return plots.empty_figure("No scaling study yet: start one with the button above.")
+        return speedup_plots.scaling_figure(scaling.study_points(study), study.serial_fraction, max(study.n_jobs_list))
+    spans = services.search_spans(search)
+    if kind == "timeline":
+        return speedup_plots.timeline(spans, selectors.fit_labels(search))
+    if kind == "utilisation":
+        times, running = speedup.utilisation(spans)
+        return speedup_plots.utilisation_figure(times, running, search.cores_used or len({s.pid for s in spans}))
+    if kind == "busy":
+        return speedup_plots.process_busy_figure(speedup.account(spans))
+    return None
+
+
 def _figure(search: Any, kind: str, request: HttpRequest) -> dict[str, Any] | None:
+    if kind in SPEEDUP_CHARTS:
+        return _speedup_figure(search, kind)
     metric = request.GET.get("metric") or search.refit_metric
     if metric not in search.metrics:
         raise Http404("unknown metric")
@@ -177,3 +201,22 @@ def search_rerun(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect("search-detail", pk=search.pk)
     messages.success(request, f"Search {search.pk} rerun as search {new.pk}.")
     return redirect("search-detail", pk=new.pk)
+
+
+@require_POST
+@login_required
+def search_study(request: HttpRequest, pk: int) -> HttpResponse:
+    search = selectors.search_for(request.user, pk)
+    if search.status != Status.DONE:
+        messages.error(request, "A scaling study reruns a finished search: wait until this one is done.")
+        return redirect("search-detail", pk=search.pk)
+    try:
+        study = scaling.study_create(search=search)
+    except SpecError as exc:
+        messages.error(request, f"Cannot start a scaling study: {exc}")
+        return redirect("search-detail", pk=search.pk)
+    messages.success(
+        request, f"Scaling study started: {study.n_candidates} candidates at {', '.join(map(str, study.n_jobs_list))} "
+        "processes, one run after another.",
+    )  # fmt: skip
+    return redirect("search-detail", pk=search.pk)

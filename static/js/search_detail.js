@@ -7,6 +7,7 @@
   const board = document.getElementById("leaderboard");
   let finished = progress.dataset.finished === "1";
   let lastDone = -1;
+  let polls = 0;
   const text = (id, value) => { const el = document.getElementById(id); if (el) el.textContent = value; };
 
   function render(p) {
@@ -21,6 +22,10 @@
     text("p-busy", p.busy.length
       ? "Busy: " + p.busy.map((b) => `${b.host} (unit ${b.unit}, runner pid ${b.runner_pid}, ${b.processes ?? "?"} processes, ${b.fits_run} fits)`).join("; ")
       : (p.hosts.length ? "Machines that ran fits: " + p.hosts.join(", ") : ""));
+    const warnings = document.getElementById("s-warnings");
+    if (warnings) warnings.replaceChildren(...p.warnings.map((w) => { const li = document.createElement("li"); li.textContent = w; return li; }));
+    if (p.speedup !== null) text("s-speedup", p.speedup.toFixed(2) + "×");
+    if (p.efficiency !== null) text("s-efficiency", Math.round(p.efficiency * 100) + "%");
     const error = document.getElementById("p-error");
     error.hidden = !p.error; error.textContent = p.error;
     document.getElementById("cancel-form").hidden = p.finished;
@@ -38,7 +43,8 @@
         const p = await response.json();
         render(p);
         if (p.finished && !finished) { finished = true; loadBoard(""); drawAll(); }
-        else if (!p.finished && p.done !== lastDone) { lastDone = p.done; const note = document.getElementById("board-count"); if (note) note.textContent = p.done; }
+        else if (!p.finished && p.done !== lastDone && ++polls % 5 === 0) drawSpeedup();  // the timeline grows live
+        if (!p.finished && p.done !== lastDone) { lastDone = p.done; const note = document.getElementById("board-count"); if (note) note.textContent = p.done; }
         finished = p.finished;
       }
     } finally {
@@ -76,6 +82,10 @@
     draw("heatmap", { x: value("chart-x"), y: value("chart-y") });
     draw("parallel", {});
     draw("train-test", {});
+    drawSpeedup();
+  }
+  function drawSpeedup() {
+    draw("timeline", {}); draw("utilisation", {}); draw("busy", {}); draw("scaling", {});
   }
   ["chart-param"].forEach((id) => document.getElementById(id)?.addEventListener("change", () => draw("param", { param: value(id) })));
   ["chart-x", "chart-y"].forEach((id) => document.getElementById(id)?.addEventListener("change", () => draw("heatmap", { x: value("chart-x"), y: value("chart-y") })));

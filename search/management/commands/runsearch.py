@@ -18,7 +18,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection, transaction
 
-from search import execution, services
+from search import execution, scaling, services
 from search.engine.spec import SpecError
 from search.models import FINISHED, Search, Status
 
@@ -56,6 +56,10 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("specs", nargs="+", type=Path, help="JSON files, each one spec or a list of specs")
+        parser.add_argument(
+            "--scaling", action="store_true",
+            help="after each search, measure it again at 1..N processes and print the speedup (needs a cluster)",
+        )  # fmt: skip
         parser.add_argument("--owner", help="user name that owns the searches (they then show in that user's pages)")
         mode = parser.add_mutually_exclusive_group()
         mode.add_argument("--no-wait", action="store_true", help="enqueue and return at once")
@@ -97,7 +101,7 @@ class Command(BaseCommand):
         self._wait([s.pk for s in searches], expect_cluster=not opts["local"])
         if worker:
             worker.join()
-        self._summarise(searches)
+        self._summarise(searches, scaling_after=opts["scaling"] and not opts["local"])
 
     def _run_local(self, search_ids: list[int]) -> None:
         try:
@@ -142,7 +146,7 @@ class Command(BaseCommand):
                 warned = True
             time.sleep(POLL_SECONDS)
 
-    def _summarise(self, searches: list[Search]) -> None:
+    def _summarise(self, searches: list[Search], scaling_after: bool = False) -> None:
         failed = False
         for s in searches:
             s.refresh_from_db()
@@ -151,6 +155,13 @@ class Command(BaseCommand):
                 f"search {s.pk}{f' ({s.name})' if s.name else ''}: {s.status} in {wall}, "
                 f"{s.n_fits_done}/{s.n_fits} fits ({s.n_fits_failed} failed), cores used {s.cores_used or 'n/a'}"
             )
+            if s.speedup is not None and s.efficiency is not None:
+                self.stdout.write(
+                    f"  speedup {s.speedup:.2f}x on {s.cores_used} cores (efficiency {s.efficiency:.0%}), "
+                    f"busy {s.busy_time:.2f} s"
+                )
+            for warning in s.warnings:
+                self.stdout.write(f"  warning: {warning}")
             if s.status == Status.DONE and s.best_index is not None:
                 std = s.candidates.get(index=s.best_index).std_test or {}
                 spread = f" ± {std.get(s.refit_metric):.4f}" if std.get(s.refit_metric) is not None else ""
@@ -162,3 +173,25 @@ class Command(BaseCommand):
                 self.stdout.write(f"  {s.error}")
         if failed:
             raise CommandError("some searches did not finish", returncode=1)
+        for s in searches if scaling_after else []:
+            self._scaling(s)
+
+    def _scaling(self, search: Search) -> None:
+        study = scaling.study_create(search=search)
+        self.stdout.write(
+            f"scaling study {study.pk} of search {search.pk}: {study.n_candidates} candidates at "
+            f"{', '.join(map(str, study.n_jobs_list))} processes"
+        )
+        self._wait(list(study.runs.values_list("pk", flat=True)), expect_cluster=True)
+        table = scaling.study_table(scaling.study_advance(study_id=study.pk))
+        self.stdout.write("  processes  wall (s)  speedup  efficiency")
+        for row in table["rows"]:
+            if row["speedup"] is None:
+                self.stdout.write(f"  {row['processes']:>9}  {row['status']}")
+                continue
+            self.stdout.write(
+                f"  {row['processes']:>9}  {row['wall']:>8.2f}  {row['speedup']:>6.2f}x  {row['efficiency']:>10.2f}"
+            )
+        if table["serial_fraction"] is not None:
+            projected = ", ".join(f"{v:.1f}x at {n}" for n, v in table["projections"].items())
+            self.stdout.write(f"  Amdahl serial fraction {table['serial_fraction']:.3f}; projected {projected}")

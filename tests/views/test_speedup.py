@@ -1,0 +1,87 @@
+"""The speedup half of the detail page: accounting numbers, live timeline, warnings, scaling studies."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+from django.urls import reverse
+
+from search.models import Result, ScalingStudy, Search, Status
+from tests.conftest import create_search, run_inline
+
+pytestmark = pytest.mark.django_db
+SPEC = {"name": "rf", "estimator": "RandomForestClassifier", "params": {"random_state": 0},
+        "param_grid": {"n_estimators": [10, 30, 50]}, "dataset": "iris", "cv": 3}  # fmt: skip
+
+
+@pytest.fixture
+def owner() -> User:
+    return User.objects.create_user("owner", password="a-long-test-password")
+
+
+@pytest.fixture
+def client(owner: User) -> Client:
+    c = Client()
+    c.force_login(owner)
+    return c
+
+
+def test_accounting_is_consistent_with_the_stored_fits(owner: User) -> None:
+    search = run_inline(create_search(SPEC, owner=owner))
+    rows = list(Result.objects.filter(search=search).values_list("fit_time", "score_time", "started_at", "finished_at"))
+    busy = sum(f + s for f, s, _, _ in rows)
+    wall = (max(r[3] for r in rows) - min(r[2] for r in rows)).total_seconds()
+    assert search.busy_time == pytest.approx(busy)
+    assert search.accounting["wall"] == pytest.approx(wall, abs=1e-5)
+    assert search.speedup == pytest.approx(busy / search.accounting["wall"])
+    assert search.efficiency == pytest.approx(search.speedup / search.cores_used)
+    machine = next(iter(search.accounting["machines"].values()))
+    assert machine["fits"] == 9 and machine["busy"] == pytest.approx(busy)
+    per_process = sum(p["busy"] for p in machine["processes"].values())
+    assert per_process == pytest.approx(busy)
+
+
+def test_speedup_charts(client: Client, owner: User) -> None:
+    search = run_inline(create_search(SPEC, owner=owner))
+    timeline = client.get(reverse("search-chart", args=[search.pk, "timeline"])).json()
+    assert timeline["data"][0]["orientation"] == "h" and len(timeline["data"][0]["x"]) == 9
+    assert any("candidate 0, fold 0" in str(cd) for cd in timeline["data"][0]["customdata"])
+    assert client.get(reverse("search-chart", args=[search.pk, "utilisation"])).json()["data"]
+    assert client.get(reverse("search-chart", args=[search.pk, "busy"])).json()["data"]
+    empty = client.get(reverse("search-chart", args=[search.pk, "scaling"])).json()
+    assert not empty["data"]
+    page = client.get(reverse("search-detail", args=[search.pk])).content.decode()
+    assert "Run a scaling study" in page and f"{search.speedup:.2f}×" in page
+
+
+def test_oversubscription_is_recorded_and_shown(client: Client, owner: User) -> None:
+    search = run_inline(create_search({**SPEC, "n_jobs": 8}, owner=owner))
+    assert search.warnings and "oversubscribed: 1 worker(s) x 8 processes" in search.warnings[0]
+    assert "oversubscribed" in client.get(reverse("search-detail", args=[search.pk])).content.decode()
+    assert client.get(reverse("search-progress", args=[search.pk])).json()["warnings"] == search.warnings
+    clean = run_inline(create_search(SPEC, owner=owner))
+    assert clean.warnings == []
+    unit = clean.units.get()
+    assert unit.threads["inner_threads"] >= 1 and unit.threads["processes"]
+
+
+def test_study_button_and_table(client: Client, owner: User) -> None:
+    search = create_search(SPEC, owner=owner)
+    response = client.post(reverse("search-study", args=[search.pk]), follow=True)
+    assert "wait until this one is done" in response.content.decode() and not ScalingStudy.objects.exists()
+    run_inline(search)
+    client.post(reverse("search-study", args=[search.pk]))
+    study = ScalingStudy.objects.get()
+    for run in study.runs.order_by("study_n_jobs"):
+        run_inline(run)
+    study.refresh_from_db()
+    assert study.status == Status.DONE
+    page = client.get(reverse("search-detail", args=[search.pk])).content.decode()
+    assert f"Scaling study #{study.pk}" in page and "serial fraction" in page
+    figure = client.get(reverse("search-chart", args=[search.pk, "scaling"])).json()
+    assert [t["name"] for t in figure["data"]][:2] == ["measured", "ideal (linear)"]
+    other = Client()
+    other.force_login(User.objects.create_user("other", password="a-long-test-password"))
+    assert other.post(reverse("search-study", args=[search.pk])).status_code == 404
+    assert Search.objects.filter(study__isnull=False).count() == len(study.n_jobs_list)
