@@ -35,6 +35,7 @@ def test_accounting_is_consistent_with_the_stored_fits(owner: User) -> None:
     assert search.busy_time == pytest.approx(busy)
     assert search.accounting["wall"] == pytest.approx(wall, abs=1e-5)
     assert search.speedup == pytest.approx(busy / search.accounting["wall"])
+    assert search.speedup is not None and search.cores_used
     assert search.efficiency == pytest.approx(search.speedup / search.cores_used)
     machine = next(iter(search.accounting["machines"].values()))
     assert machine["fits"] == 9 and machine["busy"] == pytest.approx(busy)
