@@ -49,6 +49,11 @@ def _key(payload: Any) -> str:
     return datasets.sha256(json.dumps(payload, sort_keys=True).encode())
 
 
+def dataset_key(ds: spec_mod.DatasetSpec) -> str:
+    """The key of a bundled or generated data set (CSV keys hash the file's bytes instead)."""
+    return _key({"name": ds.name, "options": dict(ds.options)})
+
+
 def dataset_get_or_create(*, ds: spec_mod.DatasetSpec, owner: Any = None, base_dir: Path | None = None) -> Dataset:
     """The Dataset row for a spec's `dataset`; a CSV path is read now and its bytes stored."""
     return _dataset_with_data(ds, owner, base_dir)[0]
@@ -78,7 +83,7 @@ def _dataset_with_data(ds: spec_mod.DatasetSpec, owner: Any, base_dir: Path | No
         ), data  # fmt: skip
     kind = Dataset.Kind.BUILTIN if ds.name in datasets.BUILTIN else Dataset.Kind.GENERATOR
     source = {"name": ds.name, "options": dict(ds.options)}
-    key = _key(source)
+    key = dataset_key(ds)
     data = load_data({"kind": kind, **source})
     found = Dataset.objects.filter(key=key, owner=owner).first()
     if found:

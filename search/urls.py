@@ -7,6 +7,7 @@ from search.views import api, datasets, searches
 urlpatterns = [
     path("", searches.search_list, name="search-list"),
     path("searches/new/", searches.search_new, name="search-new"),
+    path("searches/estimate/", searches.search_estimate, name="search-estimate"),
     path("searches/<int:pk>/", searches.search_detail, name="search-detail"),
     path("searches/<int:pk>/progress.json", searches.search_progress, name="search-progress"),
     path("searches/<int:pk>/leaderboard/", searches.search_leaderboard, name="search-leaderboard"),

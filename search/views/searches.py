@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET, require_POST
 from search import plots, scaling, selectors, services, speedup_plots
 from search.engine import speedup
 from search.engine.spec import SpecError
+from search.estimates import estimate_plan
 from search.forms.searches import SearchForm, initial_from
 from search.models import Search, Status
 
@@ -220,3 +221,14 @@ def search_study(request: HttpRequest, pk: int) -> HttpResponse:
         "processes, one run after another.",
     )  # fmt: skip
     return redirect("search-detail", pk=search.pk)
+
+
+@require_POST
+@login_required
+def search_estimate(request: HttpRequest) -> JsonResponse:
+    """The new-search form, checked and estimated as it is filled in (nothing is stored)."""
+    form = SearchForm(request.POST, owner=request.user)
+    if not form.is_valid() or form.plan is None:
+        return JsonResponse({"ok": False, "errors": form.errors.get_json_data()}, status=400)
+    estimate = estimate_plan(plan=form.plan, owner=request.user)
+    return JsonResponse({"ok": True, "estimate": estimate.as_dict(), "text": estimate.line()})

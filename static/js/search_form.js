@@ -141,4 +141,21 @@
   }
   $("#id_cv_splits").addEventListener("input", updateCount);
   gridToRows();
+
+  // --- estimate before launch: the server checks the form and estimates from past fits ----------------
+  let estimateTimer = null, estimateRequest = 0;
+  async function estimate() {
+    const mine = ++estimateRequest;
+    const out = document.getElementById("estimate");
+    const response = await fetch(form.dataset.estimateUrl, { method: "POST", body: new FormData(form) });
+    if (mine !== estimateRequest) return;
+    const data = await response.json();
+    if (data.ok) { out.textContent = "Estimate: " + data.text; out.className = "small"; return; }
+    const first = Object.entries(data.errors)[0];
+    out.textContent = first ? "Not ready: " + (first[0] === "__all__" ? "" : first[0] + ": ") + first[1][0].message : "";
+    out.className = "small warning";
+  }
+  form.addEventListener("input", () => { clearTimeout(estimateTimer); estimateTimer = setTimeout(estimate, 600); });
+  form.addEventListener("change", () => { clearTimeout(estimateTimer); estimateTimer = setTimeout(estimate, 300); });
+  estimate();
 })();

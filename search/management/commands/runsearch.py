@@ -20,6 +20,7 @@ from django.db import connection, transaction
 
 from search import execution, scaling, services
 from search.engine.spec import SpecError
+from search.estimates import estimate_plan
 from search.models import FINISHED, Search, Status
 
 POLL_SECONDS = 0.25
@@ -79,6 +80,7 @@ class Command(BaseCommand):
                 plans.append((where, services.plan_search(data)))
             except SpecError as exc:
                 raise CommandError(f"{where}: {exc}", returncode=2) from None
+        estimates = {id(plan): estimate_plan(plan=plan, owner=owner).line() for _, plan in plans}
         searches: list[Search] = []
         with transaction.atomic():  # all or nothing: one bad data set stores none of them
             for where, plan in plans:
@@ -89,8 +91,9 @@ class Command(BaseCommand):
                     )
                 except SpecError as exc:
                     raise CommandError(f"{where}: {exc}", returncode=2) from None
-        for s in searches:
+        for s, (_, plan) in zip(searches, plans, strict=True):
             self.stdout.write(f"search {s.pk}")
+            self.stdout.write(f"  estimate: {estimates[id(plan)]}")
         self.stdout.flush()
         if opts["no_wait"]:
             return
