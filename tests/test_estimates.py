@@ -35,6 +35,7 @@ def test_same_grid_on_the_same_data_estimates_the_measured_cpu_time() -> None:
     assert estimate.wall_seconds is not None and estimate.wall_seconds > 0
     assert "from 6 past fits of RandomForestClassifier on this data set" in estimate.basis
     bigger = estimate_plan(plan=services.plan_search({**SPEC, "param_grid": {"n_estimators": [40, 80]}}))
+    assert done.busy_time is not None
     assert bigger.cpu_seconds == pytest.approx(done.busy_time * 4)  # 120 trees per fold pair instead of 30
 
 
