@@ -7,9 +7,13 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import json
+import os
+import tempfile
 import warnings
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 from typing import Any, Literal
 
 from sklearn.base import BaseEstimator
@@ -46,9 +50,35 @@ def _public_module(cls: type) -> str:
     return ".".join(public)
 
 
+def _cache_file() -> Path:
+    import sklearn
+
+    base = Path(os.environ.get("FANOUT_VAR_DIR") or tempfile.gettempdir())
+    return base / f"registry-sklearn-{sklearn.__version__}.json"
+
+
 @cache
 def registry() -> dict[str, EstimatorInfo]:
-    """Every estimator constructible without arguments (meta-estimators that need one are left out)."""
+    """Every estimator constructible without arguments (meta-estimators that need one are left out).
+
+    Scanning scikit-learn imports all of it (~0.3 s), so the result is kept in a small JSON file per
+    scikit-learn version; a command or worker then imports only the modules it really uses."""
+    path = _cache_file()
+    try:
+        return {n: EstimatorInfo(n, k, m) for n, (k, m) in json.loads(path.read_text()).items()}
+    except (OSError, ValueError, TypeError):
+        found = _scan()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({n: [i.kind, i.module] for n, i in found.items()}))
+        tmp.replace(path)
+    except OSError:
+        pass  # a read-only place only costs the scan next time
+    return found
+
+
+def _scan() -> dict[str, EstimatorInfo]:
     from sklearn.utils import all_estimators
 
     found: dict[str, EstimatorInfo] = {}

@@ -7,6 +7,7 @@ fit is what `GridSearchCV` does: clone, `set_params`, `_safe_split`, fit on trai
 
 from __future__ import annotations
 
+import importlib
 import math
 import os
 import socket
@@ -219,12 +220,19 @@ def metric_names(scoring: str | list[str] | tuple[str, ...] | None) -> list[str]
     return list(scoring) if isinstance(scoring, (list, tuple)) else ["score"]
 
 
+WARM_MODULES = ("sklearn.ensemble", "sklearn.linear_model", "sklearn.svm", "sklearn.tree", "sklearn.neighbors")
+
+
 def _ready() -> int:
+    """In each pool process: import the usual estimator families now, while the worker is idle."""
+    for module in WARM_MODULES:
+        importlib.import_module(module)
     return os.getpid()
 
 
 def warm_up(n_jobs: int = -1) -> None:
     """Start the loky pool and import this module (and scikit-learn) in its workers, before any job."""
+    _ready()  # this process builds the estimator too
     n = joblib.effective_n_jobs(n_jobs)
     joblib.Parallel(n_jobs=n_jobs)(joblib.delayed(_ready)() for _ in range(n))
 

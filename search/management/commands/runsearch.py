@@ -23,7 +23,7 @@ from search.engine.spec import SpecError
 from search.estimates import estimate_plan
 from search.models import FINISHED, Search, Status
 
-POLL_SECONDS = 0.25
+POLL_SECONDS = 0.1
 
 
 def _load_specs(path: Path) -> list[tuple[str, Any]]:
