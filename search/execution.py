@@ -364,9 +364,32 @@ def units_reconcile() -> dict[str, int]:
         ):
             services.search_enqueue(search_id=unit.search_id, units=[unit])
             requeued += 1
+    resent = _resend_lost(now)
     finalized = 0
     for search_id in Search.objects.active().values_list("pk", flat=True):
         if not WorkUnit.objects.filter(search_id=search_id, status__in=[Status.QUEUED, Status.RUNNING]).exists():
             services.search_finalize(search_id=search_id)
             finalized += 1
-    return {"requeued": requeued, "failed": failed, "finalized": finalized}
+    return {"requeued": requeued, "resent": resent, "failed": failed, "finalized": finalized}
+
+
+def _resend_lost(now: datetime) -> int:
+    """Enqueue again queued units whose message the broker lost.
+
+    Redis drops the running and prefetched tasks of a killed cluster, a rotated SECRET_KEY makes every
+    queued message unreadable, and a crash between commit and enqueue sends none (HAZARDS.md §4, §6).
+    When the broker holds fewer messages than there are queued units, the units waiting longest are
+    sent again; a duplicate costs nothing (the second claim finds the unit taken or done)."""
+    from django_q.brokers import get_broker
+
+    before = now - timedelta(seconds=settings.FANOUT_RESEND_SECONDS)
+    live = Q(search__status__in=[Status.QUEUED, Status.RUNNING])
+    waited = Q(enqueued_at__lt=before) | Q(enqueued_at=None, search__study=None, search__created_at__lt=before)
+    waiting = WorkUnit.objects.filter(live, waited, status=Status.QUEUED)
+    if not waiting.exists():
+        return 0
+    missing = WorkUnit.objects.filter(live, status=Status.QUEUED).count() - int(get_broker().queue_size() or 0)
+    units = list(waiting.order_by(F("enqueued_at").asc(nulls_first=True), "pk")[: max(0, missing)])
+    for unit in units:
+        services.search_enqueue(search_id=unit.search_id, units=[unit])
+    return len(units)

@@ -17,6 +17,23 @@ from search import execution, services
 from search.models import Search
 
 
+def queued_messages() -> int:
+    """Task messages waiting in the broker (ORM or Redis), whichever this run is configured with."""
+    from django_q.brokers import get_broker
+
+    return int(get_broker().queue_size() or 0)
+
+
+@pytest.fixture(autouse=True)
+def _empty_redis_queue() -> Iterator[None]:
+    """Redis outlives a test's database transaction: start every test with an empty queue."""
+    if settings.REDIS_URL:
+        from django_q.brokers import get_broker
+
+        get_broker().purge_queue()
+    yield
+
+
 def create_search(spec: dict[str, Any], **kwargs: Any) -> Search:
     """Validate and store a search without enqueueing it."""
     return services.search_create(plan=services.plan_search(spec), enqueue=False, **kwargs)
@@ -43,11 +60,13 @@ def run_search() -> Any:
 def project_env(**extra: str) -> dict[str, str]:
     """Environment for a child `manage.py` process that must share this test run's database."""
     env = dict(os.environ)
-    env.update(
-        DJANGO_SETTINGS_MODULE="project.settings",
-        FANOUT_SQLITE_PATH=str(settings.DATABASES["default"]["NAME"]),
-        FANOUT_CLUSTER_NAME=settings.Q_CLUSTER["name"],
-    )
+    db = settings.DATABASES["default"]
+    env.update(DJANGO_SETTINGS_MODULE="project.settings", FANOUT_CLUSTER_NAME=settings.Q_CLUSTER["name"])
+    if "postgresql" in db["ENGINE"]:  # the test database pytest-django created, not the configured one
+        password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+        env["DATABASE_URL"] = f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
+    else:
+        env["FANOUT_SQLITE_PATH"] = str(db["NAME"])
     env.update(extra)
     return env
 

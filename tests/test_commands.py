@@ -10,10 +10,9 @@ from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
-from django_q.models import OrmQ
 
 from search.models import Dataset, Search, Status
-from tests.conftest import create_search, manage, run_inline
+from tests.conftest import create_search, manage, queued_messages, run_inline
 
 GOOD = {"name": "lr", "estimator": "LogisticRegression", "param_grid": {"C": [0.1, 1]}, "dataset": "iris", "cv": 3}
 
@@ -48,7 +47,7 @@ def test_bad_spec_exits_2_naming_the_field_and_stores_nothing(tmp_path: Path, sp
     assert message in str(info.value)
     assert str(path) in str(info.value)
     assert "\n" not in str(info.value)
-    assert Search.objects.count() == 0 and OrmQ.objects.count() == 0
+    assert Search.objects.count() == 0 and queued_messages() == 0
 
 
 @pytest.mark.django_db
@@ -78,7 +77,7 @@ def test_no_wait_enqueues_and_prints_the_ids(tmp_path: Path) -> None:
     ids = [int(line.split()[1]) for line in out.getvalue().splitlines()]
     assert len(ids) == 2
     assert list(Search.objects.filter(pk__in=ids).values_list("status", flat=True)) == [Status.QUEUED] * 2
-    assert OrmQ.objects.count() == 2  # one unit each, enqueued after commit
+    assert queued_messages() == 2  # one unit each, enqueued after commit
 
 
 @pytest.mark.django_db(transaction=True)
@@ -86,7 +85,7 @@ def test_local_runs_without_a_cluster_and_summarises(tmp_path: Path) -> None:
     out = io.StringIO()
     call_command("runsearch", str(write(tmp_path, GOOD)), "--local", stdout=out, stderr=io.StringIO())
     search = Search.objects.get()
-    assert search.status == Status.DONE and OrmQ.objects.count() == 0
+    assert search.status == Status.DONE and queued_messages() == 0
     text = out.getvalue()
     assert f"search {search.pk}\n" in text
     assert f"search {search.pk} (lr): done in" in text and "6/6 fits (0 failed)" in text

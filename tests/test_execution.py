@@ -12,11 +12,10 @@ from typing import Any
 import pytest
 from django.db import connection
 from django.utils import timezone
-from django_q.models import OrmQ
 
 from search import execution, services
 from search.models import Result, Search, Status, WorkUnit
-from tests.conftest import create_search, run_inline
+from tests.conftest import create_search, queued_messages, run_inline
 
 SMALL = {"estimator": "LogisticRegression", "param_grid": {"C": [0.1, 1.0, 10.0]}, "dataset": "iris", "cv": 3}
 SLOW = {
@@ -125,11 +124,11 @@ def test_reconcile_hands_out_a_unit_whose_lease_expired() -> None:
     unit = execution.unit_claim(unit_id=search.units.get().pk)
     assert unit is not None
     WorkUnit.objects.filter(pk=unit.pk).update(lease_until=timezone.now() - timedelta(seconds=1))
-    before = OrmQ.objects.count()
+    before = queued_messages()
     assert execution.units_reconcile()["requeued"] == 1
     unit.refresh_from_db()
     assert unit.status == Status.QUEUED and "stopped answering" in unit.error
-    assert OrmQ.objects.count() == before + 1  # enqueued again
+    assert queued_messages() == before + 1  # enqueued again
     assert execution.unit_run(unit_id=unit.pk) == "done"
     assert Search.objects.get(pk=search.pk).status == Status.DONE
 
@@ -142,7 +141,7 @@ def test_reconcile_fails_a_unit_after_max_attempts(settings: Any) -> None:
         status=Status.RUNNING, attempt=settings.FANOUT_MAX_ATTEMPTS, lease_until=timezone.now() - timedelta(seconds=1)
     )
     Search.objects.filter(pk=search.pk).update(status=Status.RUNNING)
-    assert execution.units_reconcile() == {"requeued": 0, "failed": 1, "finalized": 1}
+    assert execution.units_reconcile() == {"requeued": 0, "resent": 0, "failed": 1, "finalized": 1}
     search.refresh_from_db()
     assert search.status == Status.FAILED and "stopped answering" in search.error
 
@@ -227,3 +226,19 @@ def test_runner_error_fails_the_search_with_its_message(tmp_path: Any) -> None:
     run_inline(search)
     assert search.status == Status.FAILED
     assert "n_samples" in search.error and search.units.get().status == Status.FAILED
+
+
+@pytest.mark.django_db
+def test_reconcile_resends_units_whose_message_was_lost(settings: Any) -> None:
+    from django_q.brokers import get_broker
+
+    settings.FANOUT_RESEND_SECONDS = 0
+    search = create_search(SMALL)
+    services.search_enqueue(search_id=search.pk)
+    assert execution.units_reconcile()["resent"] == 0  # the message is still there
+    get_broker().purge_queue()  # what a killed Redis cluster or a rotated SECRET_KEY does
+    assert queued_messages() == 0
+    assert execution.units_reconcile()["resent"] == 1
+    assert queued_messages() == 1
+    assert execution.unit_run(unit_id=search.units.get().pk) == "done"
+    assert execution.units_reconcile()["resent"] == 0

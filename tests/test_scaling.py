@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from django_q.models import OrmQ
 
 from search import scaling, services
 from search.models import ScalingStudy, Search, Status
-from tests.conftest import create_search, run_inline
+from tests.conftest import create_search, queued_messages, run_inline
 
 SPEC = {
     "name": "rf", "estimator": "RandomForestClassifier", "params": {"random_state": 0},
@@ -23,7 +22,7 @@ def test_a_study_stores_one_measured_run_per_core_count() -> None:
     assert [r.study_n_jobs for r in runs] == [1, 2] and [r.spec["n_jobs"] for r in runs] == [1, 2]
     assert all(r.n_candidates == 5 and r.n_fits == 20 for r in runs)
     scaling.study_advance(study_id=study.pk)  # what the on-commit hook does: enqueue the first run only
-    assert OrmQ.objects.count() == 1
+    assert queued_messages() == 1
     for run in runs:  # the cluster's job, done here in order
         run_inline(run)
     study.refresh_from_db()

@@ -11,10 +11,9 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
-from django_q.models import OrmQ
 
 from search.models import Search, Status
-from tests.conftest import create_search, run_inline
+from tests.conftest import create_search, queued_messages, run_inline
 
 pytestmark = pytest.mark.django_db
 SPEC = {
@@ -144,7 +143,7 @@ def test_bad_input_gets_an_error_next_to_its_field(
     assert field in errors and message in " ".join(errors[field]), errors
     body = response.content.decode()
     assert 'value="from-the-form"' in body  # what was typed is kept
-    assert Search.objects.count() == 0 and OrmQ.objects.count() == 0
+    assert Search.objects.count() == 0 and queued_messages() == 0
 
 
 def test_duplicate_and_edit_prefills_the_form(client_for: Any, owner: User, done: Search) -> None:
