@@ -105,6 +105,9 @@ else:
 # --- Fanout -----------------------------------------------------------------------------------
 # One unit of work is at most this many fits; more units spread a search over more machines.
 FANOUT_MAX_FITS_PER_UNIT = env_int("FANOUT_MAX_FITS_PER_UNIT", 1000)
+# With several machines attached, aim for this many units per machine, each of at least this many fits.
+FANOUT_UNITS_PER_MACHINE = env_int("FANOUT_UNITS_PER_MACHINE", 4)
+FANOUT_MIN_FITS_PER_UNIT = env_int("FANOUT_MIN_FITS_PER_UNIT", 20)
 # Hard limit for one unit, in seconds (django-q2's task timeout is derived from it).
 FANOUT_UNIT_TIMEOUT = env_int("FANOUT_UNIT_TIMEOUT", 6 * 3600)
 # A running unit renews its lease every few seconds; a lease this old means its worker is gone.

@@ -138,10 +138,26 @@ def plan_search(data: Any) -> Plan:
     return spec_mod.validate_spec(data if isinstance(data, SearchSpec) else spec_mod.parse_spec(data))
 
 
-def _unit_ranges(n_candidates: int, n_splits: int) -> list[tuple[int, int]]:
+def live_clusters() -> int:
+    """How many qclusters (machines) report to the broker right now."""
+    from django_q.status import Stat
+
+    try:
+        return len({stat.cluster_id for stat in Stat.get_all()})
+    except Exception:  # noqa: BLE001 - an unreachable cache only loses the balancing hint
+        return 0
+
+
+def unit_ranges(n_candidates: int, n_splits: int, machines: int) -> list[tuple[int, int]]:
+    """Candidate ranges of equal size. One machine: as few units as possible (every unit boundary
+    leaves a short tail). Several: about FANOUT_UNITS_PER_MACHINE units each, so a fast machine takes
+    more while a slow one finishes, but never fewer than FANOUT_MIN_FITS_PER_UNIT fits per unit."""
     per_unit = max(1, settings.FANOUT_MAX_FITS_PER_UNIT // n_splits)
     n_units = math.ceil(n_candidates / per_unit)
-    size = math.ceil(n_candidates / n_units)  # equal-sized units
+    if machines > 1:
+        by_fits = max(1, n_candidates * n_splits // settings.FANOUT_MIN_FITS_PER_UNIT)
+        n_units = max(n_units, min(machines * settings.FANOUT_UNITS_PER_MACHINE, by_fits, n_candidates))
+    size = math.ceil(n_candidates / n_units)
     return [(start, min(start + size, n_candidates)) for start in range(0, n_candidates, size)]
 
 
@@ -175,7 +191,7 @@ def search_create(
         WorkUnit.objects.bulk_create(
             [
                 WorkUnit(search=search, index=i, candidate_start=a, candidate_stop=b)
-                for i, (a, b) in enumerate(_unit_ranges(plan.n_candidates, spec.cv.n_splits))
+                for i, (a, b) in enumerate(unit_ranges(plan.n_candidates, spec.cv.n_splits, live_clusters()))
             ]
         )
         if enqueue:

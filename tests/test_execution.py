@@ -242,3 +242,20 @@ def test_reconcile_resends_units_whose_message_was_lost(settings: Any) -> None:
     assert queued_messages() == 1
     assert execution.unit_run(unit_id=search.units.get().pk) == "done"
     assert execution.units_reconcile()["resent"] == 0
+
+
+@pytest.mark.parametrize(
+    ("candidates", "splits", "machines", "expected"),
+    [
+        (18, 5, 1, [(0, 18)]),  # one machine: one unit, no extra tails
+        (18, 5, 2, [(0, 5), (5, 10), (10, 15), (15, 18)]),  # 2 x 4 wanted, but >= 20 fits each: 4
+        (400, 5, 3, [(i * 34, min(400, (i + 1) * 34)) for i in range(12)]),
+        (3, 5, 4, [(0, 3)]),  # 15 fits: too few to split
+        (40, 2, 8, [(0, 10), (10, 20), (20, 30), (30, 40)]),  # 80 fits: 4 units of 20, not 32
+        (1000, 5, 1, [(0, 200), (200, 400), (400, 600), (600, 800), (800, 1000)]),  # FANOUT_MAX_FITS_PER_UNIT
+    ],
+)
+def test_units_are_sized_for_the_machines_attached(
+    candidates: int, splits: int, machines: int, expected: list[tuple[int, int]]
+) -> None:
+    assert services.unit_ranges(candidates, splits, machines) == expected
