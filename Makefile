@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export FANOUT_VAR_DIR ?= $(CURDIR)/var
 
-.PHONY: run test install install-dev migrate lint format types migrations-check pytest clean
+.PHONY: run test install install-dev migrate lint format types migrations-check pytest pytest-scaleout clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,8 +33,9 @@ run: migrate
 	@echo "First time? In another terminal: bin/fanout createsuperuser"
 	@DJANGO_SECRET_KEY=$$(cat var/secret_key) exec $(BIN)/python manage.py serve $(HOST):$(PORT)
 
-# The whole test suite, as CI runs it: lint, format, types, migrations, tests.
-test: install-dev lint types migrations-check pytest
+# The whole test suite, as CI runs it: lint, format, types, migrations, tests on the embedded default,
+# then the execution, cluster and fault tests again on PostgreSQL + Redis (the scale-out set-up).
+test: install-dev lint types migrations-check pytest pytest-scaleout
 
 lint:
 	$(BIN)/ruff check .
@@ -52,6 +53,13 @@ migrations-check:
 
 pytest:
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+SCALEOUT_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/fanout
+SCALEOUT_REDIS_URL ?= redis://127.0.0.1:6379/15
+pytest-scaleout:
+	DATABASE_URL=$(SCALEOUT_DATABASE_URL) REDIS_URL=$(SCALEOUT_REDIS_URL) $(BIN)/pytest -p no:cacheprovider \
+		tests/test_scaleout.py tests/test_worker_faults.py tests/test_cluster.py tests/test_execution.py \
+		tests/test_oracle.py tests/test_scaling.py $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) var

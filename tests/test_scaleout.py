@@ -100,9 +100,8 @@ def test_two_clusters_share_a_search_and_one_is_killed(clusters: Any, settings: 
     )
     os.killpg(a.pid, signal.SIGKILL)  # the whole machine's cluster, mid-search
     a.wait()
-    for worker, runner in running_in_a:
-        if group_of(worker or 0) is None and runner:
-            wait_for(lambda r=runner: not alive(r), 15, "the dead cluster's runner to exit")
+    orphans = [runner for worker, runner in running_in_a if runner and group_of(worker or 0) is None]
+    wait_for(lambda: not any(alive(r) for r in orphans), 15, "the dead cluster's runners to exit")
     wait_for(lambda: Search.objects.get(pk=search.pk).is_finished, 240, "the search to finish", reconcile=True)
     assert_complete_and_exact(search)
     assert len(fit_processes) >= 2  # host and pid of every fit are recorded
