@@ -114,6 +114,8 @@ FANOUT_UNIT_TIMEOUT = env_int("FANOUT_UNIT_TIMEOUT", 6 * 3600)
 FANOUT_LEASE_SECONDS = env_int("FANOUT_LEASE_SECONDS", 30)
 # A queued unit that waited this long while the broker holds fewer messages than queued units is sent again.
 FANOUT_RESEND_SECONDS = env_int("FANOUT_RESEND_SECONDS", 60)
+# How long a running unit keeps retrying its writes while the database is unreachable.
+FANOUT_DB_RETRY_SECONDS = env_int("FANOUT_DB_RETRY_SECONDS", 60)
 # A unit whose runner crashed is retried this many times before the search fails.
 FANOUT_MAX_ATTEMPTS = env_int("FANOUT_MAX_ATTEMPTS", 3)
 # Where workers cache data set files by content hash.

@@ -24,12 +24,13 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 from django.conf import settings
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -39,6 +40,7 @@ from search.models import Candidate, Result, Search, Status, WorkUnit
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
 HEARTBEAT_SECONDS = 2.0
 FLUSH_SECONDS = 0.5
 
@@ -225,6 +227,24 @@ def results_write(*, unit: WorkUnit, fits: list[dict[str, Any]]) -> None:
     services.search_refresh_progress(search_id=unit.search_id)
 
 
+def _with_db_retry(action: Callable[[], T], deadline: float) -> T:
+    """Run a short DB write, retrying while the database is unreachable or locked, until `deadline`.
+
+    Each write is one transaction, so a failed attempt leaves nothing half-written; the fits waiting
+    to be stored stay in memory meanwhile (the runner keeps fitting)."""
+    delay = 0.5
+    while True:
+        try:
+            return action()
+        except (OperationalError, InterfaceError) as exc:
+            if time.monotonic() + delay > deadline:
+                raise
+            log.warning("database unavailable (%s); retrying in %.1f s", exc, delay)
+            connection.close()  # a broken connection is replaced on the next query
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
 def _flush(unit: WorkUnit, progress: _Progress) -> None:
     results_write(unit=unit, fits=progress.pending)
     progress.fits += len(progress.pending)
@@ -282,11 +302,12 @@ def _supervise(unit: WorkUnit, proc: subprocess.Popen[str], progress: _Progress)
                 progress.error = event["message"]
                 log.error("runner failed for %s: %s", unit, event.get("traceback", ""))
         now = time.monotonic()
+        outage_limit = time.monotonic() + settings.FANOUT_DB_RETRY_SECONDS
         if now >= next_flush or over:
-            _flush(unit, progress)
+            _with_db_retry(lambda: _flush(unit, progress), outage_limit)
             next_flush = now + FLUSH_SECONDS
         if now >= next_beat or over:
-            if not _heartbeat(unit, progress):
+            if not _with_db_retry(lambda: _heartbeat(unit, progress), outage_limit):
                 return "lost"
             next_beat = now + HEARTBEAT_SECONDS
         if now > deadline:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import math
 import platform
 from collections import Counter
@@ -29,6 +30,8 @@ from search.engine import spec as spec_mod
 from search.engine.run import load_data
 from search.engine.spec import Plan, SearchSpec, SpecError
 from search.models import FINISHED, Candidate, Dataset, Result, ScalingStudy, Search, Status, WorkUnit
+
+log = logging.getLogger(__name__)
 
 
 def library_versions() -> dict[str, str]:
@@ -207,15 +210,21 @@ def search_enqueue(*, search_id: int, units: Iterable[WorkUnit] | None = None) -
     todo = (
         list(units) if units is not None else list(WorkUnit.objects.filter(search_id=search_id, status=Status.QUEUED))
     )
+    sent = 0
     for unit in todo:
-        task_id = async_task(
-            "search.tasks.run_unit",
-            unit.pk,
-            task_name=f"search-{search_id}-unit-{unit.index}",
-            group=f"search-{search_id}",
-        )
+        try:
+            task_id = async_task(
+                "search.tasks.run_unit",
+                unit.pk,
+                task_name=f"search-{search_id}-unit-{unit.index}",
+                group=f"search-{search_id}",
+            )
+        except Exception:  # noqa: BLE001 - broker unreachable: the reconciler sends it once it is back
+            log.warning("could not enqueue unit %s of search %s; the reconciler will resend it", unit.pk, search_id)
+            continue
         WorkUnit.objects.filter(pk=unit.pk).update(q_task_id=str(task_id), enqueued_at=timezone.now())
-    return len(todo)
+        sent += 1
+    return sent
 
 
 def search_cancel(*, search: Search) -> bool:

@@ -259,3 +259,28 @@ def test_units_are_sized_for_the_machines_attached(
     candidates: int, splits: int, machines: int, expected: list[tuple[int, int]]
 ) -> None:
     assert services.unit_ranges(candidates, splits, machines) == expected
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_database_outage_longer_than_the_busy_timeout_loses_nothing(settings: Any, caplog: Any) -> None:
+    """Another process holds the SQLite database locked for longer than the 20 s busy timeout: the
+    running unit's writes fail, are retried, and every fit lands exactly once."""
+    import sqlite3
+
+    if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
+        pytest.skip("the lock-out is SQLite's; PostgreSQL outages are covered by the same retry")
+    search = create_search(SLOW)
+    unit = search.units.get()
+    thread, outcome = _run_in_thread(unit.pk)
+    _wait_for(lambda: Result.objects.filter(search=search).count() >= 2)
+    blocker = sqlite3.connect(settings.DATABASES["default"]["NAME"], timeout=30, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    time.sleep(settings.DATABASES["default"]["OPTIONS"]["timeout"] + 3)
+    blocker.execute("COMMIT")
+    blocker.close()
+    thread.join(timeout=120)
+    assert outcome == ["done"]
+    assert "database unavailable (database is locked); retrying" in caplog.text
+    cells_ = cells(search)
+    assert len(cells_) == len(set(cells_)) == 30
+    assert Search.objects.get(pk=search.pk).status == Status.DONE
