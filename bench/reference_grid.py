@@ -9,24 +9,21 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import secrets
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # so `python bench/reference_grid.py` finds the project's modules
 
+from bench.common import BenchError, make_env, manage, run  # noqa: E402
 from project.cluster import start_qcluster, stop_qcluster  # noqa: E402
 
 DESCRIPTION = "Benchmark Fanout (runsearch + qcluster) against GridSearchCV on the reference grid."
 TARGET_RATIO = 1.10
-# Settings that would point the run at a shared database, broker or cache instead of the temp dir.
-SHARED_VARS = ("DATABASE_URL", "REDIS_URL", "FANOUT_SQLITE_PATH", "FANOUT_CACHE_DIR")
 
 GRID: dict[str, list[Any]] = {"n_estimators": [50, 100, 200], "max_depth": [None, 5, 10], "min_samples_split": [2, 5]}
 DATA_OPTIONS: dict[str, Any] = {
@@ -54,50 +51,6 @@ X, y = make_classification(**{DATA_OPTIONS!r})
 GridSearchCV(RandomForestClassifier(random_state=0), {GRID!r}, cv=5, scoring="accuracy", n_jobs=-1,
              refit=False).fit(X, y)
 """
-
-
-class BenchError(Exception):
-    """A subprocess failed; the message says which and why."""
-
-
-def make_env(var_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in SHARED_VARS}
-    env.update(
-        FANOUT_VAR_DIR=str(var_dir),
-        DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
-        FANOUT_CLUSTER_NAME=f"bench-{os.getpid()}",
-        PYTHONUNBUFFERED="1",
-    )
-    return env
-
-
-def run(
-    args: list[str], env: dict[str, str], what: str, cluster: subprocess.Popen[bytes] | None = None
-) -> tuple[float, str]:
-    """Run a subprocess to completion; return (wall seconds, stdout). Raise BenchError on failure.
-
-    With `cluster`, stop waiting (and kill the subprocess) if the cluster dies: runsearch would wait forever.
-    """
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        start = time.perf_counter()
-        proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=out, stderr=err)
-        while proc.poll() is None:
-            if cluster is not None and cluster.poll() is not None:
-                proc.kill()
-                proc.wait()
-                raise BenchError(f"qcluster exited {cluster.returncode} while {what} was waiting for it")
-            time.sleep(0.05)
-        elapsed = time.perf_counter() - start
-        out.seek(0)
-        err.seek(0)
-        stdout, stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
-    if proc.returncode != 0:
-        raise BenchError(f"{what} exited {proc.returncode}:\n{stdout}\n{stderr}".rstrip())
-    return elapsed, stdout
-
-
-def manage(*args: str) -> list[str]:
-    return [sys.executable, "manage.py", *args]
 
 
 def time_fanout(env: dict[str, str], spec_path: Path, cluster: subprocess.Popen[bytes]) -> tuple[float, int]:
