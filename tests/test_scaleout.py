@@ -120,3 +120,65 @@ def test_a_cluster_restarted_mid_search_resumes_it(clusters: Any, settings: Any)
     wait_for(lambda: Search.objects.get(pk=search.pk).is_finished, 240, "the search to finish", reconcile=True)
     assert_complete_and_exact(search)
     assert dict(Result.objects.filter(pk__in=done_before).values_list("pk", "finished_at")) == done_before
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[Callable[[bool], None]]:
+    """A redis-server of this test's own (so it can be stopped), on a free port: `switch(False)` stops it."""
+    import shutil
+    import socket
+
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    args = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    state: dict[str, subprocess.Popen[bytes] | int] = {"port": port}
+
+    def switch(up: bool) -> None:
+        proc = state.get("proc")
+        if isinstance(proc, subprocess.Popen):
+            proc.kill()
+            proc.wait()
+            state.pop("proc")
+        if up:
+            state["proc"] = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.DEVNULL)
+            time.sleep(0.5)
+
+    switch(True)
+    os.environ["FANOUT_TEST_PRIVATE_REDIS"] = f"redis://127.0.0.1:{port}/0"
+    yield switch
+    switch(False)
+    os.environ.pop("FANOUT_TEST_PRIVATE_REDIS", None)
+
+
+def test_the_broker_down_for_a_while_loses_nothing(private_redis: Any, tmp_path: Path) -> None:
+    """Redis stops mid-search and comes back empty: the running unit carries on, the lost messages are
+    resent by the reconciler, the cluster survives, and every fit is stored once."""
+    from tests.conftest import manage
+
+    redis_url = os.environ["FANOUT_TEST_PRIVATE_REDIS"]
+    env = {**CLUSTER_ENV, "REDIS_URL": redis_url, "FANOUT_RESEND_SECONDS": "1"}
+    cluster = start_qcluster(project_env(**env), tmp_path / "redis-cluster.log")
+    try:
+        spec = tmp_path / "spec.json"
+        spec.write_text(json.dumps([SPEC, {**SPEC, "name": "second"}]))
+        out = manage("runsearch", str(spec), "--no-wait", timeout=120, **env)
+        assert out.returncode == 0, out.stderr
+        ids = [int(line.split()[1]) for line in out.stdout.splitlines() if line.startswith("search ")]
+        wait_for(lambda: Result.objects.filter(search_id=ids[0]).count() >= 4, 120, "the first fits")
+        private_redis(False)  # the broker goes away with everything queued in it
+        time.sleep(5)
+        private_redis(True)
+
+        def finished() -> bool:
+            manage("reconcile", timeout=60, **env)
+            return all(s.is_finished for s in Search.objects.filter(pk__in=ids))
+
+        wait_for(finished, 240, "both searches to finish")
+        assert cluster.poll() is None  # the cluster rode out the outage
+        for search in Search.objects.filter(pk__in=ids):
+            assert_complete_and_exact(search)
+    finally:
+        stop_qcluster(cluster)
