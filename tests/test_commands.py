@@ -74,7 +74,7 @@ def test_cli_exit_status_and_message_without_traceback(tmp_path: Path) -> None:
 def test_no_wait_enqueues_and_prints_the_ids(tmp_path: Path) -> None:
     out = io.StringIO()
     call_command("runsearch", str(write(tmp_path, [GOOD, {**GOOD, "name": "b"}])), "--no-wait", stdout=out)
-    ids = [int(line.split()[1]) for line in out.getvalue().splitlines()]
+    ids = [int(line.split()[1]) for line in out.getvalue().splitlines() if line.startswith("search ")]
     assert len(ids) == 2
     assert list(Search.objects.filter(pk__in=ids).values_list("status", flat=True)) == [Status.QUEUED] * 2
     assert queued_messages() == 2  # one unit each, enqueued after commit
