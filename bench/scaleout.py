@@ -37,6 +37,7 @@ import argparse
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -44,7 +45,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,15 +53,18 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `python bench/scaleout.py` finds `bench`
 
 from bench.common import (
+    REPO,
     BenchError,
     FanoutProcesses,
     FanoutRun,
     bench_main,
+    descendants,
     last_json_line,
     load_line,
     make_env,
     manage,
     median,
+    process_table,
     run,
     table,
     wait_idle_runner,
@@ -338,6 +342,12 @@ class SearchRun:
         busy = sum((f or 0.0) + (s or 0.0) for f, s in zip(cv["mean_fit_time"], cv["mean_score_time"], strict=True))
         return busy * int(search["n_splits"]) / int(search["n_fits"])
 
+    def idle_tail(self) -> dict[str, float]:
+        """cluster: seconds from its last unit finished to the search's last unit finished (it had nothing to do)."""
+        done = [u for u in self.units if u["finished"] is not None]
+        end = max((u["finished"] for u in done), default=math.nan)
+        return {c: end - max(u["finished"] for u in done if u["cluster"] == c) for c in {u["cluster"] for u in done}}
+
     def per_cluster(self) -> dict[str, tuple[int, int]]:
         """cluster: (units, fits_run)."""
         out: dict[str, tuple[int, int]] = {}
@@ -436,15 +446,18 @@ def report_clusters(runs: list[SearchRun]) -> dict[str, float]:
         fits = "/".join(str(u["fits_run"]) for u in r.units)
         statuses = Counter(u["status"] for u in r.units)
         export_units = r.export["search"]["units"]
+        tail = r.idle_tail()
         rows.append([r.case.label, r.round, r.run.search_id, len(r.units), fits,
                      *(f"{split.get(c, (0, 0))[0]} / {split.get(c, (0, 0))[1]}" for c in ("A", "B")),
+                     " / ".join(f"{tail[c]:.1f}" for c in ("A", "B") if c in tail),
                      max(u["attempt"] for u in export_units), procs,
                      " ".join(f"{k}:{v}" for k, v in sorted(statuses.items())),
                      f"{r.export['search']['n_fits_done']}/{r.export['search']['n_fits']}",
                      f"{1000 * r.fit_time:.0f}"])  # fmt: skip
     print("\nunits of each search: fits_run per unit, and per cluster (units / fits) from worker_pid -> process group")
-    print(table(["case", "round", "search", "units", "fits per unit", "cluster A", "cluster B", "max attempt",
-                 "processes per unit", "unit status", "fits stored", "ms/fit"], rows))  # fmt: skip
+    print("idle tail: seconds from a cluster's last unit finished to the search's last unit finished")
+    print(table(["case", "round", "search", "units", "fits per unit", "cluster A", "cluster B", "idle tail A / B",
+                 "max attempt", "processes per unit", "unit status", "fits stored", "ms/fit"], rows))  # fmt: skip
 
     rows = []
     all_units: list[UnitOverhead] = []
@@ -476,6 +489,40 @@ def overhead_cells(ovs: list[UnitOverhead]) -> list[str]:
     return [
         f"{median(getattr(o, k) for o in ovs):.3f}" for k in ("queue_claim", "gap", "to_first_fit", "after_last_fit")
     ] + [f"{median(o.total for o in ovs):.3f}"]
+
+
+def warm_runner_cpu(env: dict[str, str], repeats: int = 3, timeout: float = 60) -> list[float]:
+    """CPU seconds one warm runner (`python -m search.engine.runner --warm`) takes to get ready: interpreter,
+    imports, loky pool. A worker starts one as its spare when it claims a unit while units are still queued, and
+    again after a unit, so on a machine running several units of a search this CPU is taken from the fits: a
+    per-unit cost the unit timestamps do not show."""
+    need = 1 + (os.cpu_count() or 1)
+    out: list[float] = []
+    for _ in range(repeats):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "search.engine.runner", "--warm"], cwd=REPO, env=env, stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+        try:
+            deadline, last, cpu = time.monotonic() + timeout, -1.0, 0.0
+            while True:
+                time.sleep(0.5)
+                if proc.poll() is not None:
+                    raise BenchError(f"warm runner exited {proc.returncode} before it was ready")
+                procs = process_table()
+                group = descendants([proc.pid], procs)
+                cpu = sum(procs[p].cpu for p in group)
+                if len(group) >= need and abs(cpu - last) < 0.02:
+                    break
+                if time.monotonic() > deadline:
+                    raise BenchError(f"warm runner not ready and idle within {timeout:.0f} s")
+                last = cpu
+        finally:
+            with suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        out.append(cpu)
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -597,7 +644,7 @@ def project(n_fits: int, machines: int, cores: int, t: float, o: float, config: 
 
 
 def report_projection(parts: dict[str, float], writes: list[WriteResult], config: dict[str, Any]) -> list[str]:
-    t, o, s = parts["fit_time"], parts["overhead"], parts["outside"]
+    t, o, s, cpu = parts["fit_time"], parts["overhead"], parts["outside"], parts["runner_cpu"]
     rate = {(r.case.writers, r.case.batch): r.rate for r in writes}
     limits = [("1 writer b10", rate[(1, 10)]), ("1 writer b100", rate[(1, 100)]),
               (f"{CONCURRENT_WRITERS} writers b10", rate[(CONCURRENT_WRITERS, 10)])]  # fmt: skip
@@ -609,12 +656,16 @@ def report_projection(parts: dict[str, float], writes: list[WriteResult], config
             for m in PROJECTION_M:
                 p = project(n, m, c, t, o, config)
                 speed, speed_s = one.wall / p.wall, (one.wall + s) / (p.wall + s)
+                speed_r = project(n, 1, c, t, o + cpu / c, config).wall / project(n, m, c, t, o + cpu / c, config).wall
                 verdicts = ["ok" if p.need <= lim else f"LIMIT x{p.need / lim:.1f}" for _, lim in limits]
                 rows.append([c, f"{n:,}", m, p.units, p.busy_machines, p.units_per_machine, p.cores_used,
-                             f"{p.wall:,.1f}", f"{speed:.1f}", f"{speed_s:.1f}", f"{p.need:,.0f}",
+                             f"{p.wall:,.1f}", f"{speed:.1f}", f"{speed_r:.1f}", f"{speed_s:.1f}", f"{p.need:,.0f}",
                              f"{p.flush_batch:,.0f}", *verdicts])  # fmt: skip
                 if m in (10, 100):
-                    speedups.append(f"C={c} N={n:,} M={m}: {speed:.1f}x ({speed_s:.1f}x with the per-search constant)")
+                    speedups.append(
+                        f"C={c} N={n:,} M={m}: {speed:.1f}x (with the spare runner's CPU per unit "
+                        f"{speed_r:.1f}x, with the per-search constant {speed_s:.1f}x)"
+                    )
     print("\n4. PROJECTION from the measured parts above (not a measurement of 10 or 100 machines)")
     print(
         f"T = {1000 * t:.0f} ms per fit (reference grid, 1 cluster, fit + score), o = {o:.3f} s per unit (median over "
@@ -627,7 +678,10 @@ def report_projection(parts: dict[str, float], writes: list[WriteResult], config
         f"{config['max_fits_per_unit']}); DB rows/s needed = M_eff*C_eff/T; flush batch = rows per machine per "
         f"{FLUSH_SECONDS} s flush"
     )
-    print(table(["C", "N fits", "M", "units", "M_eff", "k", "C_eff", "wall (s)", "speedup", "+const", "rows/s needed",
+    print(f"speedup = wall(1)/wall(M); +runner CPU: o + R/C per unit, R = {cpu:.2f} CPU s to start a spare runner; "
+          f"+const: both walls plus the per-search constant")  # fmt: skip
+    print(table(["C", "N fits", "M", "units", "M_eff", "k", "C_eff", "wall (s)", "speedup", "+runner CPU", "+const",
+                 "rows/s needed",
                  "flush batch", *(name for name, _ in limits)], rows))  # fmt: skip
     print("speedup relative to one machine of the same C:")
     for line in speedups:
@@ -681,9 +735,15 @@ def body(repeats: int, write_rows: int) -> None:
         groups = [f"search-{r.run.search_id}" for r in runs]
         tasks = shell(fleet.client_env, TASKS_CODE, "task query", GROUPS=groups)
         log_lines = scan_logs(fleet)
+        runner_cpu = warm_runner_cpu(fleet.client_env)
         writes = measure_writes(fleet.client_env, root, write_rows)
     print(load_line("after the measurements"), flush=True)
     parts = report_clusters(runs)
+    parts["runner_cpu"] = median(runner_cpu)
+    print(
+        f"warm runner start-up (spare runner, started per unit while units are queued): "
+        f"{', '.join(f'{c:.2f}' for c in runner_cpu)} CPU s (= {median(runner_cpu) / 2:.2f} s of a 2-core machine)"
+    )
     task_counts = Counter(v["tasks"] for v in tasks.values())
     results: Counter[str] = Counter()
     for v in tasks.values():

@@ -335,8 +335,6 @@ def unit_run(*, unit_id: int) -> str:
         return "done"
     proc = spawn_runner(unit_job(unit, cells))
     WorkUnit.objects.filter(pk=unit.pk, attempt=unit.attempt).update(runner_pid=proc.pid)
-    if WorkUnit.objects.filter(status=Status.QUEUED).exists():
-        _replace_spare()  # more units are waiting: warm the next runner now, not after this unit
     progress = _Progress()
     try:
         why = _supervise(unit, proc, progress)
