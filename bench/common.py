@@ -8,6 +8,7 @@ subprocess fails (`BenchError`), never because of a ratio.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import os
@@ -246,6 +247,33 @@ def bench_main(body: Callable[[], None]) -> int:
 # ---------------------------------------------------------------------------------------------
 # Reporting
 # ---------------------------------------------------------------------------------------------
+
+
+def alternating_round(
+    bench: Bench, spec_path: Path, baseline_code: str, n_fits: int, i: int
+) -> tuple[FanoutRun, float, dict[str, Any]]:
+    """Round `i`: Fanout and the GridSearchCV baseline, a,b then b,a, so neither side always runs warm.
+    Returns (Fanout run, baseline wall seconds, the baseline's own JSON report)."""
+    fanout_first = i % 2 == 0
+    if not fanout_first:
+        base, out = bench.python(baseline_code, "GridSearchCV baseline")
+    bench.wait_warm_runner()
+    fan = bench.runsearch(spec_path)
+    if fanout_first:
+        base, out = bench.python(baseline_code, "GridSearchCV baseline")
+    inner = last_json_line(out, "GridSearchCV baseline")
+    if inner["n_fits"] != n_fits:
+        raise BenchError(f"GridSearchCV baseline ran {inner['n_fits']} fits, expected {n_fits}")
+    return fan, base, inner
+
+
+def repeats_argument(description: str, argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--repeats", type=int, default=3, help="alternating rounds to run (default 3)")
+    args = parser.parse_args(argv)
+    if args.repeats < 1:
+        parser.error("--repeats must be at least 1")
+    return args
 
 
 def load_line(label: str) -> str:

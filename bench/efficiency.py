@@ -28,7 +28,6 @@ for context.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,13 +40,14 @@ from bench.common import (
     Bench,
     BenchError,
     FanoutRun,
+    alternating_round,
     bench_cluster,
     bench_main,
     fanout_accounting,
-    last_json_line,
     load_line,
     median,
     phases_table,
+    repeats_argument,
     table,
     verdict,
 )
@@ -94,19 +94,10 @@ def measure(bench: Bench, repeats: int) -> list[Round]:
     spec_path = bench.write_spec(SPEC, "reference-grid.json")
     rounds: list[Round] = []
     for i in range(repeats):
-        fanout_first = i % 2 == 0  # a,b then b,a: neither side always runs on a warm machine
-        if not fanout_first:
-            base, out = bench.python(BASELINE_CODE, "GridSearchCV baseline")
-        bench.wait_warm_runner()
-        fan = bench.runsearch(spec_path)
-        if fanout_first:
-            base, out = bench.python(BASELINE_CODE, "GridSearchCV baseline")
-        inner = last_json_line(out, "GridSearchCV baseline")
-        if inner["n_fits"] != N_FITS:
-            raise BenchError(f"GridSearchCV baseline ran {inner['n_fits']} fits, expected {N_FITS}")
+        fan, base, inner = alternating_round(bench, spec_path, BASELINE_CODE, N_FITS, i)
         acc = Accounting(wall=inner["fit_wall"], busy=inner["busy"], processes=inner["n_jobs"], source="gscv")
         rounds.append(Round(fanout=fan, baseline_wall=base, baseline=acc))
-        order = "fanout first" if fanout_first else "gridsearchcv first"
+        order = "fanout first" if i % 2 == 0 else "gridsearchcv first"
         print(f"round {i + 1}/{repeats} ({order}): fanout {fan.wall:.2f} s, gridsearchcv {base:.2f} s", flush=True)
     for r in rounds:
         export = bench.export(r.fanout.search_id)
@@ -164,11 +155,7 @@ def report(rounds: list[Round], timelines: dict[int, dict[str, Any]]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Parallel efficiency of Fanout on the reference grid.")
-    parser.add_argument("--repeats", type=int, default=3, help="alternating rounds to run (default 3)")
-    args = parser.parse_args(argv)
-    if args.repeats < 1:
-        parser.error("--repeats must be at least 1")
+    args = repeats_argument("Parallel efficiency of Fanout on the reference grid.", argv)
 
     def body() -> None:
         print(load_line("at start"), flush=True)

@@ -34,7 +34,6 @@ Peaks shorter than the 0.1 s sampling interval can be missed, on both sides alik
 
 from __future__ import annotations
 
-import argparse
 import subprocess
 import sys
 import time
@@ -56,6 +55,7 @@ from bench.common import (
     mb,
     median,
     peak,
+    repeats_argument,
     table,
     typical,
     verdict,
@@ -249,11 +249,7 @@ def report(rounds: list[tuple[FanoutRound, BaselineRound]]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Peak memory on a 200 MB data set: Fanout against GridSearchCV.")
-    parser.add_argument("--repeats", type=int, default=3, help="alternating rounds to run (default 3)")
-    args = parser.parse_args(argv)
-    if args.repeats < 1:
-        parser.error("--repeats must be at least 1")
+    args = repeats_argument("Peak memory on a 200 MB data set: Fanout against GridSearchCV.", argv)
 
     def body() -> None:
         print(load_line("at start"), flush=True)

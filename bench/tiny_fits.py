@@ -38,11 +38,11 @@ from bench.common import (
     FanoutRun,
     Proc,
     Sampler,
+    alternating_round,
     bench_cluster,
     bench_main,
     descendants,
     fanout_accounting,
-    last_json_line,
     load_line,
     median,
     phases_table,
@@ -84,18 +84,9 @@ def measure(bench: Bench, repeats: int) -> None:
     spec_path = bench.write_spec(SPEC, "tiny-fits.json")
     runs: list[tuple[FanoutRun, float, dict[str, Any]]] = []
     for i in range(repeats):
-        fanout_first = i % 2 == 0  # a,b then b,a: neither side always runs on a warm machine
-        if not fanout_first:
-            base, out = bench.python(BASELINE_CODE, "GridSearchCV baseline")
-        bench.wait_warm_runner()
-        fan = bench.runsearch(spec_path)
-        if fanout_first:
-            base, out = bench.python(BASELINE_CODE, "GridSearchCV baseline")
-        inner = last_json_line(out, "GridSearchCV baseline")
-        if inner["n_fits"] != N_FITS:
-            raise BenchError(f"GridSearchCV baseline ran {inner['n_fits']} fits, expected {N_FITS}")
+        fan, base, inner = alternating_round(bench, spec_path, BASELINE_CODE, N_FITS, i)
         runs.append((fan, base, inner))
-        order = "fanout first" if fanout_first else "gridsearchcv first"
+        order = "fanout first" if i % 2 == 0 else "gridsearchcv first"
         print(f"round {i + 1}/{repeats} ({order}): fanout {fan.wall:.2f} s, gridsearchcv {base:.2f} s", flush=True)
     exports = {fan.search_id: bench.export(fan.search_id) for fan, _, _ in runs}
     timelines = bench.timelines([fan.search_id for fan, _, _ in runs])
