@@ -12,15 +12,13 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # so `python bench/reference_grid.py` finds the project's modules
 
-from bench.common import BenchError, make_env, manage, run  # noqa: E402
-from project.cluster import start_qcluster, stop_qcluster  # noqa: E402
+from bench.common import BenchError, bench_cluster, manage, run  # noqa: E402
 
 DESCRIPTION = "Benchmark Fanout (runsearch + qcluster) against GridSearchCV on the reference grid."
 TARGET_RATIO = 1.10
@@ -125,25 +123,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
-    with tempfile.TemporaryDirectory(prefix="fanout-bench-") as tmp:
-        var_dir = Path(tmp)
-        env = make_env(var_dir)
-        spec_path = var_dir / "reference-grid.json"
-        spec_path.write_text(json.dumps(SPEC, indent=2), encoding="utf-8")
-        try:
-            run(manage("migrate", "--no-input"), env, "migrate")
-            try:
-                cluster = start_qcluster(env, var_dir / "qcluster.log")
-            except RuntimeError as exc:
-                raise BenchError(str(exc)) from None
-            try:
-                rounds, search_id = measure(env, spec_path, cluster, args.repeats)
-            finally:
-                stop_qcluster(cluster)
-            stats = search_stats(env, search_id)
-        except BenchError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
+    try:
+        with bench_cluster("reference") as bench:
+            spec_path = bench.write_spec(SPEC, "reference-grid.json")
+            rounds, search_id = measure(bench.env, spec_path, bench.cluster, args.repeats)
+            stats = search_stats(bench.env, search_id)
+    except BenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     report(rounds, stats, args.json)
     return 0
 
