@@ -94,6 +94,13 @@ class Search(models.Model):
         help_text="the scaling study this run belongs to",
     )  # fmt: skip
     study_n_jobs = models.IntegerField(null=True, blank=True, help_text="processes this study run was given")
+    max_machines = models.PositiveIntegerField(
+        null=True, blank=True, help_text="machines (clusters) this run may use; empty = every attached one"
+    )
+    kind = models.CharField(max_length=16, default="grid", help_text="grid, random or halving")
+    iteration = models.PositiveIntegerField(default=0, help_text="the halving round being run")
+    fits_saved = models.PositiveIntegerField(default=0, help_text="fits not run thanks to path reuse")
+    fits_reused = models.PositiveIntegerField(default=0, help_text="fits copied from identical earlier fits")
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -130,6 +137,8 @@ class ScalingStudy(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
     n_jobs_list = models.JSONField(help_text="process counts to measure, in order")
     n_candidates = models.PositiveIntegerField(help_text="candidates per run (a prefix of the grid)")
+    axis = models.CharField(max_length=16, default="processes", help_text="processes (one machine) or machines")
+    n_machines_list = models.JSONField(default=list, blank=True, help_text="machine counts to measure, in order")
     serial_fraction = models.FloatField(null=True, blank=True, help_text="Amdahl fit of the measured runs")
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -147,6 +156,8 @@ class Candidate(models.Model):
     search = models.ForeignKey(Search, on_delete=models.CASCADE, related_name="candidates")
     index = models.PositiveIntegerField()
     params = models.JSONField()
+    iteration = models.PositiveIntegerField(default=0, help_text="halving round (0 for grid and random search)")
+    n_resources = models.PositiveIntegerField(null=True, blank=True, help_text="halving: samples or budget")
     mean_test = models.JSONField(null=True, blank=True)
     std_test = models.JSONField(null=True, blank=True)
     rank_test = models.JSONField(null=True, blank=True)
@@ -190,6 +201,8 @@ class WorkUnit(models.Model):
     worker_pids = models.JSONField(default=list, blank=True)
     threads = models.JSONField(default=dict, blank=True, help_text="thread pools per fit process (threadpoolctl)")
     fits_run = models.PositiveIntegerField(default=0, help_text="fits computed by the last attempt")
+    iteration = models.PositiveIntegerField(default=0, help_text="halving round of this unit's candidates")
+    timed_out = models.BooleanField(default=False, help_text="stopped after FANOUT_UNIT_TIMEOUT seconds")
     error = models.TextField(blank=True)
     enqueued_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -228,6 +241,15 @@ class Result(models.Model):
     pid = models.IntegerField()
     n_test_samples = models.PositiveIntegerField()
     error = models.TextField(blank=True)
+    fit_key = models.CharField(
+        max_length=64, blank=True, db_index=True,
+        help_text="sha256 of estimator, params, data content, split, scoring and library versions",
+    )  # fmt: skip
+    reused_from = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="an identical earlier fit whose scores were copied",
+    )  # fmt: skip
+    path_reused = models.BooleanField(default=False, help_text="scored from a model grown for a larger budget")
 
     class Meta:
         ordering = ["candidate_id", "fold"]

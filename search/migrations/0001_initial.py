@@ -6,7 +6,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -15,153 +14,253 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Dataset',
+            name="Dataset",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200)),
-                ('kind', models.CharField(choices=[('builtin', 'bundled with scikit-learn'), ('generator', 'scikit-learn generator'), ('csv', 'CSV file')], max_length=16)),
-                ('source', models.JSONField(default=dict, help_text='name + options, or the CSV target column')),
-                ('content', models.BinaryField(blank=True, null=True)),
-                ('key', models.CharField(db_index=True, help_text='sha256 of the source or content', max_length=64)),
-                ('n_samples', models.PositiveIntegerField(default=0)),
-                ('n_features', models.PositiveIntegerField(default=0)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('owner', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=200)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("builtin", "bundled with scikit-learn"),
+                            ("generator", "scikit-learn generator"),
+                            ("csv", "CSV file"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("source", models.JSONField(default=dict, help_text="name + options, or the CSV target column")),
+                ("content", models.BinaryField(blank=True, null=True)),
+                ("key", models.CharField(db_index=True, help_text="sha256 of the source or content", max_length=64)),
+                ("n_samples", models.PositiveIntegerField(default=0)),
+                ("n_features", models.PositiveIntegerField(default=0)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, to=settings.AUTH_USER_MODEL
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='Search',
+            name="Search",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(blank=True, max_length=200)),
-                ('spec', models.JSONField(help_text='the canonical spec (see README: spec format)')),
-                ('estimator', models.CharField(max_length=300)),
-                ('task', models.CharField(max_length=16)),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('done', 'Done'), ('failed', 'Failed'), ('cancelled', 'Cancelled')], db_index=True, default='queued', max_length=16)),
-                ('n_candidates', models.PositiveIntegerField()),
-                ('n_splits', models.PositiveIntegerField()),
-                ('n_fits', models.PositiveIntegerField()),
-                ('n_fits_done', models.PositiveIntegerField(default=0)),
-                ('n_fits_failed', models.PositiveIntegerField(default=0)),
-                ('metrics', models.JSONField(help_text="metric keys as in cv_results_ ('score' for one scorer)")),
-                ('refit_metric', models.CharField(max_length=100)),
-                ('n_jobs', models.IntegerField(default=-1)),
-                ('best_index', models.IntegerField(blank=True, null=True)),
-                ('best_params', models.JSONField(blank=True, null=True)),
-                ('best_score', models.FloatField(blank=True, null=True)),
-                ('cores_used', models.PositiveIntegerField(blank=True, help_text='most worker processes one unit used', null=True)),
-                ('error', models.TextField(blank=True)),
-                ('versions', models.JSONField(default=dict)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('dataset', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='searches', to='search.dataset')),
-                ('owner', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, to=settings.AUTH_USER_MODEL)),
-                ('rerun_of', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to='search.search')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(blank=True, max_length=200)),
+                ("spec", models.JSONField(help_text="the canonical spec (see README: spec format)")),
+                ("estimator", models.CharField(max_length=300)),
+                ("task", models.CharField(max_length=16)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("done", "Done"),
+                            ("failed", "Failed"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        db_index=True,
+                        default="queued",
+                        max_length=16,
+                    ),
+                ),
+                ("n_candidates", models.PositiveIntegerField()),
+                ("n_splits", models.PositiveIntegerField()),
+                ("n_fits", models.PositiveIntegerField()),
+                ("n_fits_done", models.PositiveIntegerField(default=0)),
+                ("n_fits_failed", models.PositiveIntegerField(default=0)),
+                ("metrics", models.JSONField(help_text="metric keys as in cv_results_ ('score' for one scorer)")),
+                ("refit_metric", models.CharField(max_length=100)),
+                ("n_jobs", models.IntegerField(default=-1)),
+                ("best_index", models.IntegerField(blank=True, null=True)),
+                ("best_params", models.JSONField(blank=True, null=True)),
+                ("best_score", models.FloatField(blank=True, null=True)),
+                (
+                    "cores_used",
+                    models.PositiveIntegerField(blank=True, help_text="most worker processes one unit used", null=True),
+                ),
+                ("error", models.TextField(blank=True)),
+                ("versions", models.JSONField(default=dict)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "dataset",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="searches", to="search.dataset"
+                    ),
+                ),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, to=settings.AUTH_USER_MODEL
+                    ),
+                ),
+                (
+                    "rerun_of",
+                    models.ForeignKey(
+                        blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to="search.search"
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'searches',
-                'ordering': ['-created_at', '-id'],
+                "verbose_name_plural": "searches",
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='Candidate',
+            name="Candidate",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('index', models.PositiveIntegerField()),
-                ('params', models.JSONField()),
-                ('mean_test', models.JSONField(blank=True, null=True)),
-                ('std_test', models.JSONField(blank=True, null=True)),
-                ('rank_test', models.JSONField(blank=True, null=True)),
-                ('mean_train', models.JSONField(blank=True, null=True)),
-                ('std_train', models.JSONField(blank=True, null=True)),
-                ('mean_fit_time', models.FloatField(blank=True, null=True)),
-                ('std_fit_time', models.FloatField(blank=True, null=True)),
-                ('mean_score_time', models.FloatField(blank=True, null=True)),
-                ('std_score_time', models.FloatField(blank=True, null=True)),
-                ('score', models.FloatField(blank=True, help_text='mean test score of the refit metric', null=True)),
-                ('rank', models.PositiveIntegerField(blank=True, db_index=True, null=True)),
-                ('search', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='candidates', to='search.search')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("index", models.PositiveIntegerField()),
+                ("params", models.JSONField()),
+                ("mean_test", models.JSONField(blank=True, null=True)),
+                ("std_test", models.JSONField(blank=True, null=True)),
+                ("rank_test", models.JSONField(blank=True, null=True)),
+                ("mean_train", models.JSONField(blank=True, null=True)),
+                ("std_train", models.JSONField(blank=True, null=True)),
+                ("mean_fit_time", models.FloatField(blank=True, null=True)),
+                ("std_fit_time", models.FloatField(blank=True, null=True)),
+                ("mean_score_time", models.FloatField(blank=True, null=True)),
+                ("std_score_time", models.FloatField(blank=True, null=True)),
+                ("score", models.FloatField(blank=True, help_text="mean test score of the refit metric", null=True)),
+                ("rank", models.PositiveIntegerField(blank=True, db_index=True, null=True)),
+                (
+                    "search",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="candidates", to="search.search"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['search', 'index'],
+                "ordering": ["search", "index"],
             },
         ),
         migrations.CreateModel(
-            name='WorkUnit',
+            name="WorkUnit",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('index', models.PositiveIntegerField()),
-                ('candidate_start', models.PositiveIntegerField()),
-                ('candidate_stop', models.PositiveIntegerField()),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('done', 'Done'), ('failed', 'Failed'), ('cancelled', 'Cancelled')], db_index=True, default='queued', max_length=16)),
-                ('attempt', models.PositiveIntegerField(default=0, help_text='claims so far; fences stale duplicates')),
-                ('lease_until', models.DateTimeField(blank=True, null=True)),
-                ('q_task_id', models.CharField(blank=True, max_length=64)),
-                ('host', models.CharField(blank=True, max_length=255)),
-                ('worker_pid', models.IntegerField(blank=True, null=True)),
-                ('runner_pid', models.IntegerField(blank=True, null=True)),
-                ('cpu_count', models.PositiveIntegerField(blank=True, null=True)),
-                ('n_jobs_requested', models.IntegerField(blank=True, null=True)),
-                ('n_jobs_effective', models.PositiveIntegerField(blank=True, help_text='what joblib granted', null=True)),
-                ('processes_used', models.PositiveIntegerField(blank=True, help_text="distinct processes that really ran this unit's fits", null=True)),
-                ('worker_pids', models.JSONField(blank=True, default=list)),
-                ('fits_run', models.PositiveIntegerField(default=0, help_text='fits computed by the last attempt')),
-                ('error', models.TextField(blank=True)),
-                ('enqueued_at', models.DateTimeField(blank=True, null=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('search', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='units', to='search.search')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("index", models.PositiveIntegerField()),
+                ("candidate_start", models.PositiveIntegerField()),
+                ("candidate_stop", models.PositiveIntegerField()),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("done", "Done"),
+                            ("failed", "Failed"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        db_index=True,
+                        default="queued",
+                        max_length=16,
+                    ),
+                ),
+                ("attempt", models.PositiveIntegerField(default=0, help_text="claims so far; fences stale duplicates")),
+                ("lease_until", models.DateTimeField(blank=True, null=True)),
+                ("q_task_id", models.CharField(blank=True, max_length=64)),
+                ("host", models.CharField(blank=True, max_length=255)),
+                ("worker_pid", models.IntegerField(blank=True, null=True)),
+                ("runner_pid", models.IntegerField(blank=True, null=True)),
+                ("cpu_count", models.PositiveIntegerField(blank=True, null=True)),
+                ("n_jobs_requested", models.IntegerField(blank=True, null=True)),
+                (
+                    "n_jobs_effective",
+                    models.PositiveIntegerField(blank=True, help_text="what joblib granted", null=True),
+                ),
+                (
+                    "processes_used",
+                    models.PositiveIntegerField(
+                        blank=True, help_text="distinct processes that really ran this unit's fits", null=True
+                    ),
+                ),
+                ("worker_pids", models.JSONField(blank=True, default=list)),
+                ("fits_run", models.PositiveIntegerField(default=0, help_text="fits computed by the last attempt")),
+                ("error", models.TextField(blank=True)),
+                ("enqueued_at", models.DateTimeField(blank=True, null=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "search",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="units", to="search.search"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['search', 'index'],
+                "ordering": ["search", "index"],
             },
         ),
         migrations.CreateModel(
-            name='Result',
+            name="Result",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('fold', models.PositiveIntegerField()),
-                ('attempt', models.PositiveIntegerField(default=1)),
-                ('test_scores', models.JSONField(help_text='{metric: score or null}')),
-                ('train_scores', models.JSONField(blank=True, null=True)),
-                ('fit_time', models.FloatField()),
-                ('score_time', models.FloatField()),
-                ('started_at', models.DateTimeField()),
-                ('finished_at', models.DateTimeField()),
-                ('host', models.CharField(max_length=255)),
-                ('pid', models.IntegerField()),
-                ('n_test_samples', models.PositiveIntegerField()),
-                ('error', models.TextField(blank=True)),
-                ('candidate', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='results', to='search.candidate')),
-                ('search', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='results', to='search.search')),
-                ('unit', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='results', to='search.workunit')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("fold", models.PositiveIntegerField()),
+                ("attempt", models.PositiveIntegerField(default=1)),
+                ("test_scores", models.JSONField(help_text="{metric: score or null}")),
+                ("train_scores", models.JSONField(blank=True, null=True)),
+                ("fit_time", models.FloatField()),
+                ("score_time", models.FloatField()),
+                ("started_at", models.DateTimeField()),
+                ("finished_at", models.DateTimeField()),
+                ("host", models.CharField(max_length=255)),
+                ("pid", models.IntegerField()),
+                ("n_test_samples", models.PositiveIntegerField()),
+                ("error", models.TextField(blank=True)),
+                (
+                    "candidate",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="results", to="search.candidate"
+                    ),
+                ),
+                (
+                    "search",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="results", to="search.search"
+                    ),
+                ),
+                (
+                    "unit",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="results",
+                        to="search.workunit",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['candidate_id', 'fold'],
+                "ordering": ["candidate_id", "fold"],
             },
         ),
         migrations.AddConstraint(
-            model_name='candidate',
-            constraint=models.UniqueConstraint(fields=('search', 'index'), name='candidate_once_per_search'),
+            model_name="candidate",
+            constraint=models.UniqueConstraint(fields=("search", "index"), name="candidate_once_per_search"),
         ),
         migrations.AddConstraint(
-            model_name='workunit',
-            constraint=models.UniqueConstraint(fields=('search', 'index'), name='unit_once_per_search'),
+            model_name="workunit",
+            constraint=models.UniqueConstraint(fields=("search", "index"), name="unit_once_per_search"),
         ),
         migrations.AddConstraint(
-            model_name='workunit',
-            constraint=models.CheckConstraint(condition=models.Q(('candidate_stop__gt', models.F('candidate_start'))), name='unit_not_empty'),
+            model_name="workunit",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("candidate_stop__gt", models.F("candidate_start"))), name="unit_not_empty"
+            ),
         ),
         migrations.AddIndex(
-            model_name='result',
-            index=models.Index(fields=['search', 'finished_at'], name='search_resu_search__433b34_idx'),
+            model_name="result",
+            index=models.Index(fields=["search", "finished_at"], name="search_resu_search__433b34_idx"),
         ),
         migrations.AddConstraint(
-            model_name='result',
-            constraint=models.UniqueConstraint(fields=('candidate', 'fold'), name='result_once_per_fit'),
+            model_name="result",
+            constraint=models.UniqueConstraint(fields=("candidate", "fold"), name="result_once_per_fit"),
         ),
     ]

@@ -6,70 +6,103 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('search', '0001_initial'),
+        ("search", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='search',
-            name='accounting',
-            field=models.JSONField(blank=True, default=dict, help_text='per machine and per process busy time'),
+            model_name="search",
+            name="accounting",
+            field=models.JSONField(blank=True, default=dict, help_text="per machine and per process busy time"),
         ),
         migrations.AddField(
-            model_name='search',
-            name='busy_time',
-            field=models.FloatField(blank=True, help_text='sum of fit + score times (s)', null=True),
+            model_name="search",
+            name="busy_time",
+            field=models.FloatField(blank=True, help_text="sum of fit + score times (s)", null=True),
         ),
         migrations.AddField(
-            model_name='search',
-            name='efficiency',
-            field=models.FloatField(blank=True, help_text='speedup / processes used', null=True),
+            model_name="search",
+            name="efficiency",
+            field=models.FloatField(blank=True, help_text="speedup / processes used", null=True),
         ),
         migrations.AddField(
-            model_name='search',
-            name='speedup',
-            field=models.FloatField(blank=True, help_text='busy time / wall time', null=True),
+            model_name="search",
+            name="speedup",
+            field=models.FloatField(blank=True, help_text="busy time / wall time", null=True),
         ),
         migrations.AddField(
-            model_name='search',
-            name='study_n_jobs',
-            field=models.IntegerField(blank=True, help_text='processes this study run was given', null=True),
+            model_name="search",
+            name="study_n_jobs",
+            field=models.IntegerField(blank=True, help_text="processes this study run was given", null=True),
         ),
         migrations.AddField(
-            model_name='search',
-            name='warnings',
-            field=models.JSONField(blank=True, default=list, help_text='oversubscription and other run warnings'),
+            model_name="search",
+            name="warnings",
+            field=models.JSONField(blank=True, default=list, help_text="oversubscription and other run warnings"),
         ),
         migrations.AddField(
-            model_name='workunit',
-            name='threads',
-            field=models.JSONField(blank=True, default=dict, help_text='thread pools per fit process (threadpoolctl)'),
+            model_name="workunit",
+            name="threads",
+            field=models.JSONField(blank=True, default=dict, help_text="thread pools per fit process (threadpoolctl)"),
         ),
         migrations.CreateModel(
-            name='ScalingStudy',
+            name="ScalingStudy",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('done', 'Done'), ('failed', 'Failed'), ('cancelled', 'Cancelled')], db_index=True, default='queued', max_length=16)),
-                ('n_jobs_list', models.JSONField(help_text='process counts to measure, in order')),
-                ('n_candidates', models.PositiveIntegerField(help_text='candidates per run (a prefix of the grid)')),
-                ('serial_fraction', models.FloatField(blank=True, help_text='Amdahl fit of the measured runs', null=True)),
-                ('error', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('owner', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, to=settings.AUTH_USER_MODEL)),
-                ('search', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='studies', to='search.search')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("done", "Done"),
+                            ("failed", "Failed"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        db_index=True,
+                        default="queued",
+                        max_length=16,
+                    ),
+                ),
+                ("n_jobs_list", models.JSONField(help_text="process counts to measure, in order")),
+                ("n_candidates", models.PositiveIntegerField(help_text="candidates per run (a prefix of the grid)")),
+                (
+                    "serial_fraction",
+                    models.FloatField(blank=True, help_text="Amdahl fit of the measured runs", null=True),
+                ),
+                ("error", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, to=settings.AUTH_USER_MODEL
+                    ),
+                ),
+                (
+                    "search",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="studies", to="search.search"
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'scaling studies',
-                'ordering': ['-created_at', '-id'],
+                "verbose_name_plural": "scaling studies",
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.AddField(
-            model_name='search',
-            name='study',
-            field=models.ForeignKey(blank=True, help_text='the scaling study this run belongs to', null=True, on_delete=django.db.models.deletion.CASCADE, related_name='runs', to='search.scalingstudy'),
+            model_name="search",
+            name="study",
+            field=models.ForeignKey(
+                blank=True,
+                help_text="the scaling study this run belongs to",
+                null=True,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="runs",
+                to="search.scalingstudy",
+            ),
         ),
     ]

@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('search', '0002_accounting_and_scaling'),
+        ("search", "0002_accounting_and_scaling"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='search',
-            name='steps',
-            field=models.JSONField(default=list, help_text='[class name, module] per step, resolved from the registry'),
+            model_name="search",
+            name="steps",
+            field=models.JSONField(default=list, help_text="[class name, module] per step, resolved from the registry"),
         ),
     ]
