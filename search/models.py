@@ -99,6 +99,7 @@ class Search(models.Model):
     )
     kind = models.CharField(max_length=16, default="grid", help_text="grid, random or halving")
     iteration = models.PositiveIntegerField(default=0, help_text="the halving round being run")
+    schedule = models.JSONField(default=dict, blank=True, help_text="halving: resources and candidates per round")
     fits_saved = models.PositiveIntegerField(default=0, help_text="fits not run thanks to path reuse")
     fits_reused = models.PositiveIntegerField(default=0, help_text="fits copied from identical earlier fits")
     created_at = models.DateTimeField(auto_now_add=True)
