@@ -40,9 +40,13 @@ def create_search(spec: dict[str, Any], **kwargs: Any) -> Search:
 
 
 def run_inline(search: Search) -> Search:
-    """Run every unit of a search here (each unit still fits in its own runner process)."""
-    for unit in search.units.order_by("index"):
-        execution.unit_run(unit_id=unit.pk)
+    """Run every unit of a search here (each unit still fits in its own runner process), including the
+    units of later halving rounds, which appear once a round is over."""
+    seen: set[int] = set()
+    while todo := list(search.units.exclude(pk__in=seen).order_by("index")):
+        for unit in todo:
+            seen.add(unit.pk)
+            execution.unit_run(unit_id=unit.pk)
     search.refresh_from_db()
     return search
 

@@ -8,7 +8,7 @@ Every failure is a `SpecError` that names the field, says what came in and what 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +16,8 @@ from sklearn.base import BaseEstimator, clone, is_classifier, is_regressor
 from sklearn.metrics import get_scorer_names
 from sklearn.model_selection import ParameterGrid
 
-from . import datasets, registry
+from . import datasets, registry, sampling
+from .halving import HALVING_KEYS, HalvingSpec
 
 SPEC_KEYS = {
     "name",
@@ -29,8 +30,16 @@ SPEC_KEYS = {
     "refit",
     "n_jobs",
     "return_train_score",
+    "strategy",
+    "param_distributions",
+    "n_iter",
+    "random_state",
+    "halving",
 }
+STRATEGIES = ("grid", "random", "halving")
 DATASET_KEYS = {"name", "options", "csv", "target"}
+MAX_N_JOBS = 1024  # processes per unit; more would fork-bomb the worker's machine
+MAX_NESTING = 8  # lists inside lists in a parameter value (hidden_layer_sizes needs 2)
 CV_KEYS = {"n_splits", "shuffle", "random_state"}
 
 
@@ -83,6 +92,11 @@ class SearchSpec:
     refit: str | None = None
     n_jobs: int = -1
     return_train_score: bool = False
+    strategy: str = "grid"  # "grid", "random" (RandomizedSearchCV) or "halving" (HalvingGridSearchCV)
+    param_distributions: tuple[dict[str, Any], ...] = ()
+    n_iter: int = 10
+    random_state: int | None = None
+    halving: HalvingSpec | None = None
 
     @property
     def metrics(self) -> tuple[str, ...]:
@@ -99,7 +113,7 @@ class SearchSpec:
 
     def to_dict(self) -> dict[str, Any]:
         """The canonical JSON form; `parse_spec(spec.to_dict()) == spec`."""
-        return {
+        out: dict[str, Any] = {
             "name": self.name,
             "estimator": list(self.estimator) if len(self.estimator) > 1 else self.estimator[0],
             "params": dict(self.params),
@@ -111,6 +125,16 @@ class SearchSpec:
             "n_jobs": self.n_jobs,
             "return_train_score": self.return_train_score,
         }
+        if self.strategy != "grid":
+            out["strategy"] = self.strategy
+            out["random_state"] = self.random_state
+        if self.strategy == "random":
+            del out["param_grid"]
+            out["param_distributions"] = [dict(d) for d in self.param_distributions]
+            out["n_iter"] = self.n_iter
+        if self.halving is not None:
+            out["halving"] = self.halving.to_dict()
+        return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -138,13 +162,15 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _check_json_value(value: Any, where: str) -> None:
-    """Only JSON values reach scikit-learn: no NaN/inf, no objects smuggled in."""
+def _check_json_value(value: Any, where: str, depth: int = 0) -> None:
+    """Only JSON values reach scikit-learn: no NaN/inf, no objects smuggled in, no deep nesting."""
     if isinstance(value, float) and not math.isfinite(value):
         raise SpecError(where, f"{value!r} is not allowed; use a finite number")
     if isinstance(value, list):
+        if depth >= MAX_NESTING:
+            raise SpecError(where, f"lists nested more than {MAX_NESTING} deep are not allowed")
         for i, v in enumerate(value):
-            _check_json_value(v, f"{where}[{i}]")
+            _check_json_value(v, f"{where}[{i}]", depth + 1)
     elif isinstance(value, dict):
         raise SpecError(where, "objects are not allowed as parameter values")
     elif not isinstance(value, (str, int, float, bool, type(None), list)):
@@ -175,6 +201,68 @@ def _parse_grid(value: Any) -> tuple[dict[str, list[Any]], ...]:
             _check_json_value(values, f"{where}.{key}")
         out.append(dict(g))
     return tuple(out)
+
+
+def _parse_distributions(value: Any) -> tuple[dict[str, Any], ...]:
+    """Lists (sampled uniformly) or `{"distribution": name, "args": [...]}` objects, frozen once to check them."""
+    dists = [value] if isinstance(value, dict) else value
+    if not isinstance(dists, list) or not dists:
+        raise SpecError(
+            "param_distributions",
+            f"expected an object such as {{'C': {sampling.EXAMPLES.split(' or ')[0]}, 'kernel': ['rbf', 'linear']}} "
+            f"or a non-empty list of such objects, got {value!r}",
+        )
+    out = []
+    for i, d in enumerate(dists):
+        where = "param_distributions" if isinstance(value, dict) else f"param_distributions[{i}]"
+        if not isinstance(d, dict):
+            raise SpecError(where, f"expected an object of lists or distributions, got {_type_name(d)}")
+        for key, v in d.items():
+            if isinstance(v, dict):
+                try:
+                    sampling.freeze(v)
+                except sampling.DistributionError as exc:
+                    raise SpecError(f"{where}.{key}", str(exc)) from None
+            elif isinstance(v, list):
+                if not v:
+                    raise SpecError(f"{where}.{key}", "an empty list has nothing to sample; give at least one value")
+                _check_json_value(v, f"{where}.{key}")
+            else:
+                expected = f"expected a list of values or a distribution such as {sampling.EXAMPLES}"
+                raise SpecError(f"{where}.{key}", f"{expected}, got {v!r}")
+        out.append(dict(d))
+    return tuple(out)
+
+
+def _parse_halving(value: Any) -> HalvingSpec:
+    if value is None:
+        value = {}
+    if not isinstance(value, dict):
+        example = "{'factor': 3, 'resource': 'n_samples'}"
+        raise SpecError("halving", f"expected an object such as {example}, got {value!r}")
+    _check_keys(value, HALVING_KEYS, "halving")
+    hs = HalvingSpec(**value)
+    if isinstance(hs.factor, bool) or not isinstance(hs.factor, (int, float)) or not hs.factor > 1:
+        raise SpecError("halving.factor", f"expected a number greater than 1, got {hs.factor!r}")
+    for key in ("min_resources", "max_resources"):
+        if isinstance(getattr(hs, key), bool):
+            raise SpecError(f"halving.{key}", f"expected a positive integer, got {getattr(hs, key)!r}")
+    if not isinstance(hs.resource, str) or not hs.resource:
+        raise SpecError("halving.resource", f"expected 'n_samples' or an estimator parameter, got {hs.resource!r}")
+    if not (isinstance(hs.min_resources, int) and hs.min_resources > 0) and hs.min_resources not in (
+        "exhaust",
+        "smallest",
+    ):
+        raise SpecError(
+            "halving.min_resources", f"expected a positive integer, 'exhaust' or 'smallest', got {hs.min_resources!r}"
+        )
+    if not (isinstance(hs.max_resources, int) and hs.max_resources > 0) and hs.max_resources != "auto":
+        raise SpecError("halving.max_resources", f"expected a positive integer or 'auto', got {hs.max_resources!r}")
+    if hs.max_resources == "auto" and hs.resource != "n_samples":
+        raise SpecError("halving.max_resources", "'auto' only works with resource 'n_samples'; give an integer budget")
+    if not isinstance(hs.aggressive_elimination, bool):
+        raise SpecError("halving.aggressive_elimination", f"expected true or false, got {hs.aggressive_elimination!r}")
+    return hs
 
 
 def _parse_dataset(value: Any) -> DatasetSpec:
@@ -227,8 +315,8 @@ def _parse_cv(value: Any) -> CVSpec:
         raise SpecError("cv.n_splits", f"expected an integer of at least 2, got {n_splits!r}")
     if not isinstance(shuffle, bool):
         raise SpecError("cv.shuffle", f"expected true or false, got {shuffle!r}")
-    if random_state is not None and not _is_int(random_state):
-        raise SpecError("cv.random_state", f"expected an integer or null, got {random_state!r}")
+    if random_state is not None and (not _is_int(random_state) or not 0 <= random_state < 2**32):
+        raise SpecError("cv.random_state", f"expected an integer between 0 and 2**32 - 1 or null, got {random_state!r}")
     if random_state is not None and not shuffle:
         raise SpecError("cv.random_state", "has no effect unless shuffle is true; remove it or set shuffle")
     if shuffle and random_state is None:
@@ -263,13 +351,35 @@ def parse_spec(data: Any) -> SearchSpec:
     for key, v in params.items():
         _check_json_value(v, f"params.{key}")
     n_jobs = data.get("n_jobs", -1)
-    if not _is_int(n_jobs) or n_jobs == 0:
-        raise SpecError("n_jobs", f"expected a non-zero integer (-1 = every core), got {n_jobs!r}")
+    if not _is_int(n_jobs) or n_jobs == 0 or abs(n_jobs) > MAX_N_JOBS:
+        allowed = f"a non-zero integer from -{MAX_N_JOBS} to {MAX_N_JOBS} (-1 = every core)"
+        raise SpecError("n_jobs", f"expected {allowed}, got {n_jobs!r}")
     rts = data.get("return_train_score", False)
     if not isinstance(rts, bool):
         raise SpecError("return_train_score", f"expected true or false, got {rts!r}")
     scoring = _parse_scoring(data.get("scoring"))
     refit = data.get("refit")
+    strategy = data.get("strategy", "grid")
+    if strategy not in STRATEGIES:
+        raise SpecError("strategy", f"expected one of {', '.join(map(repr, STRATEGIES))}, got {strategy!r}")
+    only = {"param_distributions": "random", "n_iter": "random", "halving": "halving", "random_state": "random"}
+    for key, needs in only.items():
+        if key in data and strategy != needs and not (key == "random_state" and strategy == "halving"):
+            raise SpecError(key, f"only applies to strategy {needs!r}; this search's strategy is {strategy!r}")
+    if strategy == "random" and "param_grid" in data:
+        raise SpecError("param_grid", "a random search samples param_distributions; rename param_grid to it")
+    if strategy == "random" and "param_distributions" not in data:
+        raise SpecError("param_distributions", "is required for strategy 'random'")
+    n_iter = data.get("n_iter", 10)
+    if not _is_int(n_iter) or n_iter < 1:
+        raise SpecError("n_iter", f"expected a positive integer (candidates to sample), got {n_iter!r}")
+    random_state = data.get("random_state", 0 if strategy != "grid" else None)
+    if random_state is not None and (not _is_int(random_state) or not 0 <= random_state < 2**32):
+        raise SpecError("random_state", f"expected an integer between 0 and 2**32 - 1, got {random_state!r}")
+    if strategy == "halving" and random_state is None:
+        random_state = 0  # every worker must subsample the same rows
+    if strategy == "halving" and isinstance(scoring, tuple) and len(scoring) > 1:
+        raise SpecError("scoring", "successive halving ranks candidates by one metric; give a single scorer")
     spec = SearchSpec(
         name=name,
         estimator=_parse_estimator(data["estimator"]),
@@ -281,6 +391,11 @@ def parse_spec(data: Any) -> SearchSpec:
         refit=refit,
         n_jobs=n_jobs,
         return_train_score=rts,
+        strategy=strategy,
+        param_distributions=_parse_distributions(data["param_distributions"]) if strategy == "random" else (),
+        n_iter=n_iter,
+        random_state=random_state,
+        halving=_parse_halving(data.get("halving")) if strategy == "halving" else None,
     )
     if refit is not None and refit not in spec.metrics:
         raise SpecError("refit", f"{refit!r} is not one of the metrics {', '.join(spec.metrics)}")
@@ -346,19 +461,24 @@ def _validate_estimator_params(est: BaseEstimator, where: str) -> None:
             raise SpecError(where, str(exc)) from None
 
 
+def _check_param_name(est: BaseEstimator, valid: dict[str, Any], key: str, where: str) -> None:
+    if key in valid:
+        return
+    import difflib
+
+    lowered = {k.lower(): k for k in valid}
+    close = [lowered[c] for c in difflib.get_close_matches(key.lower(), lowered, n=3, cutoff=0.5)]
+    hint = f" Did you mean {', '.join(close)}?" if close else ""
+    raise SpecError(
+        f"{where}.{key}",
+        f"{type(est).__name__} has no parameter {key!r}.{hint} Valid parameters: {', '.join(sorted(valid))}",
+    )
+
+
 def _set_params(est: BaseEstimator, params: dict[str, Any], where: str) -> BaseEstimator:
     valid = est.get_params(deep=True)
     for key in params:
-        if key not in valid:
-            import difflib
-
-            lowered = {k.lower(): k for k in valid}
-            close = [lowered[c] for c in difflib.get_close_matches(key.lower(), lowered, n=3, cutoff=0.5)]
-            hint = f" Did you mean {', '.join(close)}?" if close else ""
-            raise SpecError(
-                f"{where}.{key}",
-                f"{type(est).__name__} has no parameter {key!r}.{hint} Valid parameters: {', '.join(sorted(valid))}",
-            )
+        _check_param_name(est, valid, key, where)
     try:
         est.set_params(**params)
     except (TypeError, ValueError) as exc:
@@ -408,19 +528,83 @@ def validate_spec(spec: SearchSpec) -> Plan:
     base = registry.build(steps)
     _set_params(base, spec.params, "params")
     _validate_estimator_params(base, "params")
+    candidates = _random_candidates(spec, base) if spec.strategy == "random" else _grid_candidates(spec, base)
+    if spec.halving is not None:
+        _check_halving(spec, base, candidates)
+    _check_scoring(spec, task)
+    assert is_classifier(base) or is_regressor(base)
+    return Plan(spec=spec, steps=steps, task=task, candidates=candidates)
+
+
+def _validate_values(base: BaseEstimator, pairs: Iterable[tuple[str, Any]], where: str) -> None:
+    """Each (parameter, value) alone against the estimator's constraints: cheap even for huge grids."""
+    for key, value in pairs:
+        est = _set_params(clone(base), {key: value}, where)
+        _validate_estimator_params(est, f"{where}.{key}")
+
+
+def _random_candidates(spec: SearchSpec, base: BaseEstimator) -> list[dict[str, Any]]:
+    """`RandomizedSearchCV`'s candidates (scikit-learn's `ParameterSampler`), each value validated."""
+    from sklearn.model_selection import RandomizedSearchCV
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    try:
+        RandomizedSearchCV(base, list(spec.param_distributions), n_iter=spec.n_iter)._validate_params()
+    except InvalidParameterError as exc:
+        raise SpecError("param_distributions", str(exc)) from None
+    valid = base.get_params(deep=True)
+    for di, dist in enumerate(spec.param_distributions):
+        where = "param_distributions" if len(spec.param_distributions) == 1 else f"param_distributions[{di}]"
+        for key in dist:
+            _check_param_name(base, valid, key, where)
+    candidates = sampling.sample(spec.param_distributions, spec.n_iter, spec.random_state)
+    seen: set[tuple[str, str]] = set()
+    pairs = []
+    for c in candidates:
+        for key, value in c.items():
+            if (key, repr(value)) not in seen:
+                seen.add((key, repr(value)))
+                pairs.append((key, value))
+    _validate_values(base, pairs, "param_distributions")
+    return candidates
+
+
+def _grid_candidates(spec: SearchSpec, base: BaseEstimator) -> list[dict[str, Any]]:
     for gi, grid in enumerate(spec.param_grid):
         where = "param_grid" if len(spec.param_grid) == 1 else f"param_grid[{gi}]"
         try:
             list(ParameterGrid(grid))  # scikit-learn's own grid validation
         except (TypeError, ValueError) as exc:
             raise SpecError(where, str(exc)) from None
-        for key, values in grid.items():
-            for value in values:  # each value alone: cheap even for huge grids
-                est = _set_params(clone(base), {key: value}, where)
-                _validate_estimator_params(est, f"{where}.{key}")
+        _validate_values(base, [(key, value) for key, values in grid.items() for value in values], where)
     candidates = list(ParameterGrid(list(spec.param_grid)))
     if not candidates:
         raise SpecError("param_grid", "the grid has no candidates")
-    _check_scoring(spec, task)
-    assert is_classifier(base) or is_regressor(base)
-    return Plan(spec=spec, steps=steps, task=task, candidates=candidates)
+    return candidates
+
+
+def _check_halving(spec: SearchSpec, base: BaseEstimator, candidates: list[dict[str, Any]]) -> None:
+    """`HalvingGridSearchCV`'s own parameter validation, plus its checks on the budget parameter."""
+    from sklearn.experimental import enable_halving_search_cv  # noqa: F401
+    from sklearn.model_selection import HalvingGridSearchCV
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    hs = spec.halving
+    assert hs is not None
+    try:
+        HalvingGridSearchCV(base, list(spec.param_grid), **hs.to_dict())._validate_params()
+    except InvalidParameterError as exc:
+        raise SpecError("halving", str(exc)) from None
+    if hs.resource == "n_samples":
+        return
+    if hs.resource not in base.get_params(deep=True):
+        raise SpecError(
+            "halving.resource",
+            f"{hs.resource!r} is not a parameter of {type(base).__name__}; use 'n_samples' or a budget parameter "
+            "such as n_estimators or max_iter",
+        )
+    if any(hs.resource in c for c in candidates):
+        raise SpecError("halving.resource", f"{hs.resource!r} is the budget; remove it from param_grid")
+    max_r = hs.max_resources
+    assert isinstance(max_r, int)
+    _validate_values(base, [(hs.resource, max_r)], "halving.max_resources")

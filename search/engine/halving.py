@@ -1,0 +1,140 @@
+"""Successive halving as `HalvingGridSearchCV` does it, one round at a time.
+
+`schedule` reproduces scikit-learn's plan of rounds (resources and candidates per round) from the
+data set's size; `keep` picks the candidates that go on with scikit-learn's own `_top_k`; the runner
+subsamples each fold with its `_SubsampleMetaSplitter` when the resource is `n_samples`. Using these
+private helpers of the pinned scikit-learn keeps the kept candidates and scores identical to
+`HalvingGridSearchCV`'s; `tests/test_oracle_strategies.py` fails if a new version changes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from math import ceil, floor, log
+from typing import Any
+
+import numpy as np
+
+HALVING_KEYS = {"factor", "resource", "min_resources", "max_resources", "aggressive_elimination"}
+
+
+@dataclass(frozen=True)
+class HalvingSpec:
+    factor: float = 3
+    resource: str = "n_samples"
+    min_resources: int | str = "exhaust"  # an int, "exhaust" or "smallest"
+    max_resources: int | str = "auto"  # an int, or "auto" (= the number of samples)
+    aggressive_elimination: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "factor": self.factor,
+            "resource": self.resource,
+            "min_resources": self.min_resources,
+            "max_resources": self.max_resources,
+            "aggressive_elimination": self.aggressive_elimination,
+        }
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """The rounds: `n_resources[i]` samples (or budget) for `n_candidates[i]` candidates."""
+
+    min_resources: int
+    max_resources: int
+    n_resources: list[int]
+    n_candidates: list[int]
+    n_required_iterations: int
+    n_possible_iterations: int
+
+    @property
+    def n_iterations(self) -> int:
+        return len(self.n_resources)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Schedule:
+        return cls(**d)
+
+
+class ScheduleError(ValueError):
+    pass
+
+
+def schedule(hs: HalvingSpec, *, n_candidates: int, n_samples: int, n_splits: int, n_classes: int | None) -> Schedule:
+    """`BaseSuccessiveHalving._check_input_parameters` + `_run_search`'s arithmetic, without fitting.
+
+    `n_classes` is the number of classes for a classifier, None for a regressor."""
+    if isinstance(hs.min_resources, int):
+        min_r: float = hs.min_resources
+    else:  # "smallest" or "exhaust"
+        min_r = n_splits * 2 * (n_classes or 1) if hs.resource == "n_samples" else 1
+    max_r = n_samples if hs.max_resources == "auto" else hs.max_resources
+    assert isinstance(max_r, int)
+    if min_r > max_r:
+        raise ScheduleError(
+            f"min_resources={min_r} is greater than max_resources={max_r}"
+            + (f" (the data set has {n_samples} rows)" if hs.resource == "n_samples" else "")
+        )
+    if min_r <= 0:
+        raise ScheduleError("min_resources=0: the data set is empty")
+    n_required = 1 + floor(log(n_candidates, hs.factor))
+    if hs.min_resources == "exhaust":
+        min_r = max(min_r, max_r // hs.factor ** (n_required - 1))
+    n_possible = 1 + floor(log(max_r // min_r, hs.factor))
+    n_iterations = n_required if hs.aggressive_elimination else min(n_possible, n_required)
+    resources, candidates, n = [], [], n_candidates
+    for itr in range(n_iterations):
+        power = max(0, itr - n_required + n_possible) if hs.aggressive_elimination else itr
+        resources.append(min(int(hs.factor**power * min_r), max_r))
+        candidates.append(n)
+        n = ceil(n / hs.factor)
+    return Schedule(int(min_r), int(max_r), resources, candidates, n_required, n_possible)
+
+
+def keep(params: Sequence[dict[str, Any]], means: Sequence[float | None], k: int) -> list[dict[str, Any]]:
+    """The `k` candidates of a round that go on, in scikit-learn's order (worst kept first)."""
+    from sklearn.model_selection._search_successive_halving import _top_k
+
+    results = {
+        "iter": [0] * len(params),
+        "mean_test_score": [np.nan if m is None else m for m in means],
+        "params": list(params),
+    }
+    return [dict(p) for p in _top_k(results, k, 0)]
+
+
+def round_params(params: dict[str, Any], hs: HalvingSpec, n_resources: int) -> dict[str, Any]:
+    """A candidate's parameters in a round: the budget parameter set to the round's resources."""
+    if hs.resource == "n_samples":
+        return dict(params)
+    out = dict(params)
+    out[hs.resource] = n_resources
+    return out
+
+
+def subsample_splits(
+    splits: Sequence[tuple[np.ndarray, np.ndarray]], fraction: float, random_state: int | None
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Each fold's train and test indices subsampled as `_SubsampleMetaSplitter` does."""
+    from sklearn.model_selection._search_successive_halving import _SubsampleMetaSplitter
+
+    class _Fixed:
+        def split(self, *args: Any, **kwargs: Any) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+            yield from splits
+
+    meta = _SubsampleMetaSplitter(base_cv=_Fixed(), fraction=fraction, subsample_test=True, random_state=random_state)
+    return list(meta.split(None, None))
+
+
+def best_index(iterations: Sequence[int], means: Sequence[float | None]) -> int | None:
+    """`BaseSuccessiveHalving._select_best_index`: the best of the last round (None if all failed)."""
+    last = max(iterations)
+    idx = [i for i, it in enumerate(iterations) if it == last]
+    scores = np.array([np.nan if means[i] is None else means[i] for i in idx], dtype=float)
+    if np.isnan(scores).all():
+        return None
+    return idx[int(np.nanargmax(scores))]
