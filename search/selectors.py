@@ -17,6 +17,7 @@ from django.db.models.expressions import OrderBy
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
+from search.engine import stats
 from search.models import Candidate, Result, Search, Status, WorkUnit
 from search.plots import CandidateRow
 
@@ -148,3 +149,77 @@ def candidate_rows(search: Search, metric: str | None = None) -> list[CandidateR
             )
         )  # fmt: skip
     return out
+
+
+@dataclass(frozen=True)
+class Challenger:
+    index: int
+    rank: int | None
+    params: dict[str, Any]
+    mean: float | None
+    test: stats.PairedTest
+
+
+@dataclass(frozen=True)
+class BestComparison:
+    """The best candidate against the next ones on the leaderboard, fold by fold (see `engine.stats`)."""
+
+    best_index: int
+    best_params: dict[str, Any]
+    best_mean: float | None
+    metric: str
+    k: int
+    n_train: int
+    n_test: int
+    alpha: float
+    rows: list[Challenger]
+    url: str = stats.EXAMPLE_URL
+
+
+def best_comparison(search: Search, top: int = 10, alpha: float = 0.05) -> BestComparison | None:
+    """Nadeau–Bengio corrected paired t-tests of the `top - 1` next-ranked candidates against the best.
+
+    Only for a finished search with a best candidate; only candidates of the best one's halving round
+    (the same folds on the same rows). n_test is the best candidate's first test fold, as in
+    scikit-learn's example, and n_train = n - n_test with n the sum of its test folds' sizes: our
+    splitters (KFold, StratifiedKFold) test every row exactly once, so n is the rows the folds split
+    (the data set's n_samples, or a halving round's subsample).
+    """
+    if search.status != Status.DONE or search.best_index is None:
+        return None
+    best = search.candidates.filter(index=search.best_index).first()
+    if best is None:
+        return None
+    others = list(
+        search.candidates.filter(iteration=best.iteration).exclude(pk=best.pk)
+        .order_by(F("rank").asc(nulls_last=True), "index")[: max(top - 1, 0)]
+    )  # fmt: skip
+    metric = search.refit_metric
+    scores: dict[int, dict[int, float | None]] = defaultdict(dict)
+    n_tests: dict[int, int] = {}
+    rows = Result.objects.filter(candidate_id__in=[best.pk, *(c.pk for c in others)])
+    for candidate_id, fold, test_scores, n_test_samples in rows.values_list(
+        "candidate_id", "fold", "test_scores", "n_test_samples"
+    ):
+        scores[candidate_id][fold] = (test_scores or {}).get(metric)
+        if candidate_id == best.pk:
+            n_tests[fold] = n_test_samples
+    folds = range(search.n_splits)
+    if sorted(n_tests) != list(folds):
+        return None
+    n_test = n_tests[0]
+    n_train = sum(n_tests.values()) - n_test
+    best_scores = [scores[best.pk].get(j) for j in folds]
+    challengers = [
+        Challenger(
+            index=c.index, rank=c.rank, params=c.params, mean=(c.mean_test or {}).get(metric),
+            test=stats.corrected_ttest(
+                best_scores, [scores[c.pk].get(j) for j in folds], n_train=n_train, n_test=n_test, alpha=alpha
+            ),
+        )
+        for c in others
+    ]  # fmt: skip
+    return BestComparison(
+        best_index=best.index, best_params=best.params, best_mean=(best.mean_test or {}).get(metric),
+        metric=metric, k=search.n_splits, n_train=n_train, n_test=n_test, alpha=alpha, rows=challengers,
+    )  # fmt: skip

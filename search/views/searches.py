@@ -75,6 +75,7 @@ def search_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "study": scaling.study_table(study) if study else None,
         "params": plots.varied_params(rows) if rows else sorted({k for g in search.spec["param_grid"] for k in g}),
         "has_train": bool(search.spec.get("return_train_score")),
+        "comparison": selectors.best_comparison(search),
     })  # fmt: skip
 
 
