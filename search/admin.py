@@ -74,7 +74,7 @@ class SearchAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_filter = ["status", "estimator", "task"]
     search_fields = ["name", "estimator", "dataset__name"]
     date_hierarchy = "created_at"
-    actions = ["rerun", "cancel", "scaling_study"]
+    actions = ["rerun", "cancel", "scaling_study", "scaling_study_machines"]
     inlines = [WorkUnitInline, CandidateInline]
     list_per_page = 50
     fields = readonly_fields = (
@@ -138,6 +138,19 @@ class SearchAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                 continue
             study = scaling.study_create(search=search)
             self.message_user(request, f"{search}: {study} started at {study.n_jobs_list} processes", messages.SUCCESS)
+
+    @admin.action(description="Run a scaling study (1..M machines) of the selected finished searches")
+    def scaling_study_machines(self, request: HttpRequest, queryset: QuerySet[Search]) -> None:
+        for search in queryset:
+            if search.status != "done":
+                self.message_user(request, f"{search}: not done, no study started", messages.WARNING)
+                continue
+            try:
+                study = scaling.study_create(search=search, axis="machines")
+            except ValueError as exc:
+                self.message_user(request, f"{search}: no study started: {exc}", messages.ERROR)
+                continue
+            self.message_user(request, f"{search}: {study} started at {scaling.study_label(study)}", messages.SUCCESS)
 
     @admin.action(description="Cancel the selected searches")
     def cancel(self, request: HttpRequest, queryset: QuerySet[Search]) -> None:

@@ -18,7 +18,6 @@ import logging
 import os
 import queue
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -34,8 +33,8 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from search import services
-from search.engine.run import Job
+from search import machines, services
+from search.engine.run import Job, machine_name
 from search.models import Candidate, Result, Search, Status, WorkUnit
 
 log = logging.getLogger(__name__)
@@ -55,11 +54,13 @@ def unit_claim(*, unit_id: int) -> WorkUnit | None:
     claimable = Q(status=Status.QUEUED) | Q(status=Status.RUNNING, lease_until__lt=now)
     live_search = Q(search__status__in=[Status.QUEUED, Status.RUNNING])
     with transaction.atomic():
+        if not machines.may_claim(unit_id=unit_id, host=machine_name(), now=now):
+            raise machines.Declined(unit_id)  # a search limited to machines that already hold a place
         claimed = WorkUnit.objects.filter(claimable, live_search, pk=unit_id).update(
             status=Status.RUNNING,
             attempt=F("attempt") + 1,
             lease_until=_lease(),
-            host=socket.gethostname(),
+            host=machine_name(),
             worker_pid=os.getpid(),
             runner_pid=None,
             started_at=now,
@@ -325,7 +326,10 @@ def _finish_unit(unit: WorkUnit, status: str, error: str = "") -> bool:
 
 def unit_run(*, unit_id: int) -> str:
     """Claim and run one unit to the end. Safe to call any number of times, from any process."""
-    unit = unit_claim(unit_id=unit_id)
+    try:
+        unit = unit_claim(unit_id=unit_id)
+    except machines.Declined:
+        return machines.unit_decline(unit_id=unit_id)
     if unit is None:
         return "skipped"
     cells = _pending_cells(unit)

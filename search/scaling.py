@@ -1,9 +1,18 @@
-"""Scaling studies: the same search (or its first candidates) measured at 1, 2, … processes.
+"""Scaling studies: the same search (or its first candidates) measured at 1, 2, … processes or machines.
 
-Each run is an ordinary search with `n_jobs` fixed, stored and exported like any other. Runs go one
-after another (the next is enqueued when the previous finishes) so they never share the cores. The
-speedup of a run is the 1-process run's wall time over its own (wall = first fit start → last fit
-end); Amdahl's law is fitted to those measured points (see engine.speedup).
+Each run is an ordinary search, stored and exported like any other. Runs go one after another (the
+next is enqueued when the previous finishes) so they never share the cores. The speedup of a run is
+the first run's wall time over its own (wall = first fit start → last fit end); Amdahl's law is fitted
+to those measured points (see engine.speedup).
+
+Two axes:
+- `processes`: one machine, `n_jobs` fixed at 1, 2, … cores.
+- `machines`: `n_jobs=-1` (every core of a machine) at 1, 2, … M machines, M = the clusters attached
+  now. A run is limited to k machines by `Search.max_machines`: the broker hands its units to any
+  cluster as usual, and a cluster beyond the first k declines them (see `search.machines`).
+
+The representative subset is the grid's first `ceil(TARGET_FITS / folds)` candidates (all of them for a
+small search), in `ParameterGrid` order, with every fold.
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ from search.engine import speedup
 from search.models import ScalingStudy, Search, Status
 
 TARGET_FITS = 100  # a study run covers about this many fits: enough to measure, quick to repeat
+AXES = ("processes", "machines")
 
 
 def default_n_jobs(search: Search) -> list[int]:
@@ -28,34 +38,83 @@ def default_n_jobs(search: Search) -> list[int]:
     return list(range(1, cores + 1))
 
 
-def study_create(
-    *, search: Search, n_jobs_list: list[int] | None = None, n_candidates: int | None = None, enqueue: bool = True
-) -> ScalingStudy:
-    """Store one run per process count (a prefix of the grid: `n_candidates`), enqueue the first."""
-    counts = sorted(set(n_jobs_list or default_n_jobs(search)))
+def study_axes() -> list[str]:
+    """The axes a study can take now: machines only while more than one cluster is attached."""
+    return list(AXES) if services.live_clusters() > 1 else ["processes"]
+
+
+def _widths(axis: str, search: Search, n_jobs_list: list[int] | None, n_machines_list: list[int] | None) -> list[int]:
+    if axis not in AXES:
+        raise ValueError(f"axis must be one of {', '.join(AXES)}; got {axis!r}")
+    if axis == "processes":
+        counts = sorted(set(n_jobs_list or default_n_jobs(search)))
+    else:
+        live = services.live_clusters()
+        counts = sorted(set(n_machines_list or range(1, live + 1)))
+        if live < 2 or (counts and counts[-1] > live):
+            raise ValueError(f"a study over machines needs that many clusters attached; {live} reporting now")
     if not counts or counts[0] < 1:
-        raise ValueError("process counts must be positive integers")
+        raise ValueError(f"{axis} counts must be positive integers")
     if 1 not in counts:
-        counts.insert(0, 1)  # speedups are measured against one process
+        counts.insert(0, 1)  # speedups are measured against one process (machine)
+    return counts
+
+
+def study_create(
+    *,
+    search: Search,
+    axis: str = "processes",
+    n_jobs_list: list[int] | None = None,
+    n_machines_list: list[int] | None = None,
+    n_candidates: int | None = None,
+    enqueue: bool = True,
+) -> ScalingStudy:
+    """Store one run per process (or machine) count on a prefix of the grid (`n_candidates`); enqueue
+    the first. Raises ValueError for an unknown axis, bad counts, or too few machines attached."""
+    counts = _widths(axis, search, n_jobs_list, n_machines_list)
     k = n_candidates or max(1, min(search.n_candidates, math.ceil(TARGET_FITS / search.n_splits)))
     raw = dict(search.spec)
     if "dataset_id" in raw["dataset"]:
         raw["dataset"] = {"csv": services.dataset_local_path(search.dataset), "target": raw["dataset"]["target"]}
     plan = services.plan_search(raw)
     plan = replace(plan, candidates=plan.candidates[:k])
+    machines = axis == "machines"
     with transaction.atomic():
-        study = ScalingStudy.objects.create(search=search, owner=search.owner, n_jobs_list=counts, n_candidates=k)
+        study = ScalingStudy.objects.create(
+            search=search, owner=search.owner, n_candidates=k, axis=axis,
+            n_jobs_list=[-1] if machines else counts, n_machines_list=counts if machines else [],
+        )  # fmt: skip
         for n in counts:
-            spec = replace(plan.spec, n_jobs=n, name=f"scaling {n} proc: {search.name or search.pk}"[:200])
-            services.search_create(plan=replace(plan, spec=spec), owner=search.owner, enqueue=False, study=study)
+            label = f"{n} machine{'s' if n > 1 else ''}" if machines else f"{n} proc"
+            spec = replace(
+                plan.spec, n_jobs=-1 if machines else n, name=f"scaling {label}: {search.name or search.pk}"[:200]
+            )
+            services.search_create(
+                plan=replace(plan, spec=spec), owner=search.owner, enqueue=False, study=study,
+                max_machines=n if machines else None,
+            )  # fmt: skip
         if enqueue:
             study_id = study.pk
             transaction.on_commit(lambda: study_advance(study_id=study_id))
     return study
 
 
+def study_counts(study: ScalingStudy) -> list[int]:
+    """The process or machine counts measured, in order."""
+    return list(study.n_machines_list) if study.axis == "machines" else list(study.n_jobs_list)
+
+
+def study_label(study: ScalingStudy) -> str:
+    """The counts measured and their unit: "1, 2 processes" or "1, 2 machines"."""
+    return f"{', '.join(map(str, study_counts(study)))} {study.axis}"
+
+
+def _width(study: ScalingStudy, run: Search) -> int | None:
+    return run.max_machines if study.axis == "machines" else run.study_n_jobs
+
+
 def _runs(study: ScalingStudy) -> list[Search]:
-    return list(study.runs.order_by("study_n_jobs", "pk"))
+    return list(study.runs.order_by("max_machines", "study_n_jobs", "pk"))
 
 
 def study_advance(*, study_id: int) -> ScalingStudy:
@@ -67,7 +126,7 @@ def study_advance(*, study_id: int) -> ScalingStudy:
     bad = [r for r in runs if r.status in (Status.FAILED, Status.CANCELLED)]
     if bad:
         ScalingStudy.objects.filter(pk=study_id).update(
-            status=Status.FAILED, error=f"run {bad[0].pk} ({bad[0].study_n_jobs} processes) {bad[0].status}: "
+            status=Status.FAILED, error=f"run {bad[0].pk} ({_width(study, bad[0])} {study.axis}) {bad[0].status}: "
             f"{bad[0].error}", finished_at=timezone.now(),
         )  # fmt: skip
     elif any(r.status == Status.RUNNING for r in runs):
@@ -87,36 +146,34 @@ def study_advance(*, study_id: int) -> ScalingStudy:
 
 
 def study_points(study: ScalingStudy) -> list[tuple[int, float]]:
-    """(processes, measured speedup over the 1-process run) for every finished run."""
-    walls = {
-        r.study_n_jobs: (r.accounting or {}).get("wall")
-        for r in _runs(study)
-        if r.status == Status.DONE and r.study_n_jobs
-    }
+    """(processes or machines, measured speedup over the 1-process or 1-machine run) for every finished run."""
+    walls = {_width(study, r): (r.accounting or {}).get("wall") for r in _runs(study) if r.status == Status.DONE}
     base = walls.get(1)
     if not base:
         return []
-    return [(n, base / wall) for n, wall in sorted(walls.items()) if n and wall]
+    return [(n, base / wall) for n, wall in sorted((n, w) for n, w in walls.items() if n) if wall]
 
 
 def study_table(study: ScalingStudy) -> dict[str, Any]:
-    """Everything the page and the CLI show: runs, measured speedups, Amdahl fit and projections."""
+    """Everything the page and the CLI show: runs, measured speedups, Amdahl fit and projections.
+
+    Each row's `width` is its process or machine count (`axis` says which); `processes` is kept for the
+    processes axis, and `machines` lists the machines whose fits the run stored."""
     points = dict(study_points(study))
-    cores = max(study.n_jobs_list)
-    rows = [
-        {
-            "search": r.pk,
-            "processes": r.study_n_jobs,
-            "status": r.status,
-            "wall": (r.accounting or {}).get("wall"),
-            "speedup": points.get(r.study_n_jobs or 0),
-            "efficiency": points[r.study_n_jobs] / r.study_n_jobs if r.study_n_jobs in points else None,
-        }
-        for r in _runs(study)
-    ]
+    rows = []
+    for r in _runs(study):
+        width = _width(study, r) or 0
+        rows.append({
+            "search": r.pk, "width": width, "processes": r.study_n_jobs, "status": r.status,
+            "machines": sorted((r.accounting or {}).get("machines") or {}),
+            "wall": (r.accounting or {}).get("wall"), "speedup": points.get(width),
+            "efficiency": points[width] / width if width in points else None,
+        })  # fmt: skip
     s = study.serial_fraction
+    counts = study_counts(study)
     return {
         "study": study.pk, "status": study.status, "n_candidates": study.n_candidates, "rows": rows,
+        "axis": study.axis, "unit": "machines" if study.axis == "machines" else "processes",
         "serial_fraction": s, "error": study.error,
-        "projections": {str(n): v for n, v in speedup.projections(s, cores).items()} if s is not None else {},
+        "projections": {str(n): v for n, v in speedup.projections(s, max(counts)).items()} if s is not None else {},
     }  # fmt: skip

@@ -172,8 +172,10 @@ def search_create(
     enqueue: bool = True,
     rerun_of: Search | None = None,
     study: ScalingStudy | None = None,
+    max_machines: int | None = None,
 ) -> Search:
-    """Store a validated search with its candidates and work units; enqueue the units after commit."""
+    """Store a validated search with its candidates and work units; enqueue the units after commit.
+    `max_machines` limits it to that many machines (see search.machines); its units are sized for them."""
     spec = plan.spec
     dataset, data = _dataset_with_data(spec.dataset, owner, base_dir)
     _check_data_fits_cv(plan, data)
@@ -186,15 +188,17 @@ def search_create(
             dataset=dataset, n_candidates=plan.n_candidates, n_splits=spec.cv.n_splits, n_fits=plan.n_fits,
             metrics=list(spec.metrics), refit_metric=spec.refit_metric, n_jobs=spec.n_jobs,
             versions=library_versions(), rerun_of=rerun_of, steps=[list(step) for step in plan.steps],
-            study=study, study_n_jobs=spec.n_jobs if study else None,
+            study=study, study_n_jobs=spec.n_jobs if study else None, max_machines=max_machines,
         )  # fmt: skip
+        machines = live_clusters()
+        machines = min(machines, max_machines) if max_machines else machines
         Candidate.objects.bulk_create(
             [Candidate(search=search, index=i, params=p) for i, p in enumerate(plan.candidates)], batch_size=2000
         )
         WorkUnit.objects.bulk_create(
             [
                 WorkUnit(search=search, index=i, candidate_start=a, candidate_stop=b)
-                for i, (a, b) in enumerate(unit_ranges(plan.n_candidates, spec.cv.n_splits, live_clusters()))
+                for i, (a, b) in enumerate(unit_ranges(plan.n_candidates, spec.cv.n_splits, machines))
             ]
         )
         if enqueue:

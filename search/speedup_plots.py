@@ -243,29 +243,32 @@ def _samples(lo: float, hi: float, count: int = CURVE_POINTS) -> list[float]:
     return [lo + (hi - lo) * i / (count - 1) for i in range(count)]
 
 
-def _amdahl_traces(s: float, cores: int, xmax: float) -> list[dict[str, Any]]:
+def _amdahl_traces(s: float, cores: int, xmax: float, unit: str = "processes") -> list[dict[str, Any]]:
     """The Amdahl curve for serial fraction `s` from 1 to `xmax`, and its projections at 2×, 4×, 8× `cores`."""
     xs = _samples(1.0, xmax)
     curve = {
         "type": "scatter", "mode": "lines", "name": f"Amdahl fit, serial fraction {s:.3f}", "x": xs,
         "y": [amdahl(x, s) for x in xs],
-        "hovertemplate": "%{x:.0f} processes<br>Amdahl %{y:.2f}×<extra></extra>",
+        "hovertemplate": f"%{{x:.0f}} {unit}<br>Amdahl %{{y:.2f}}×<extra></extra>",
     }  # fmt: skip
     if cores < 1:
         return [curve]
     projected = sorted(projections(s, cores).items())
     points = {
         "type": "scatter", "mode": "markers+text", "name": "projected", "x": [n for n, _ in projected],
-        "y": [y for _, y in projected], "text": [f"{y:.1f}× at {n} processes" for n, y in projected],
+        "y": [y for _, y in projected], "text": [f"{y:.1f}× at {n} {unit}" for n, y in projected],
         "textposition": "bottom right", "marker": {"symbol": "diamond", "size": 10},
         "hovertemplate": "%{text}<extra></extra>",
     }  # fmt: skip
     return [curve, points]
 
 
-def scaling_figure(points: Sequence[tuple[int, float]], serial_fraction: float | None, cores: int) -> Figure:
-    """Measured speedup per number of processes against the ideal y = n and, when `serial_fraction` is given, the
-    fitted Amdahl curve (from 1 to 8 × max(processes, cores)) with projections at 2×, 4× and 8× `cores`.
+def scaling_figure(
+    points: Sequence[tuple[int, float]], serial_fraction: float | None, cores: int, unit: str = "processes"
+) -> Figure:
+    """Measured speedup per number of processes (or machines: `unit`, the x axis title) against the ideal y = n
+    and, when `serial_fraction` is given, the fitted Amdahl curve (from 1 to 8 × max(processes, cores)) with
+    projections at 2×, 4× and 8× `cores`.
 
     Points with fewer than 1 process or a non-finite speedup are skipped. The y axis is cut just above the
     measured and Amdahl values, so the ideal line runs off the top rather than flattening everything else."""
@@ -278,7 +281,7 @@ def scaling_figure(points: Sequence[tuple[int, float]], serial_fraction: float |
     data: list[dict[str, Any]] = [
         {
             "type": "scatter", "mode": "lines+markers", "name": "measured", "x": [n for n, _ in measured],
-            "y": [y for _, y in measured], "hovertemplate": "%{x} processes<br>speedup %{y:.2f}×<extra></extra>",
+            "y": [y for _, y in measured], "hovertemplate": f"%{{x}} {unit}<br>speedup %{{y:.2f}}×<extra></extra>",
         },
         {
             "type": "scatter", "mode": "lines", "name": "ideal (linear)", "x": [1, xmax], "y": [1, xmax],
@@ -286,10 +289,10 @@ def scaling_figure(points: Sequence[tuple[int, float]], serial_fraction: float |
         },
     ]  # fmt: skip
     if s is not None:
-        data += _amdahl_traces(s, cores, xmax)
+        data += _amdahl_traces(s, cores, xmax, unit)
     top = max(reach, *(y for _, y in measured), *(max(t["y"]) for t in data[2:]))
     layout = _layout(
-        "measured speedup vs ideal", "processes", "speedup", legend={"orientation": "h", "y": -0.25},
+        "measured speedup vs ideal", unit, "speedup", legend={"orientation": "h", "y": -0.25},
     )  # fmt: skip
     layout["xaxis"] |= {"range": [0.0, xmax * 1.05]}
     layout["yaxis"] |= {"range": [0.0, top * 1.1]}

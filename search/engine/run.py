@@ -30,6 +30,12 @@ from .cost import relative_cost
 from .speedup import lpt_order
 
 
+def machine_name() -> str:
+    """This machine's name on units and fits: `FANOUT_MACHINE_NAME` when set (several clusters sharing one
+    machine, as in tests and benchmarks, need distinct names), else the hostname."""
+    return os.environ.get("FANOUT_MACHINE_NAME") or socket.gethostname()
+
+
 @dataclass(frozen=True)
 class Job:
     """Everything a runner needs; JSON-serialisable, no pickles. Built by the service layer."""
@@ -199,7 +205,7 @@ def fit_and_score(
         nan_scores: dict[str, float | None] = {m: None for m in ctx.metrics}
         return FitResult(
             candidate, fold, nan_scores, dict(nan_scores) if ctx.return_train_score else None,
-            fit_time, 0.0, started, time.time(), os.getpid(), socket.gethostname(), len(test), error, threads,
+            fit_time, 0.0, started, time.time(), os.getpid(), machine_name(), len(test), error, threads,
         )  # fmt: skip
     fit_time = time.perf_counter() - t0
     with warnings.catch_warnings():
@@ -212,7 +218,7 @@ def fit_and_score(
             error = "\n".join(e for e in (error, train_error) if e)
     return FitResult(
         candidate, fold, test_scores, train_scores, fit_time, score_time, started, time.time(),
-        os.getpid(), socket.gethostname(), len(test), error, threads,
+        os.getpid(), machine_name(), len(test), error, threads,
     )  # fmt: skip
 
 
@@ -254,7 +260,7 @@ def run_info(job: Job) -> RunInfo:
     if job.n_jobs < 0 and n_jobs == 1 and cores > 1:
         warnings_.append("joblib granted 1 process for n_jobs=-1 (is this a daemonic process?)")
     return RunInfo(
-        n_jobs_requested=job.n_jobs, n_jobs_effective=n_jobs, cpu_count=cores, host=socket.gethostname(),
+        n_jobs_requested=job.n_jobs, n_jobs_effective=n_jobs, cpu_count=cores, host=machine_name(),
         pid=os.getpid(), inner_threads=max(1, cores // processes), machine_cores=machine, warnings=warnings_,
     )  # fmt: skip
 

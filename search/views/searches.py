@@ -73,6 +73,7 @@ def search_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "searches/detail.html", {
         "nav": "searches", "search": search, "progress": selectors.progress(search),
         "study": scaling.study_table(study) if study else None,
+        "study_axes": scaling.study_axes() if search.status == Status.DONE else ["processes"],
         "params": plots.varied_params(rows) if rows else sorted({k for g in search.spec["param_grid"] for k in g}),
         "has_train": bool(search.spec.get("return_train_score")),
         "comparison": selectors.best_comparison(search),
@@ -114,7 +115,9 @@ def _speedup_figure(search: Search, kind: str) -> dict[str, Any] | None:
         study = search.studies.order_by("-pk").first()
         if study is None:
             return plots.empty_figure("No scaling study yet: start one with the button above.")
-        return speedup_plots.scaling_figure(scaling.study_points(study), study.serial_fraction, max(study.n_jobs_list))
+        return speedup_plots.scaling_figure(
+            scaling.study_points(study), study.serial_fraction, max(scaling.study_counts(study)), study.axis
+        )
     spans = services.search_spans(search)
     if kind == "timeline":
         return speedup_plots.timeline(spans, selectors.fit_labels(search))
@@ -213,13 +216,13 @@ def search_study(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, "A scaling study reruns a finished search: wait until this one is done.")
         return redirect("search-detail", pk=search.pk)
     try:
-        study = scaling.study_create(search=search)
-    except SpecError as exc:
+        study = scaling.study_create(search=search, axis=request.POST.get("axis", "processes"))
+    except (SpecError, ValueError) as exc:
         messages.error(request, f"Cannot start a scaling study: {exc}")
         return redirect("search-detail", pk=search.pk)
     messages.success(
-        request, f"Scaling study started: {study.n_candidates} candidates at {', '.join(map(str, study.n_jobs_list))} "
-        "processes, one run after another.",
+        request, f"Scaling study started: {study.n_candidates} candidates at {scaling.study_label(study)}, "
+        "one run after another.",
     )  # fmt: skip
     return redirect("search-detail", pk=search.pk)
 

@@ -61,6 +61,10 @@ class Command(BaseCommand):
             "--scaling", action="store_true",
             help="after each search, measure it again at 1..N processes and print the speedup (needs a cluster)",
         )  # fmt: skip
+        parser.add_argument(
+            "--scaling-axis", choices=scaling.AXES, default="processes",
+            help="with --scaling: processes on one machine, or machines (1..M clusters attached, n_jobs=-1)",
+        )  # fmt: skip
         parser.add_argument("--owner", help="user name that owns the searches (they then show in that user's pages)")
         mode = parser.add_mutually_exclusive_group()
         mode.add_argument("--no-wait", action="store_true", help="enqueue and return at once")
@@ -104,7 +108,7 @@ class Command(BaseCommand):
         self._wait([s.pk for s in searches], expect_cluster=not opts["local"])
         if worker:
             worker.join()
-        self._summarise(searches, scaling_after=opts["scaling"] and not opts["local"])
+        self._summarise(searches, scaling_after=opts["scaling"] and not opts["local"], axis=opts["scaling_axis"])
 
     def _run_local(self, search_ids: list[int]) -> None:
         try:
@@ -149,7 +153,7 @@ class Command(BaseCommand):
                 warned = True
             time.sleep(POLL_SECONDS)
 
-    def _summarise(self, searches: list[Search], scaling_after: bool = False) -> None:
+    def _summarise(self, searches: list[Search], scaling_after: bool = False, axis: str = "processes") -> None:
         failed = False
         for s in searches:
             s.refresh_from_db()
@@ -177,23 +181,26 @@ class Command(BaseCommand):
         if failed:
             raise CommandError("some searches did not finish", returncode=1)
         for s in searches if scaling_after else []:
-            self._scaling(s)
+            self._scaling(s, axis)
 
-    def _scaling(self, search: Search) -> None:
-        study = scaling.study_create(search=search)
+    def _scaling(self, search: Search, axis: str = "processes") -> None:
+        try:
+            study = scaling.study_create(search=search, axis=axis)
+        except ValueError as exc:
+            raise CommandError(f"--scaling-axis {axis}: {exc}", returncode=1) from None
         self.stdout.write(
             f"scaling study {study.pk} of search {search.pk}: {study.n_candidates} candidates at "
-            f"{', '.join(map(str, study.n_jobs_list))} processes"
+            f"{scaling.study_label(study)}"
         )
         self._wait(list(study.runs.values_list("pk", flat=True)), expect_cluster=True)
         table = scaling.study_table(scaling.study_advance(study_id=study.pk))
-        self.stdout.write("  processes  wall (s)  speedup  efficiency")
+        self.stdout.write(f"  {table['unit']:>9}  wall (s)  speedup  efficiency")
         for row in table["rows"]:
             if row["speedup"] is None:
-                self.stdout.write(f"  {row['processes']:>9}  {row['status']}")
+                self.stdout.write(f"  {row['width']:>9}  {row['status']}")
                 continue
             self.stdout.write(
-                f"  {row['processes']:>9}  {row['wall']:>8.2f}  {row['speedup']:>6.2f}x  {row['efficiency']:>10.2f}"
+                f"  {row['width']:>9}  {row['wall']:>8.2f}  {row['speedup']:>6.2f}x  {row['efficiency']:>10.2f}"
             )
         if table["serial_fraction"] is not None:
             projected = ", ".join(f"{v:.1f}x at {n}" for n, v in table["projections"].items())

@@ -1,0 +1,68 @@
+"""A search limited to k machines (`Search.max_machines`), on the ordinary django-q2 broker.
+
+The broker hands the search's units to whichever cluster asks, as for any search. At claim time a
+machine may take a unit only if it already holds a place in the search, or fewer than k machines do;
+otherwise it declines: the unit stays queued and its task is sent to the broker again after a short
+delay, so one of the machines that hold a place picks it up.
+
+A machine holds a place while it has a running unit of the search with a live lease, or finished one
+within the last lease period (it is between two units). A machine that died stops renewing its
+lease, so once the lease has expired its place is free and another machine takes it over: the run
+still finishes, on at most k machines at any time. Machines are told apart by their name
+(`engine.run.machine_name`: the hostname, or FANOUT_MACHINE_NAME where clusters share a machine).
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from search import services
+from search.models import Search, Status, WorkUnit
+
+DECLINE_DELAY = 1.0  # seconds before a declined unit's task goes back to the broker
+
+
+class Declined(Exception):
+    """This machine may not take the unit: its search already runs on as many machines as it may use."""
+
+
+def machines_holding(*, search_id: int, now: datetime) -> set[str]:
+    """The machines that hold a place in a search: a live lease, or a unit finished within a lease period."""
+    recent = now - timedelta(seconds=settings.FANOUT_LEASE_SECONDS)
+    held = Q(status=Status.RUNNING, lease_until__gte=now) | Q(finished_at__gte=recent)
+    hosts = WorkUnit.objects.filter(held, search_id=search_id).exclude(host="").values_list("host", flat=True)
+    return set(hosts)
+
+
+def may_claim(*, unit_id: int, host: str, now: datetime) -> bool:
+    """Whether `host` may claim this unit. Call inside the claim's transaction: on PostgreSQL the search
+    row is locked so two machines cannot both take the last place (SQLite's BEGIN IMMEDIATE serialises)."""
+    row = WorkUnit.objects.filter(pk=unit_id).values_list("search_id", "search__max_machines").first()
+    limit = row[1] if row else None
+    if row is None or not limit:
+        return True
+    search_id = row[0]
+    list(Search.objects.select_for_update().filter(pk=search_id).values_list("pk", flat=True))
+    holders = machines_holding(search_id=search_id, now=now)
+    return host in holders or len(holders) < limit
+
+
+def unit_decline(*, unit_id: int, delay: float = DECLINE_DELAY) -> str:
+    """Hand a declined unit back to the broker after `delay` seconds.
+
+    `enqueued_at` is renewed first, so the reconciler does not take the unit for one whose message was
+    lost while this worker waits. Nothing is sent if the unit was taken or its search ended meanwhile."""
+    live = Q(status=Status.QUEUED, search__status__in=[Status.QUEUED, Status.RUNNING])
+    if not WorkUnit.objects.filter(live, pk=unit_id).update(enqueued_at=timezone.now()):
+        return "skipped"
+    time.sleep(delay)
+    unit = WorkUnit.objects.filter(live, pk=unit_id).first()
+    if unit is None:
+        return "skipped"
+    services.search_enqueue(search_id=unit.search_id, units=[unit])
+    return "declined"
