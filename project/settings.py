@@ -23,8 +23,23 @@ if not SECRET_KEY:
     if not DEBUG:
         raise EnvError("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off (see .env.example)")
     SECRET_KEY = "insecure-development-key-only-used-with-DJANGO_DEBUG-on"
-ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+LOCAL_HOSTS = ["localhost", "127.0.0.1", "[::1]"]
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", LOCAL_HOSTS)
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+
+# --- HTTPS ------------------------------------------------------------------------------------
+# On by default once the app is served to other hosts with DEBUG off (what `check --deploy` asks for);
+# off for the local default (`make run` on http://127.0.0.1:8000/), which has no certificate.
+# DJANGO_HTTPS=1/0 forces it either way; behind a TLS-terminating proxy also set DJANGO_SECURE_PROXY_SSL_HEADER.
+HTTPS = env_bool("DJANGO_HTTPS", not DEBUG and not set(ALLOWED_HOSTS) <= set(LOCAL_HOSTS))
+SECURE_SSL_REDIRECT = HTTPS
+SESSION_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_SECURE = HTTPS
+SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 31_536_000 if HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", True)
+if env_bool("DJANGO_SECURE_PROXY_SSL_HEADER", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -108,6 +123,8 @@ FANOUT_MAX_FITS_PER_UNIT = env_int("FANOUT_MAX_FITS_PER_UNIT", 1000)
 # With several machines attached, aim for this many units per machine, each of at least this many fits.
 FANOUT_UNITS_PER_MACHINE = env_int("FANOUT_UNITS_PER_MACHINE", 4)
 FANOUT_MIN_FITS_PER_UNIT = env_int("FANOUT_MIN_FITS_PER_UNIT", 20)
+# A search above this many fits (candidates × folds) is refused before anything is stored.
+FANOUT_MAX_FITS = env_int("FANOUT_MAX_FITS", 1_000_000)
 # Hard limit for one unit, in seconds (django-q2's task timeout is derived from it).
 FANOUT_UNIT_TIMEOUT = env_int("FANOUT_UNIT_TIMEOUT", 6 * 3600)
 # A running unit renews its lease every few seconds; a lease this old means its worker is gone.

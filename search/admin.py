@@ -136,7 +136,11 @@ class SearchAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             if search.status != "done":
                 self.message_user(request, f"{search}: not done, no study started", messages.WARNING)
                 continue
-            study = scaling.study_create(search=search)
+            try:
+                study = scaling.study_create(search=search)
+            except ValueError as exc:  # SpecError: the stored spec no longer validates
+                self.message_user(request, f"{search}: no study started: {exc}", messages.ERROR)
+                continue
             self.message_user(request, f"{search}: {study} started at {study.n_jobs_list} processes", messages.SUCCESS)
 
     @admin.action(description="Run a scaling study (1..M machines) of the selected finished searches")
@@ -171,7 +175,7 @@ class ScalingStudyAdmin(ReadOnlyAdmin):
 class WorkUnitAdmin(ReadOnlyAdmin):
     list_display = ["__str__", "status", "attempt", "host", "cpu_count", "n_jobs_effective", "processes_used",
                     "fits_run", "started_at", "finished_at"]  # fmt: skip
-    list_filter = ["status", "host"]
+    list_filter = ["status", "timed_out", "host"]
     search_fields = ["search__name", "host"]
     list_select_related = ["search"]
 

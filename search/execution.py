@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 HEARTBEAT_SECONDS = 2.0
+TIMED_OUT = "timed out"
 FLUSH_SECONDS = 0.5
 
 
@@ -312,14 +313,15 @@ def _supervise(unit: WorkUnit, proc: subprocess.Popen[str], progress: _Progress)
                 return "lost"
             next_beat = now + HEARTBEAT_SECONDS
         if now > deadline:
-            return f"timed out after {settings.FANOUT_UNIT_TIMEOUT} s"
+            _with_db_retry(lambda: _flush(unit, progress), outage_limit)  # keep what finished in time
+            return TIMED_OUT
     return "ended"
 
 
-def _finish_unit(unit: WorkUnit, status: str, error: str = "") -> bool:
+def _finish_unit(unit: WorkUnit, status: str, error: str = "", timed_out: bool = False) -> bool:
     return bool(
         WorkUnit.objects.filter(pk=unit.pk, attempt=unit.attempt, status=Status.RUNNING).update(
-            status=status, error=error, finished_at=timezone.now(), lease_until=None
+            status=status, error=error, finished_at=timezone.now(), lease_until=None, timed_out=timed_out
         )
     )
 
@@ -365,7 +367,9 @@ def _conclude(unit: WorkUnit, proc: subprocess.Popen[str], progress: _Progress, 
         if _finish_unit(unit, Status.QUEUED, error=f"attempt {unit.attempt}: {error}"):
             services.search_enqueue(search_id=unit.search_id, units=[unit])
         return "requeued"
-    _finish_unit(unit, Status.FAILED, error=error)
+    if why == TIMED_OUT:  # a timeout is final: the same fits would only run out of time again
+        error = f"stopped after {settings.FANOUT_UNIT_TIMEOUT} s (FANOUT_UNIT_TIMEOUT), {progress.fits} fits stored"
+    _finish_unit(unit, Status.FAILED, error=error, timed_out=why == TIMED_OUT)
     return "failed"
 
 

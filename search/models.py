@@ -129,6 +129,11 @@ class Search(models.Model):
             return (self.finished_at - self.started_at).total_seconds()
         return None
 
+    @property
+    def timed_out_units(self) -> models.QuerySet[WorkUnit]:
+        """Units stopped by FANOUT_UNIT_TIMEOUT, for the detail page."""
+        return WorkUnit.objects.filter(search=self, timed_out=True).order_by("index")
+
 
 class ScalingStudy(models.Model):
     """The same search (or its first `n_candidates`) run at 1, 2, … processes, one run after another."""

@@ -25,7 +25,7 @@ from django.db import connection, models, transaction
 from django.utils import timezone
 
 from search import selectors
-from search.engine import aggregate, datasets, speedup
+from search.engine import aggregate, datasets, guards, speedup
 from search.engine import spec as spec_mod
 from search.engine.run import load_data
 from search.engine.spec import Plan, SearchSpec, SpecError
@@ -69,6 +69,7 @@ def _dataset_with_data(ds: spec_mod.DatasetSpec, owner: Any, base_dir: Path | No
         if not path.is_absolute() and base_dir is not None:
             path = base_dir / path
         try:
+            _check_csv_size(path)
             content = path.read_bytes()
         except OSError as exc:
             raise SpecError("dataset.csv", f"cannot read {str(path)!r}: {exc.strerror}") from None
@@ -87,7 +88,10 @@ def _dataset_with_data(ds: spec_mod.DatasetSpec, owner: Any, base_dir: Path | No
     kind = Dataset.Kind.BUILTIN if ds.name in datasets.BUILTIN else Dataset.Kind.GENERATOR
     source = {"name": ds.name, "options": dict(ds.options)}
     key = dataset_key(ds)
-    data = load_data({"kind": kind, **source})
+    try:
+        data = load_data({"kind": kind, **source})
+    except datasets.DatasetError as exc:  # a generator's own check of its options (n_samples=-1, …)
+        raise SpecError("dataset.options", str(exc)) from None
     found = Dataset.objects.filter(key=key, owner=owner).first()
     if found:
         return found, data
@@ -113,7 +117,19 @@ def dataset_local_path(dataset: Dataset) -> str | None:
     return str(path)
 
 
+def _check_csv_size(path: Path) -> None:
+    """The upload limit applies to a CSV named in a spec file too (checked before reading it)."""
+    size = path.stat().st_size
+    if size > settings.FANOUT_MAX_UPLOAD_MB * 1024 * 1024:
+        raise SpecError(
+            "dataset.csv",
+            f"{path.name} is {size / (1024 * 1024):.1f} MB; the limit is {settings.FANOUT_MAX_UPLOAD_MB} MB "
+            "(FANOUT_MAX_UPLOAD_MB)",
+        )
+
+
 def _check_data_fits_cv(plan: Plan, data: datasets.Data) -> None:
+    guards.check_target(plan.task, plan.spec.estimator[-1], data.y)
     k = plan.spec.cv.n_splits
     if k > data.n_samples:
         raise SpecError("cv.n_splits", f"{k} folds need at least {k} rows; the data set has {data.n_samples}")
@@ -129,6 +145,7 @@ def _check_data_fits_cv(plan: Plan, data: datasets.Data) -> None:
             )
     elif not np.issubdtype(data.y.dtype, np.number):
         raise SpecError("dataset", "a regressor needs a numeric target; this target holds text labels")
+    guards.check_scoring_on_target(plan.spec, plan.task, data.y)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -137,8 +154,12 @@ def _check_data_fits_cv(plan: Plan, data: datasets.Data) -> None:
 
 
 def plan_search(data: Any) -> Plan:
-    """Parse and validate a spec (JSON-like) with scikit-learn's checks; raises SpecError."""
-    return spec_mod.validate_spec(data if isinstance(data, SearchSpec) else spec_mod.parse_spec(data))
+    """Parse and validate a spec (JSON-like) with scikit-learn's checks; raises SpecError.
+    A search above FANOUT_MAX_FITS is refused before its candidates are listed."""
+    spec = data if isinstance(data, SearchSpec) else spec_mod.parse_spec(data)
+    guards.check_size(spec, settings.FANOUT_MAX_FITS)
+    guards.check_params_safe(spec)
+    return spec_mod.validate_spec(spec)
 
 
 def live_clusters() -> int:

@@ -47,6 +47,9 @@ GENERATOR_TASK = {
 }
 # Options that only change the return type; allowing them would break (X, y).
 _RESERVED_OPTIONS = {"return_X_y", "as_frame", "return_centers", "coef"}
+# A generated X above this many values (n_samples × n_features; 400 MB of float64) is refused up front.
+MAX_GENERATED_VALUES = 50_000_000
+_DEFAULT_FEATURES = {"make_moons": 2}
 
 
 class DatasetError(ValueError):
@@ -90,7 +93,31 @@ def normalise_generator_options(name: str, options: dict[str, Any]) -> dict[str,
         )
     out = dict(options)
     out.setdefault("random_state", 0)  # same rows in every process
+    _check_generated_size(name, out, allowed)
     return out
+
+
+def _count(value: Any) -> int | None:
+    """An int option, or the total of a list of ints (make_blobs' per-centre n_samples); None otherwise."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, (list, tuple)) and value and all(type(v) is int for v in value):
+        return sum(value)
+    return None
+
+
+def _check_generated_size(name: str, options: dict[str, Any], defaults: dict[str, Any]) -> None:
+    n_samples = _count(options.get("n_samples", defaults.get("n_samples")))
+    n_features = _count(options.get("n_features", defaults.get("n_features", _DEFAULT_FEATURES.get(name, 2))))
+    if n_samples is None or n_features is None or n_samples <= 0 or n_features <= 0:
+        return  # the generator's own validation says what is wrong with them
+    if n_samples * n_features > MAX_GENERATED_VALUES:
+        raise DatasetError(
+            f"{name} would generate {n_samples:,} × {n_features:,} = {n_samples * n_features:,} values; "
+            f"the limit is {MAX_GENERATED_VALUES:,} (lower n_samples or n_features)"
+        )
 
 
 def load_builtin(name: str) -> Data:
@@ -105,8 +132,8 @@ def generate(name: str, options: dict[str, Any]) -> Data:
     opts = normalise_generator_options(name, options)
     try:
         X, y = GENERATORS[name](**opts)
-    except (TypeError, ValueError) as exc:  # sklearn's own validate_params messages
-        raise DatasetError(f"{name}: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - user options can break a generator in any way; say how
+        raise DatasetError(f"{name}: {exc or type(exc).__name__}") from None
     return Data(X=X, y=y, feature_names=[f"x{i}" for i in range(X.shape[1])], target_name="y")
 
 
@@ -122,18 +149,62 @@ def _column(values: list[str]) -> np.ndarray:
         return np.array(values, dtype=str)
 
 
-def read_csv(content: bytes, target: str) -> Data:
-    """Parse CSV bytes with a header row; every column but `target` must be numeric."""
+def _rows(content: bytes) -> list[list[str]]:
     try:
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise DatasetError(f"the file is not UTF-8 text (byte {exc.start} cannot be decoded)") from None
-    rows = [r for r in csv.reader(io.StringIO(text)) if any(cell.strip() for cell in r)]
+    if "\x00" in text:
+        raise DatasetError("the file holds NUL bytes: it is binary, not CSV text")
+    try:
+        return [r for r in csv.reader(io.StringIO(text)) if any(cell.strip() for cell in r)]
+    except csv.Error as exc:  # e.g. a field above csv's size limit
+        raise DatasetError(f"the file is not valid CSV: {exc}") from None
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
+def _header(rows: list[list[str]], target: str) -> list[str]:
     if len(rows) < 2:
         raise DatasetError("the file needs a header row and at least one data row")
     header = [h.strip() for h in rows[0]]
     if target not in header:
+        if header and all(_is_number(h) for h in header):
+            raise DatasetError(
+                f"the first row ({', '.join(header[:5])}{', …' if len(header) > 5 else ''}) holds numbers, not "
+                "column names; add a header row"
+            )
         raise DatasetError(f"target column {target!r} not in the header; columns: {', '.join(header)}")
+    if header.count(target) > 1:
+        raise DatasetError(f"the header names column {target!r} {header.count(target)} times; names must be unique")
+    return header
+
+
+def _cell(cell: str, column: str, line: int) -> float:
+    cell = cell.strip()
+    if not cell:
+        raise DatasetError(f"column {column!r} has an empty (missing) value on line {line}; fill it or drop the row")
+    try:
+        value = float(cell)
+    except ValueError:
+        raise DatasetError(
+            f"column {column!r} is not numeric (line {line}: {cell[:40]!r}); features must be numbers"
+        ) from None
+    if not math.isfinite(value):
+        raise DatasetError(f"column {column!r} has a missing or infinite value on line {line} ({cell!r})")
+    return value
+
+
+def read_csv(content: bytes, target: str) -> Data:
+    """Parse CSV bytes with a header row; every column but `target` must be numeric and finite."""
+    rows = _rows(content)
+    header = _header(rows, target)
     width = len(header)
     for lineno, row in enumerate(rows[1:], start=2):
         if len(row) != width:
@@ -145,17 +216,12 @@ def read_csv(content: bytes, target: str) -> Data:
     X = np.empty((len(rows) - 1, len(features)), dtype=np.float64)
     for j, col in enumerate(i for i in range(width) if i != t):
         for i, row in enumerate(rows[1:]):
-            cell = row[col].strip()
-            try:
-                value = float(cell)
-            except ValueError:
-                raise DatasetError(
-                    f"column {header[col]!r} is not numeric (line {i + 2}: {cell!r}); features must be numbers"
-                ) from None
-            if not math.isfinite(value):
-                raise DatasetError(f"column {header[col]!r} has a missing or infinite value on line {i + 2}")
-            X[i, j] = value
-    y = _column([row[t].strip() for row in rows[1:]])
+            X[i, j] = _cell(row[col], header[col], i + 2)
+    labels = [row[t].strip() for row in rows[1:]]
+    for i, label in enumerate(labels):
+        if not label or (_is_number(label) and not math.isfinite(float(label))):
+            raise DatasetError(f"the target column {target!r} has a missing or infinite value on line {i + 2}")
+    y = _column(labels)
     return Data(X=X, y=y, feature_names=features, target_name=target)
 
 

@@ -110,7 +110,9 @@ class SearchForm(forms.Form):
             return json.loads(raw)
         except json.JSONDecodeError as exc:
             self.add_error(name, f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}")
-            return None
+        except (ValueError, RecursionError) as exc:  # a number of 4,300+ digits, lists nested thousands deep
+            self.add_error(name, f"unreadable JSON: {exc or 'nested too deeply'}")
+        return None
 
     def _dataset(self) -> dict[str, Any] | None:
         kind = self.cleaned_data.get("dataset_kind")

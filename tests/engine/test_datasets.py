@@ -45,7 +45,7 @@ def test_csv_types() -> None:
         (b"a,b\n1,2\n", "target column 'y' not in the header"),
         (b"a,y\n1\n", "line 2 has 1 fields"),
         (b"a,y\nfoo,1\n", "column 'a' is not numeric"),
-        (b"a,y\n,1\n", "column 'a' is not numeric"),
+        (b"a,y\n,1\n", "column 'a' has an empty"),
         (b"a,y\nnan,1\n", "missing or infinite"),
         (b"a,y\n\xff\xfe,1\n", "not UTF-8"),
         (b"y\n1\n2\n", "no feature columns"),

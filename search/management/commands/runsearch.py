@@ -39,6 +39,8 @@ def _load_specs(path: Path) -> list[tuple[str, Any]]:
         raise CommandError(
             f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", returncode=2
         ) from None
+    except (ValueError, RecursionError) as exc:  # a number of 4,300+ digits, lists nested thousands deep
+        raise CommandError(f"{path}: unreadable JSON: {exc or 'nested too deeply'}", returncode=2) from None
     if isinstance(data, list):
         if not data:
             raise CommandError(f"{path}: the list of specs is empty", returncode=2)

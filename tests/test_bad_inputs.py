@@ -1,0 +1,379 @@
+"""One table of bad inputs, each thrown at every entry point that can take it: the `runsearch` command (a
+JSON spec file), the new-search form, the CSV upload form and the admin's actions.
+
+For each row: the answer names the field and says what is wrong; the command exits with status 2 and
+raises nothing but its one-line `CommandError` (anything else would be a traceback); the web answers
+with a form error (400 for the search form, the re-rendered page for the upload form); and nothing is
+left behind: no search queued or running, no work unit, no broker message, no stored data set.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.contrib.messages import get_messages
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import CommandError, call_command
+from django.test import Client
+from django.urls import reverse
+from django.utils.html import escape
+
+from search import dataset_services
+from search.models import Dataset, ScalingStudy, Search, Status, WorkUnit
+from tests.conftest import create_search, manage, queued_messages
+
+pytestmark = pytest.mark.django_db
+
+GOOD = {"name": "bad-input", "estimator": "SVC", "dataset": "wine", "cv": 4, "param_grid": {"C": [1, 10]}}
+FORM = {
+    "name": "bad-input", "estimator": "SVC", "preprocessing": "", "params": "", "param_grid": '{"C": [1, 10]}',
+    "dataset_kind": "builtin", "builtin": "wine", "generator": "make_classification", "generator_options": "",
+    "cv_splits": "4", "n_jobs": "-1",
+}  # fmt: skip
+CSV_SPEC = {"estimator": "LogisticRegression", "cv": 2}
+GOOD_CSV = b"a,b,y\n1,2,0\n3,4,1\n5,6,0\n7,8,1\n"
+ONE_CLASS = b"a,b,y\n1,2,0\n3,4,0\n5,6,0\n"
+HUGE_GRID = {"C": list(range(1, 1001)), "gamma": [i / 1000 for i in range(1, 301)]}  # 300,000 × 4 folds
+DEEP = [[[[[[[[[[1]]]]]]]]]]
+CHOICE = "Select a valid choice"
+
+
+@dataclass(frozen=True)
+class Bad:
+    """One bad input. `cli` is a spec (or raw file text) for runsearch, `form` changes to the search form,
+    `csv` a file given to runsearch (as `dataset.csv`) and, with `upload`, to the upload form."""
+
+    id: str
+    message: str  # in every answer, unless `web_message` says otherwise for the web
+    cli: Any = None
+    cli_field: str = ""  # the message starts with "<cli_field>: "
+    form: dict[str, Any] | None = None
+    form_field: str = ""
+    web_message: str = ""
+    csv: bytes | None = None
+    target: str = "y"
+    upload: bool = False
+    upload_field: str = "file"
+    form_csv: bytes | None = None  # an uploaded data set the search form then uses
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+def spec(**changes: Any) -> dict[str, Any]:
+    return {**GOOD, **changes}
+
+
+def form(**changes: Any) -> dict[str, Any]:
+    return changes
+
+
+BAD = [
+    # --- estimators --------------------------------------------------------------------------------------
+    Bad("unknown-estimator", "unknown estimator 'SVCC'", spec(estimator="SVCC"), "estimator",
+        form(estimator="SVCC"), "estimator", CHOICE),
+    Bad("estimator-import-path", "unknown estimator 'sklearn.svm.SVC'", spec(estimator="sklearn.svm.SVC"),
+        "estimator", form(estimator="sklearn.svm.SVC"), "estimator", CHOICE),
+    Bad("estimator-os-system", "unknown estimator 'os.system'", spec(estimator="os.system"), "estimator",
+        form(estimator="os.system"), "estimator", CHOICE),
+    Bad("estimator-not-a-string", "expected a class name such as 'SVC'", spec(estimator=3), "estimator"),
+    Bad("last-step-a-transformer", "the last step must be a classifier or regressor",
+        spec(estimator="StandardScaler"), "estimator", form(estimator="StandardScaler"), "estimator", CHOICE),
+    Bad("first-step-a-classifier", "steps before the last must be transformers",
+        spec(estimator=["SVC", "LogisticRegression"]), "estimator[0]",
+        form(preprocessing="SVC", estimator="LogisticRegression"), "preprocessing", CHOICE),
+    # --- parameters -------------------------------------------------------------------------------------
+    Bad("unknown-grid-parameter", "SVC has no parameter 'gama'. Did you mean gamma",
+        spec(param_grid={"gama": [1]}), "param_grid.gama", form(param_grid='{"gama": [1]}'), "param_grid"),
+    Bad("unknown-fixed-parameter", "SVC has no parameter 'colour'", spec(params={"colour": 1}), "params.colour",
+        form(params='{"colour": 1}'), "params"),
+    Bad("value-out-of-range", "The 'C' parameter of SVC must be a float in the range (0.0, inf]. Got -1 instead",
+        spec(param_grid={"C": [-1]}), "param_grid.C", form(param_grid='{"C": [-1]}'), "param_grid"),
+    Bad("value-wrong-type", "The 'kernel' parameter of SVC must be a str among",
+        spec(param_grid={"kernel": [3]}), "param_grid.kernel", form(param_grid='{"kernel": [3]}'), "param_grid"),
+    Bad("fixed-value-invalid", "The 'kernel' parameter of SVC must be a str among",
+        spec(params={"kernel": "cubic"}), "params", form(params='{"kernel": "cubic"}'), "params"),
+    Bad("params-not-an-object", "expected an object of fixed parameters, got list", spec(params=[1]), "params",
+        form(params="[1]"), "params"),
+    Bad("pipeline-memory-path", "caching fitted steps in a directory is not allowed",
+        spec(estimator=["StandardScaler", "SVC"], params={"memory": "/tmp/cache"}), "params.memory",
+        form(estimator="StandardScaler>SVC", params='{"memory": "/tmp/cache"}'), "params"),
+    Bad("pipeline-step-replaced", "would replace a pipeline step",
+        spec(estimator=["StandardScaler", "SVC"], param_grid={"svc": [1]}), "param_grid.svc",
+        form(estimator="StandardScaler>SVC", param_grid='{"svc": [1]}'), "param_grid"),
+    # --- grids ------------------------------------------------------------------------------------------
+    Bad("grid-values-not-a-list", "Parameter grid for parameter 'C' needs to be a list",
+        spec(param_grid={"C": 1}), "param_grid", form(param_grid='{"C": 1}'), "param_grid"),
+    Bad("grid-empty-values", "Parameter grid for parameter 'C' need to be a non-empty sequence",
+        spec(param_grid={"C": []}), "param_grid", form(param_grid='{"C": []}'), "param_grid"),
+    Bad("grid-empty-list", "expected an object or a non-empty list of objects", spec(param_grid=[]),
+        "param_grid", form(param_grid="[]"), "param_grid"),
+    Bad("grid-a-string", "expected an object or a non-empty list of objects", spec(param_grid="C=1"),
+        "param_grid", form(param_grid='"C=1"'), "param_grid"),
+    Bad("grid-list-of-numbers", "expected an object of parameter lists, got int", spec(param_grid=[1]),
+        "param_grid[0]", form(param_grid="[1]"), "param_grid"),
+    Bad("grid-nan", "nan is not allowed; use a finite number", '{"estimator": "SVC", "dataset": "wine", '
+        '"param_grid": {"C": [NaN]}}', "param_grid.C[0]", form(param_grid='{"C": [NaN]}'), "param_grid"),
+    Bad("grid-object-value", "objects are not allowed as parameter values", spec(param_grid={"C": [{"a": 1}]}),
+        "param_grid.C[0]", form(param_grid='{"C": [{"a": 1}]}'), "param_grid"),
+    Bad("grid-nested-too-deep", "lists nested more than 8 deep are not allowed", spec(param_grid={"C": DEEP}),
+        "param_grid.C" + "[0]" * 8, form(param_grid=json.dumps({"C": DEEP})), "param_grid"),
+    Bad("grid-over-the-limit", "the grid has 1,200,000 fits (candidates × folds: 300,000 × 4); the limit is "
+        "1,000,000 (FANOUT_MAX_FITS)", spec(param_grid=HUGE_GRID), "param_grid",
+        form(param_grid=json.dumps(HUGE_GRID)), "param_grid"),
+    Bad("grid-over-a-lower-limit", "the grid has 16 fits (candidates × folds: 4 × 4); the limit is 10 "
+        "(FANOUT_MAX_FITS)", spec(param_grid={"C": [1, 10, 100, 1000]}), "param_grid",
+        form(param_grid='{"C": [1, 10, 100, 1000]}'), "param_grid", settings={"FANOUT_MAX_FITS": 10}),
+    Bad("folds-over-the-limit", "the grid has 4,000,000 fits (candidates × folds: 2 × 2,000,000)",
+        spec(cv=2_000_000), "cv.n_splits"),
+    # --- malformed JSON ---------------------------------------------------------------------------------
+    Bad("json-truncated", "invalid JSON at line 1 column", '{"estimator": "SVC", "param_grid": {"C": [1,',
+        "spec.json", form(param_grid='{"C": [1,'), "param_grid"),
+    Bad("json-huge-number", "unreadable JSON: Exceeds the limit", '{"n_jobs": ' + "1" * 5000 + "}",
+        "spec.json", form(params='{"C": ' + "1" * 5000 + "}"), "params"),
+    Bad("json-nested-thousands-deep", "unreadable JSON", "[" * 100_000, "spec.json",
+        form(param_grid="[" * 100_000), "param_grid"),
+    Bad("json-empty-list-of-specs", "the list of specs is empty", [], "spec.json"),
+    Bad("json-not-an-object", "expected a JSON object, got int", [3], "spec"),
+    # --- unknown and missing keys -------------------------------------------------------------------------
+    Bad("unknown-key", "unknown key; allowed keys:", spec(colour="red"), "colour"),
+    Bad("unknown-dataset-key", "unknown key; allowed keys: csv, name, options, target",
+        spec(dataset={"name": "wine", "rows": 5}), "dataset.rows"),
+    Bad("unknown-cv-key", "unknown key; allowed keys: n_splits, random_state, shuffle",
+        spec(cv={"n_splits": 3, "folds": 2}), "cv.folds"),
+    Bad("missing-estimator", "is required", {"dataset": "wine"}, "estimator"),
+    Bad("name-too-long", "expected a string of at most 200 characters", spec(name="x" * 201), "name",
+        form(name="x" * 201), "name", "Ensure this value has at most 200 characters"),
+    # --- scorers ----------------------------------------------------------------------------------------
+    Bad("scorer-unknown", "unknown scorer 'accurasy'. Did you mean accuracy", spec(scoring="accurasy"),
+        "scoring", form(scoring="accurasy"), "scoring", CHOICE),
+    Bad("scorer-regression-on-classifier", "'r2' is a regression scorer and SVC is a classification estimator",
+        spec(scoring="r2"), "scoring", form(scoring="r2"), "scoring"),
+    Bad("scorer-classification-on-regressor", "'accuracy' is a classification scorer and Ridge is a regression",
+        spec(estimator="Ridge", dataset="diabetes", param_grid={}, scoring="accuracy"), "scoring",
+        form(estimator="Ridge", builtin="diabetes", param_grid="", scoring="accuracy"), "scoring"),
+    Bad("scorer-binary-on-three-classes", "it is for two classes and this target has 3: use one of f1_macro",
+        spec(scoring="f1"), "scoring", form(scoring="f1"), "scoring"),
+    Bad("scorer-log-on-negative-targets", "'neg_mean_squared_log_error' cannot score this data set's target",
+        spec(estimator="Ridge", dataset="make_regression", param_grid={}, scoring="neg_mean_squared_log_error"),
+        "scoring", form(estimator="Ridge", dataset_kind="generator", generator="make_regression", param_grid="",
+                        scoring="neg_mean_squared_log_error"), "scoring"),
+    Bad("refit-not-a-metric", "'balanced_accuracy' is not one of the metrics accuracy, f1_macro",
+        spec(scoring=["accuracy", "f1_macro"], refit="balanced_accuracy"), "refit",
+        form(scoring=["accuracy", "f1_macro"], refit="balanced_accuracy"), "refit"),
+    # --- folds ------------------------------------------------------------------------------------------
+    Bad("folds-above-smallest-class", "60 stratified folds need at least 60 rows of every class; the smallest "
+        "class has 48", spec(cv=60), "cv.n_splits", form(cv_splits="60"), "cv_splits"),
+    Bad("folds-above-rows", "20 folds need at least 20 rows; the data set has 10",
+        spec(estimator="Ridge", param_grid={}, cv=20, dataset={"name": "make_regression", "options":
+             {"n_samples": 10}}), "cv.n_splits",
+        form(estimator="Ridge", param_grid="", cv_splits="20", dataset_kind="generator", generator="make_regression",
+             generator_options='{"n_samples": 10}'), "cv_splits"),
+    Bad("folds-below-two", "expected an integer of at least 2, got 1", spec(cv=1), "cv.n_splits",
+        form(cv_splits="1"), "cv_splits", "Ensure this value is greater than or equal to 2"),
+    Bad("seed-without-shuffle", "has no effect unless shuffle is true", spec(cv={"n_splits": 4, "random_state": 3}),
+        "cv.random_state", form(cv_random_state="3"), "cv_random_state"),
+    Bad("seed-negative", "expected an integer between 0 and 2**32 - 1 or null, got -1",
+        spec(cv={"n_splits": 4, "shuffle": True, "random_state": -1}), "cv.random_state",
+        form(cv_shuffle="on", cv_random_state="-1"), "cv_random_state"),
+    # --- processes --------------------------------------------------------------------------------------
+    Bad("n-jobs-zero", "expected a non-zero integer", spec(n_jobs=0), "n_jobs", form(n_jobs="0"), "n_jobs"),
+    Bad("n-jobs-fork-bomb", "from -1024 to 1024", spec(n_jobs=100_000), "n_jobs", form(n_jobs="100000"), "n_jobs"),
+    # --- data sets named in the spec --------------------------------------------------------------------
+    Bad("dataset-unknown", "unknown data set 'irises'", spec(dataset="irises"), "dataset.name",
+        form(builtin="irises"), "builtin", CHOICE),
+    Bad("classifier-on-continuous-target", "SVC is a classifier and this data set's target is continuous",
+        spec(dataset="diabetes"), "dataset", form(builtin="diabetes"), "builtin"),
+    Bad("generator-bad-option-value", "The 'n_samples' parameter of make_moons must be an int in the range",
+        spec(dataset={"name": "make_moons", "options": {"n_samples": -1}}), "dataset.options",
+        form(dataset_kind="generator", generator="make_moons", generator_options='{"n_samples": -1}'),
+        "generator_options"),
+    Bad("generator-unknown-option", "unknown option(s) 'n_sample' for make_moons",
+        spec(dataset={"name": "make_moons", "options": {"n_sample": 5}}), "dataset.options",
+        form(dataset_kind="generator", generator="make_moons", generator_options='{"n_sample": 5}'),
+        "generator_options"),
+    Bad("generator-inconsistent-options", "Number of informative, redundant and repeated features must sum",
+        spec(dataset={"name": "make_classification", "options": {"n_features": 2}}), "dataset.options",
+        form(dataset_kind="generator", generator_options='{"n_features": 2}'), "generator_options"),
+    Bad("generator-too-large", "would generate 100,000,000 × 20 = 2,000,000,000 values; the limit is 50,000,000",
+        spec(dataset={"name": "make_classification", "options": {"n_samples": 100_000_000}}), "dataset.options",
+        form(dataset_kind="generator", generator_options='{"n_samples": 100000000}'), "generator_options"),
+    # --- CSV files: runsearch's dataset.csv and the upload form ---------------------------------------------
+    Bad("csv-empty", "the file needs a header row and at least one data row", csv=b"", upload=True),
+    Bad("csv-header-only", "the file needs a header row and at least one data row", csv=b"a,b,y\n", upload=True),
+    Bad("csv-headerless", "holds numbers, not column names; add a header row", csv=b"1,2,0\n3,4,1\n", upload=True),
+    Bad("csv-not-utf8", "the file is not UTF-8 text (byte 6", csv=b"a,b,y\n\xff\xfe,1,0\n", upload=True),
+    Bad("csv-binary", "the file holds NUL bytes", csv=b"a,b,y\n\x00\x01,2,0\n", upload=True),
+    Bad("csv-missing-target", "target column 'label' not in the header; columns: a, b, y", csv=GOOD_CSV,
+        target="label", upload=True, upload_field="target"),
+    Bad("csv-duplicate-target", "the header names column 'y' 2 times", csv=b"a,y,y\n1,0,0\n2,1,1\n", upload=True),
+    Bad("csv-non-numeric-feature", "column 'b' is not numeric (line 3: 'red'); features must be numbers",
+        csv=b"a,b,y\n1,2,0\n3,red,1\n", upload=True),
+    Bad("csv-nan-feature", "column 'a' has a missing or infinite value on line 2 ('NaN')",
+        csv=b"a,b,y\nNaN,2,0\n3,4,1\n", upload=True),
+    Bad("csv-infinite-feature", "column 'b' has a missing or infinite value on line 3 ('inf')",
+        csv=b"a,b,y\n1,2,0\n3,inf,1\n", upload=True),
+    Bad("csv-empty-cell", "column 'a' has an empty (missing) value on line 3", csv=b"a,b,y\n1,2,0\n,4,1\n",
+        upload=True),
+    Bad("csv-missing-target-value", "the target column 'y' has a missing or infinite value on line 3",
+        csv=b"a,b,y\n1,2,0\n3,4,\n", upload=True),
+    Bad("csv-ragged-row", "line 3 has 2 fields, the header has 3", csv=b"a,b,y\n1,2,0\n3,4\n", upload=True),
+    Bad("csv-only-the-target", "the file has no feature columns besides the target", csv=b"y\n0\n1\n", upload=True),
+    Bad("csv-field-too-large", "the file is not valid CSV: field larger than field limit",
+        csv=b'a,b,y\n"' + b"1" * 200_000 + b'",2,0\n', upload=True),
+    Bad("csv-over-the-size-limit", "the limit is 1 MB (FANOUT_MAX_UPLOAD_MB)",
+        csv=b"a,b,y\n" + b"1,2,0\n3,4,1\n" * 90_000, upload=True, settings={"FANOUT_MAX_UPLOAD_MB": 1}),
+    Bad("csv-single-class", "the target has a single class; a classifier needs at least two",
+        cli_field="dataset", csv=ONE_CLASS, form=form(cv_splits="2"), form_csv=ONE_CLASS, form_field="uploaded"),
+    Bad("csv-text-target-on-regressor", "a regressor needs a numeric target; this target holds text labels",
+        cli={**CSV_SPEC, "estimator": "Ridge"}, cli_field="dataset", csv=b"a,b,y\n1,2,no\n3,4,yes\n5,6,no\n7,8,yes\n",
+        form=form(estimator="Ridge", param_grid=""), form_csv=b"a,b,y\n1,2,no\n3,4,yes\n5,6,no\n7,8,yes\n",
+        form_field="uploaded"),
+    Bad("csv-folds-above-smallest-class", "3 stratified folds need at least 3 rows of every class",
+        cli={**CSV_SPEC, "cv": 3}, cli_field="cv.n_splits", csv=GOOD_CSV, form=form(cv_splits="3", param_grid=""),
+        form_csv=GOOD_CSV, form_field="cv_splits"),
+]  # fmt: skip
+
+
+@pytest.fixture
+def user() -> User:
+    return User.objects.create_user("owner")  # no password: hashing one costs a second per test
+
+
+@pytest.fixture
+def web(user: User) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def assert_nothing_started() -> None:
+    assert not Search.objects.active().exists()
+    assert WorkUnit.objects.count() == 0 and queued_messages() == 0
+
+
+def run_cli(tmp_path: Path, bad: Bad) -> str:
+    """runsearch on a spec file; only its one-line CommandError may come out (anything else is a traceback)."""
+    data: Any = bad.cli
+    if bad.csv is not None:
+        (tmp_path / "data.csv").write_bytes(bad.csv)
+        data = {**(data or CSV_SPEC), "dataset": {"csv": "data.csv", "target": bad.target}}
+    path = tmp_path / "spec.json"
+    path.write_text(data if isinstance(data, str) else json.dumps(data))
+    with pytest.raises(CommandError) as info:
+        call_command("runsearch", str(path), "--no-wait", stdout=io.StringIO(), stderr=io.StringIO())
+    assert info.value.returncode == 2
+    return str(info.value)
+
+
+def post_form(web: Client, user: User, bad: Bad) -> None:
+    data: dict[str, Any] = {**FORM, **(bad.form or {})}
+    if bad.form_csv is not None:
+        dataset, _ = dataset_services.dataset_upload(owner=user, name="data.csv", content=bad.form_csv, target="y")
+        data.update(dataset_kind="upload", uploaded=str(dataset.pk))
+    response = web.post(reverse("search-new"), data)
+    assert response.status_code == 400
+    errors = response.context["form"].errors
+    message = bad.web_message or bad.message
+    assert bad.form_field in errors and message in " ".join(errors[bad.form_field]), errors
+    assert escape(message) in response.content.decode()  # shown on the page, next to the field
+    assert f'value="{data["name"]}"' in response.content.decode()  # what was typed is kept
+
+
+def post_upload(web: Client, bad: Bad) -> None:
+    assert bad.csv is not None
+    file = SimpleUploadedFile("data.csv", bad.csv, content_type="text/csv")
+    response = web.post(reverse("dataset-upload"), {"name": "", "target": bad.target, "file": file})
+    assert response.status_code == 200  # the form again, with its errors
+    errors = response.context["form"].errors
+    assert bad.upload_field in errors and bad.message in " ".join(errors[bad.upload_field]), errors
+    assert escape(bad.message) in response.content.decode()
+    assert Dataset.objects.count() == 0
+
+
+def test_the_table_is_large_and_distinct() -> None:
+    assert len(BAD) >= 40 and len({b.id for b in BAD}) == len(BAD)
+    assert len(
+        {(json.dumps(b.cli, sort_keys=True), b.csv, b.target, str(b.form), str(b.settings)) for b in BAD}
+    ) == len(BAD)
+
+
+@pytest.mark.parametrize("bad", BAD, ids=[b.id for b in BAD])
+def test_bad_input_gets_a_clear_answer_everywhere(
+    bad: Bad, tmp_path: Path, web: Client, user: User, settings: Any
+) -> None:
+    for name, value in bad.settings.items():
+        setattr(settings, name, value)
+    answered = 0
+    if bad.cli is not None or bad.csv is not None:
+        message = run_cli(tmp_path, bad)
+        field = bad.cli_field or "dataset.csv"
+        assert f"{field}: " in message and bad.message in message, message
+        assert "\n" not in message and str(tmp_path / "spec.json") in message
+        assert Dataset.objects.count() == 0  # the command's transaction stored nothing
+        assert_nothing_started()
+        answered += 1
+    if bad.form is not None or bad.form_csv is not None:
+        post_form(web, user, bad)
+        assert_nothing_started()
+        answered += 1
+    if bad.upload:
+        post_upload(web, bad)
+        assert_nothing_started()
+        answered += 1
+    assert answered >= 1
+
+
+# --- the real command line: exit status 2, one line on stderr, no traceback -----------------------------
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    "bad",
+    [b for b in BAD if b.id in ("grid-over-the-limit", "json-nested-thousands-deep", "generator-bad-option-value")],
+    ids=lambda b: b.id,
+)
+def test_the_command_line_exits_2_without_a_traceback(bad: Bad, tmp_path: Path) -> None:
+    path = tmp_path / "spec.json"
+    path.write_text(bad.cli if isinstance(bad.cli, str) else json.dumps(bad.cli))
+    out = manage("runsearch", str(path), "--no-wait", timeout=120)
+    assert out.returncode == 2, out.stderr
+    assert "Traceback" not in out.stderr and out.stdout == ""
+    assert out.stderr.startswith(f"CommandError: {path}") and bad.message in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+    assert Search.objects.count() == 0
+
+
+# --- the admin: its actions rerun stored specs; one that no longer validates gets a message -------------
+@pytest.fixture
+def staff() -> Client:
+    client = Client()
+    client.force_login(User.objects.create_superuser("admin", "admin@example.com", None))
+    return client
+
+
+ADMIN_BAD = [
+    ("param_grid", {"C": [-1]}, "param_grid.C: The 'C' parameter of SVC must be a float"),
+    ("estimator", "os.system", "estimator: unknown estimator 'os.system'"),
+    ("cv", {"n_splits": 60, "shuffle": False, "random_state": None}, "cv.n_splits: 60 stratified folds"),
+]
+
+
+@pytest.mark.parametrize(("key", "value", "message"), ADMIN_BAD, ids=[k for k, _, _ in ADMIN_BAD])
+def test_admin_actions_on_a_spec_that_no_longer_validates(staff: Client, key: str, value: Any, message: str) -> None:
+    search = create_search({**GOOD, "name": "stored", "cv": 3})
+    Search.objects.filter(pk=search.pk).update(spec={**search.spec, key: value}, status=Status.DONE)
+    WorkUnit.objects.all().delete()
+    for action in ("rerun", "scaling_study"):
+        response = staff.post(
+            reverse("admin:search_search_changelist"), {"action": action, "_selected_action": [search.pk]}, follow=True
+        )
+        assert response.status_code == 200
+        shown = [str(m) for m in get_messages(response.wsgi_request)]
+        assert any(message in m for m in shown), shown
+    assert (
+        Search.objects.count() == 1 and Search.objects.get().status == Status.DONE and not ScalingStudy.objects.exists()
+    )
+    assert_nothing_started()
