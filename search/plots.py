@@ -290,3 +290,31 @@ def train_vs_test(rows: Sequence[CandidateRow], metric: str) -> Figure | None:
         xaxis={"title": {"text": f"mean train {metric}"}}, yaxis={"title": {"text": f"mean test {metric}"}},
     )  # fmt: skip
     return _figure([scatter, diagonal], layout)
+
+
+def halving_rounds(rounds: Sequence[Any], metric: str, resource: str) -> Figure:
+    """Mean test score of every candidate in every successive-halving round, against the round's budget;
+    a candidate's line goes as far as it was kept (its budget parameter left out of its identity)."""
+    lines: dict[str, dict[str, list[Any]]] = {}
+    for rnd in rounds:
+        for index, params, score in rnd.scores:
+            key = params_label({k: v for k, v in params.items() if k != resource})
+            line = lines.setdefault(key, {"x": [], "y": [], "customdata": []})
+            line["x"].append(rnd.n_resources)
+            line["y"].append(_finite(score))
+            line["customdata"].append(index)
+    if not lines:
+        return empty_figure("No round has been scored yet.")
+    traces = [
+        {
+            "type": "scatter", "mode": "lines+markers", "name": key, "x": line["x"], "y": line["y"],
+            "customdata": line["customdata"], "showlegend": False,
+            "hovertemplate": f"{key}<br>{resource} %{{x}}<br>{metric} %{{y:.4f}}<extra>#%{{customdata}}</extra>",
+        }
+        for key, line in lines.items()
+    ]  # fmt: skip
+    layout = _layout(
+        f"successive halving: mean test {metric} per round",
+        xaxis={"title": {"text": resource}, "type": "log"}, yaxis={"title": {"text": f"mean test {metric}"}},
+    )  # fmt: skip
+    return _figure(traces, layout)

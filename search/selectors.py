@@ -223,3 +223,42 @@ def best_comparison(search: Search, top: int = 10, alpha: float = 0.05) -> BestC
         best_index=best.index, best_params=best.params, best_mean=(best.mean_test or {}).get(metric),
         metric=metric, k=search.n_splits, n_train=n_train, n_test=n_test, alpha=alpha, rows=challengers,
     )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class HalvingRound:
+    """One successive-halving round: its budget, its candidates' scores and the best of them."""
+
+    iteration: int
+    n_resources: int | None
+    n_candidates: int
+    planned: int
+    best_index: int | None
+    best_score: float | None
+    best_params: dict[str, Any] | None
+    scores: list[tuple[int, dict[str, Any], float | None]]  # (candidate index, params, mean test score)
+
+
+def halving_rounds(search: Search) -> list[HalvingRound]:
+    """The rounds run so far (and the ones still planned), from the stored candidates and schedule."""
+    if search.kind != "halving":
+        return []
+    by_round: dict[int, list[tuple[int, dict[str, Any], float | None]]] = {}
+    rows = search.candidates.order_by("index").values_list("iteration", "index", "params", "score")
+    for iteration, index, params, score in rows:
+        by_round.setdefault(iteration, []).append((index, params, score))
+    planned = search.schedule.get("n_candidates", [])
+    resources = search.schedule.get("n_resources", [])
+    out = []
+    for i, n in enumerate(planned):
+        scores = by_round.get(i, [])
+        scored = [s for s in scores if s[2] is not None]
+        best = max(scored, key=lambda s: s[2] or 0.0) if scored else None
+        out.append(
+            HalvingRound(
+                iteration=i, n_resources=resources[i] if i < len(resources) else None, n_candidates=len(scores),
+                planned=n, best_index=best[0] if best else None, best_score=best[2] if best else None,
+                best_params=best[1] if best else None, scores=scores,
+            )
+        )  # fmt: skip
+    return out

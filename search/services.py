@@ -25,7 +25,7 @@ from django.db import connection, models, transaction
 from django.utils import timezone
 
 from search import selectors
-from search.engine import aggregate, datasets, guards, speedup
+from search.engine import aggregate, datasets, guards, halving, speedup
 from search.engine import spec as spec_mod
 from search.engine.run import load_data
 from search.engine.spec import Plan, SearchSpec, SpecError
@@ -200,32 +200,114 @@ def search_create(
     spec = plan.spec
     dataset, data = _dataset_with_data(spec.dataset, owner, base_dir)
     _check_data_fits_cv(plan, data)
+    rounds = _halving_schedule(plan, data)
+    first = plan.candidates
+    n_candidates = plan.n_candidates
+    if rounds is not None:  # round 0 now; the next rounds once a round is scored (search_finalize)
+        assert spec.halving is not None
+        first = [halving.round_params(p, spec.halving, rounds.n_resources[0]) for p in plan.candidates]
+        n_candidates = sum(rounds.n_candidates)
     stored_spec = spec.to_dict()
     if spec.dataset.csv is not None:
         stored_spec["dataset"] = {"csv": dataset.name, "target": spec.dataset.target, "dataset_id": dataset.pk}
     with transaction.atomic():
         search = Search.objects.create(
             name=spec.name, owner=owner, spec=stored_spec, estimator=spec.estimator_label, task=plan.task,
-            dataset=dataset, n_candidates=plan.n_candidates, n_splits=spec.cv.n_splits, n_fits=plan.n_fits,
+            dataset=dataset, n_candidates=n_candidates, n_splits=spec.cv.n_splits,
+            n_fits=n_candidates * spec.cv.n_splits,
             metrics=list(spec.metrics), refit_metric=spec.refit_metric, n_jobs=spec.n_jobs,
             versions=library_versions(), rerun_of=rerun_of, steps=[list(step) for step in plan.steps],
             study=study, study_n_jobs=spec.n_jobs if study else None, max_machines=max_machines,
+            kind=spec.strategy, schedule=rounds.to_dict() if rounds else {},
         )  # fmt: skip
-        machines = live_clusters()
-        machines = min(machines, max_machines) if max_machines else machines
-        Candidate.objects.bulk_create(
-            [Candidate(search=search, index=i, params=p) for i, p in enumerate(plan.candidates)], batch_size=2000
-        )
-        WorkUnit.objects.bulk_create(
-            [
-                WorkUnit(search=search, index=i, candidate_start=a, candidate_stop=b)
-                for i, (a, b) in enumerate(unit_ranges(plan.n_candidates, spec.cv.n_splits, machines))
-            ]
-        )
+        _round_create(search, first, iteration=0, start=0, n_resources=rounds.n_resources[0] if rounds else None)
         if enqueue:
             search_id = search.pk
             transaction.on_commit(lambda: search_enqueue(search_id=search_id))
     return search
+
+
+def _halving_schedule(plan: Plan, data: datasets.Data) -> halving.Schedule | None:
+    """HalvingGridSearchCV's rounds for this data set (None for grid and random search)."""
+    hs = plan.spec.halving
+    if hs is None:
+        return None
+    n_classes = len(np.unique(data.y)) if plan.task == "classification" else None
+    try:
+        return halving.schedule(
+            hs, n_candidates=plan.n_candidates, n_samples=data.n_samples, n_splits=plan.spec.cv.n_splits,
+            n_classes=n_classes,
+        )  # fmt: skip
+    except halving.ScheduleError as exc:
+        raise SpecError("halving.min_resources", str(exc)) from None
+
+
+def _round_create(
+    search: Search, params: list[dict[str, Any]], *, iteration: int, start: int, n_resources: int | None
+) -> list[WorkUnit]:
+    """A round's candidates (indices from `start`) and the work units that cover them, sized for the
+    machines attached (at most `search.max_machines`)."""
+    Candidate.objects.bulk_create(
+        [
+            Candidate(search=search, index=start + i, params=p, iteration=iteration, n_resources=n_resources)
+            for i, p in enumerate(params)
+        ],
+        batch_size=2000,
+    )
+    machines = live_clusters()
+    machines = min(machines, search.max_machines) if search.max_machines else machines
+    first_unit = search.units.count()
+    return WorkUnit.objects.bulk_create(
+        [
+            WorkUnit(search=search, index=first_unit + i, candidate_start=start + a, candidate_stop=start + b,
+                     iteration=iteration)
+            for i, (a, b) in enumerate(unit_ranges(len(params), search.n_splits, machines))
+        ]
+    )  # fmt: skip
+
+
+def halving_subsample(search: Search, iteration: int) -> dict[str, Any] | None:
+    """The runner's subsampling for a halving round over `n_samples` (None when nothing is subsampled)."""
+    if search.kind != "halving" or search.spec["halving"]["resource"] != "n_samples":
+        return None
+    n_resources = search.schedule["n_resources"][iteration]
+    return {"fraction": n_resources / search.dataset.n_samples, "random_state": search.spec.get("random_state")}
+
+
+def _halving_advance(search: Search) -> bool:
+    """Score the finished round, keep the best 1/factor as scikit-learn does, queue the next round.
+
+    Returns False when the round's fits are incomplete. Idempotent: the round number is moved on by a
+    conditional UPDATE, so two workers finishing the last units at once create the next round once."""
+    itr = search.iteration
+    cands = list(search.candidates.filter(iteration=itr).order_by("index"))
+    rows = (
+        Result.objects.filter(candidate__in=cands)
+        .order_by("candidate__index", "fold")
+        .values_list("test_scores", "train_scores", "fit_time", "score_time")
+    )
+    fits = [aggregate.Fit(t, tr, ft, st) for t, tr, ft, st in rows]
+    if len(fits) != len(cands) * search.n_splits:
+        return False
+    params = [c.params for c in cands]
+    results = aggregate.cv_results(params, search.n_splits, fits, search.metrics)
+    sched = halving.Schedule.from_dict(search.schedule)
+    hs = halving.HalvingSpec(**search.spec["halving"])
+    means = results[f"mean_test_{search.metrics[0]}"]
+    kept = halving.keep(params, means, sched.n_candidates[itr + 1])
+    nxt = [halving.round_params(p, hs, sched.n_resources[itr + 1]) for p in kept]
+    with transaction.atomic():
+        moved = Search.objects.filter(pk=search.pk, iteration=itr, status__in=[Status.QUEUED, Status.RUNNING])
+        if not moved.update(iteration=itr + 1):
+            return True
+        for cand, mean in zip(cands, means, strict=True):  # the round's scores show while the next one runs
+            cand.score = mean
+        _update_rows(cands, ["score"])
+        start = sum(sched.n_candidates[: itr + 1])
+        units = _round_create(search, nxt, iteration=itr + 1, start=start, n_resources=sched.n_resources[itr + 1])
+        search_id = search.pk
+        transaction.on_commit(lambda: search_enqueue(search_id=search_id, units=units))
+    return True
 
 
 def search_enqueue(*, search_id: int, units: Iterable[WorkUnit] | None = None) -> int:
@@ -281,8 +363,14 @@ def search_rerun(*, search: Search, enqueue: bool = True) -> Search:
 
 
 def search_refresh_progress(*, search_id: int) -> None:
-    done = Result.objects.filter(search_id=search_id)
-    Search.objects.filter(pk=search_id).update(n_fits_done=done.count(), n_fits_failed=done.exclude(error="").count())
+    done = Result.objects.filter(search_id=search_id).aggregate(
+        n=models.Count("pk"), failed=models.Count("pk", filter=~models.Q(error="")),
+        saved=models.Count("pk", filter=models.Q(path_reused=True)),
+        reused=models.Count("pk", filter=models.Q(reused_from__isnull=False)),
+    )  # fmt: skip
+    Search.objects.filter(pk=search_id).update(
+        n_fits_done=done["n"], n_fits_failed=done["failed"], fits_saved=done["saved"], fits_reused=done["reused"]
+    )
 
 
 def _fits_in_order(search: Search) -> list[aggregate.Fit] | None:
@@ -300,16 +388,20 @@ def search_cv_results(*, search: Search) -> dict[str, list[Any]] | None:
     fits = _fits_in_order(search)
     if fits is None:
         return None
-    params = list(search.candidates.order_by("index").values_list("params", flat=True))
-    return aggregate.cv_results(
-        params, search.n_splits, fits, search.metrics, bool(search.spec.get("return_train_score"))
+    rows = list(search.candidates.order_by("index").values_list("params", "iteration", "n_resources"))
+    results = aggregate.cv_results(
+        [p for p, _, _ in rows], search.n_splits, fits, search.metrics, bool(search.spec.get("return_train_score"))
     )
+    if search.kind == "halving":  # HalvingGridSearchCV puts its two extra keys first
+        return {"iter": [i for _, i, _ in rows], "n_resources": [r for _, _, r in rows], **results}
+    return results
 
 
 def search_spans(search: Search) -> list[speedup.FitSpan]:
-    """Every stored fit's timing, for accounting and the timeline (one small tuple per fit)."""
+    """Every fit this search computed, for accounting and the timeline (one small tuple per fit). Fits
+    copied from earlier searches (`reused_from`) are left out: their time was spent elsewhere."""
     rows = (
-        Result.objects.filter(search=search)
+        Result.objects.filter(search=search, reused_from=None)
         .order_by("pk")
         .values_list("host", "pid", "started_at", "finished_at", "fit_time", "score_time")
     )
@@ -341,6 +433,10 @@ def search_finalize(*, search_id: int) -> Search:
     search.refresh_from_db()
     now = timezone.now()
     failed = [u for u in units if u.status == Status.FAILED]
+    last_round = len(search.schedule.get("n_resources", [0])) - 1
+    if not failed and search.kind == "halving" and search.iteration < last_round and _halving_advance(search):
+        search.refresh_from_db()
+        return search
     results = None if failed else search_cv_results(search=search)
     if results is None:
         reason = "; ".join(f"unit {u.index}: {u.error}" for u in failed) or (
@@ -378,7 +474,10 @@ def _update_rows(rows: list[Candidate], fields: list[str]) -> None:
 def _store_aggregates(search: Search, results: dict[str, list[Any]]) -> int:
     metrics: list[str] = search.metrics
     rts = bool(search.spec.get("return_train_score"))
-    best = aggregate.best_index(results, search.refit_metric)
+    if search.kind == "halving":
+        best = halving.best_index(results["iter"], results[f"mean_test_{search.refit_metric}"])
+    else:
+        best = aggregate.best_index(results, search.refit_metric)
     candidates = list(search.candidates.order_by("index"))
     for i, c in enumerate(candidates):
         c.mean_test = {m: results[f"mean_test_{m}"][i] for m in metrics}
@@ -437,6 +536,8 @@ def search_export(*, search: Search) -> dict[str, Any]:
             "name": search.name,
             "status": search.status,
             "estimator": search.estimator,
+            "strategy": search.kind,
+            "schedule": search.schedule or None,
             "task": search.task,
             "dataset": {"id": search.dataset_id, "name": search.dataset.name, "kind": search.dataset.kind},
             "spec": search.spec,
@@ -445,6 +546,8 @@ def search_export(*, search: Search) -> dict[str, Any]:
             "n_fits": search.n_fits,
             "n_fits_done": search.n_fits_done,
             "n_fits_failed": search.n_fits_failed,
+            "fits_saved": search.fits_saved,  # path reuse: fits scored from a model grown for a larger one
+            "fits_reused": search.fits_reused,  # copied from identical fits of earlier searches
             "metrics": search.metrics,
             "refit_metric": search.refit_metric,
             "best_index": search.best_index,

@@ -174,3 +174,24 @@ def test_schedule_equals_sklearn(n_candidates: int, n_samples: int, kwargs: dict
     ours = halving.schedule(hs, n_candidates=n_candidates, n_samples=n_samples, n_splits=3, n_classes=2)
     assert ours.n_resources == reference.n_resources_
     assert ours.n_candidates == reference.n_candidates_
+
+
+def test_detail_page_shows_the_rounds_and_their_chart(client: Any) -> None:
+    from django.contrib.auth.models import User
+    from django.urls import reverse
+
+    user = User.objects.create_user("owner", password="a-long-test-password")
+    client.force_login(user)
+    search = run_inline(create_search({
+        "estimator": "LogisticRegression", "param_grid": {"C": [0.01, 0.1, 1, 10]}, "cv": 3,
+        "dataset": "breast_cancer", "strategy": "halving", "halving": {"factor": 2},
+    }, owner=user))  # fmt: skip
+    body = client.get(reverse("search-detail", args=[search.pk])).content.decode()
+    assert "Successive halving rounds" in body and 'id="chart-rounds-plot"' in body
+    rounds = Candidate.objects.filter(search=search).order_by("index").values_list("iteration", "score")
+    for i in range(3):
+        best = max(s for it, s in rounds if it == i)
+        assert f"{best:.4f}" in body
+    figure = client.get(reverse("search-chart", args=[search.pk, "rounds"])).json()
+    assert len(figure["data"]) == 4  # one line per candidate, as far as it was kept
+    assert sorted(len(t["x"]) for t in figure["data"]) == [1, 1, 2, 3]

@@ -55,6 +55,36 @@ class SearchForm(forms.Form):
         'prefixed: {"svc__C": [1, 10]}.',
         6,
     )
+    strategy = forms.ChoiceField(
+        label="Search", initial="grid", widget=forms.RadioSelect, required=False,
+        choices=[("grid", "Grid: every combination"), ("random", "Random: sampled candidates"),
+                 ("halving", "Successive halving: many candidates on a small budget, the best on more")],
+    )  # fmt: skip
+    param_distributions = _json_field(
+        "Parameter distributions",
+        "JSON, as RandomizedSearchCV takes it: lists are sampled uniformly, objects name a scipy.stats "
+        'distribution, e.g. {"C": {"distribution": "loguniform", "args": [0.001, 1000]}, "kernel": ["rbf", "linear"]}.',
+        6,
+    )
+    n_iter = forms.IntegerField(label="Candidates to sample", initial=10, min_value=1, required=False)
+    random_state = forms.IntegerField(
+        label="Seed", required=False, min_value=0, help_text="Random search: the sampling seed; halving: the "
+        "subsampling seed. Empty: 0, so a rerun draws the same candidates.",
+    )  # fmt: skip
+    halving_factor = forms.FloatField(
+        label="Factor", initial=3, required=False, help_text="Each round keeps 1/factor of the candidates."
+    )
+    halving_resource = forms.CharField(
+        label="Resource", initial="n_samples", required=False,
+        help_text="n_samples (rows) or a budget parameter of the estimator, e.g. n_estimators or max_iter.",
+    )  # fmt: skip
+    halving_min_resources = forms.CharField(
+        label="Min resources", initial="exhaust", required=False, help_text="A number, exhaust or smallest."
+    )
+    halving_max_resources = forms.CharField(
+        label="Max resources", initial="auto", required=False, help_text="A number, or auto (every row)."
+    )
+    halving_aggressive = forms.BooleanField(label="Aggressive elimination", required=False)
     dataset_kind = forms.ChoiceField(
         label="Data", choices=[("builtin", "Bundled"), ("generator", "Generated"), ("upload", "Uploaded CSV")],
         initial="builtin", widget=forms.RadioSelect,
@@ -80,7 +110,11 @@ class SearchForm(forms.Form):
         "name": "name", "estimator": "estimator", "params": "params", "param_grid": "param_grid",
         "dataset.options": "generator_options", "cv.n_splits": "cv_splits", "cv.shuffle": "cv_shuffle",
         "cv.random_state": "cv_random_state", "scoring": "scoring", "refit": "refit", "n_jobs": "n_jobs",
-        "return_train_score": "return_train_score",
+        "return_train_score": "return_train_score", "strategy": "strategy",
+        "param_distributions": "param_distributions", "n_iter": "n_iter", "random_state": "random_state",
+        "halving.factor": "halving_factor", "halving.resource": "halving_resource",
+        "halving.min_resources": "halving_min_resources", "halving.max_resources": "halving_max_resources",
+        "halving.aggressive_elimination": "halving_aggressive", "halving": "halving_factor",
     }  # fmt: skip
 
     def __init__(self, *args: Any, owner: Any, **kwargs: Any) -> None:
@@ -138,7 +172,7 @@ class SearchForm(forms.Form):
         cv: dict[str, Any] = {"n_splits": d.get("cv_splits") or 5, "shuffle": bool(d.get("cv_shuffle"))}
         if d.get("cv_random_state") is not None:
             cv["random_state"] = d["cv_random_state"]
-        return {
+        spec = {
             "name": d.get("name", ""), "estimator": steps if len(steps) > 1 else steps[0], "params": params,
             "param_grid": grid, "dataset": dataset, "cv": cv,
             "scoring": scoring if len(scoring) > 1 else (scoring[0] if scoring else None),
@@ -146,6 +180,41 @@ class SearchForm(forms.Form):
             "n_jobs": d.get("n_jobs") if d.get("n_jobs") is not None else -1,
             "return_train_score": bool(d.get("return_train_score")),
         }  # fmt: skip
+        return self._with_strategy(spec)
+
+    def _with_strategy(self, spec: dict[str, Any]) -> dict[str, Any] | None:
+        d = self.cleaned_data
+        strategy = d.get("strategy") or "grid"
+        if strategy == "grid":
+            return spec
+        spec["strategy"] = strategy
+        if d.get("random_state") is not None:
+            spec["random_state"] = d["random_state"]
+        if strategy == "random":
+            distributions = self._json("param_distributions", None)
+            if distributions is None:
+                if "param_distributions" not in self.errors:
+                    self.add_error("param_distributions", "a random search needs parameter distributions")
+                return None
+            del spec["param_grid"]
+            spec.update(param_distributions=distributions, n_iter=d.get("n_iter") or 10)
+            return spec
+
+        def budget(value: str | None, default: str) -> int | str:
+            text = (value or "").strip() or default
+            return int(text) if text.isdigit() else text
+
+        spec["halving"] = {
+            "factor": d["halving_factor"] if d.get("halving_factor") is not None else 3,
+            "resource": (d.get("halving_resource") or "").strip() or "n_samples",
+            "min_resources": budget(d.get("halving_min_resources"), "exhaust"),
+            "max_resources": budget(d.get("halving_max_resources"), "auto"),
+            "aggressive_elimination": bool(d.get("halving_aggressive")),
+        }
+        factor = spec["halving"]["factor"]
+        if float(factor).is_integer():
+            spec["halving"]["factor"] = int(factor)
+        return spec
 
     def field_for(self, spec_field: str) -> str | None:
         for prefix in sorted(self.FIELD_FOR, key=len, reverse=True):
@@ -181,7 +250,7 @@ def initial_from(search: Search) -> dict[str, Any]:
     estimator, preprocessing = SEP.join(steps), ""
     if len(steps) > 1 and tuple(steps) not in PIPELINES:
         estimator, preprocessing = SEP.join(steps[1:]), steps[0]
-    ds, cv, scoring, grid = spec["dataset"], spec["cv"], spec.get("scoring"), spec["param_grid"]
+    ds, cv, scoring, grid = spec["dataset"], spec["cv"], spec.get("scoring"), spec.get("param_grid", [{}])
     initial: dict[str, Any] = {
         "name": f"{spec.get('name') or 'search'} (copy)", "estimator": estimator, "preprocessing": preprocessing,
         "params": json.dumps(spec.get("params") or {}) if spec.get("params") else "",
@@ -191,6 +260,21 @@ def initial_from(search: Search) -> dict[str, Any]:
         "refit": spec.get("refit") or "", "n_jobs": spec.get("n_jobs", -1),
         "return_train_score": spec.get("return_train_score", False),
     }  # fmt: skip
+    strategy = spec.get("strategy", "grid")
+    initial.update(strategy=strategy, random_state=spec.get("random_state"))
+    if strategy == "random":
+        dists = spec["param_distributions"]
+        initial.update(
+            param_grid="",
+            param_distributions=json.dumps(dists[0] if len(dists) == 1 else dists),
+            n_iter=spec.get("n_iter", 10),
+        )
+    if strategy == "halving":
+        h = spec["halving"]
+        initial.update(
+            halving_factor=h["factor"], halving_resource=h["resource"], halving_min_resources=str(h["min_resources"]),
+            halving_max_resources=str(h["max_resources"]), halving_aggressive=h["aggressive_elimination"],
+        )  # fmt: skip
     if "csv" in ds:
         initial.update(dataset_kind="upload", uploaded=search.dataset_id)
     elif ds["name"] in datasets.GENERATORS:

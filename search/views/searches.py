@@ -74,7 +74,10 @@ def search_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "nav": "searches", "search": search, "progress": selectors.progress(search),
         "study": scaling.study_table(study) if study else None,
         "study_axes": scaling.study_axes() if search.status == Status.DONE else ["processes"],
-        "params": plots.varied_params(rows) if rows else sorted({k for g in search.spec["param_grid"] for k in g}),
+        "params": plots.varied_params(rows) if rows else sorted(
+            {k for g in search.spec.get("param_grid") or search.spec.get("param_distributions") or [] for k in g}
+        ),
+        "rounds": selectors.halving_rounds(search),
         "has_train": bool(search.spec.get("return_train_score")),
         "comparison": selectors.best_comparison(search),
     })  # fmt: skip
@@ -132,6 +135,12 @@ def _speedup_figure(search: Search, kind: str) -> dict[str, Any] | None:
 def _figure(search: Any, kind: str, request: HttpRequest) -> dict[str, Any] | None:
     if kind in SPEEDUP_CHARTS:
         return _speedup_figure(search, kind)
+    if kind == "rounds":
+        if search.kind != "halving":
+            return plots.empty_figure("Only successive-halving searches have rounds.")
+        return plots.halving_rounds(
+            selectors.halving_rounds(search), search.refit_metric, search.spec["halving"]["resource"]
+        )
     metric = request.GET.get("metric") or search.refit_metric
     if metric not in search.metrics:
         raise Http404("unknown metric")

@@ -82,6 +82,7 @@
     draw("heatmap", { x: value("chart-x"), y: value("chart-y") });
     draw("parallel", {});
     draw("train-test", {});
+    draw("rounds", {});
     drawSpeedup();
   }
   function drawSpeedup() {

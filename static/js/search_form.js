@@ -17,6 +17,20 @@
   form.querySelectorAll('input[name="dataset_kind"]').forEach((r) => r.addEventListener("change", showKind));
   showKind();
 
+  // --- search strategy: grid, random or successive halving ------------------------------------
+  function strategy() {
+    const checked = form.querySelector('input[name="strategy"]:checked');
+    return checked ? checked.value : "grid";
+  }
+  function showStrategy() {
+    const current = strategy();
+    form.querySelectorAll("[data-strategy]").forEach((el) => {
+      el.hidden = !el.dataset.strategy.split(" ").includes(current);
+    });
+    if (typeof updateCount === "function") updateCount();
+  }
+  form.querySelectorAll('input[name="strategy"]').forEach((r) => r.addEventListener("change", showStrategy));
+
   // --- estimator parameters and scorers --------------------------------------------------------
   let estimatorRequest = 0;
   async function loadEstimator() {
@@ -132,7 +146,11 @@
   }
   function updateCount() {
     const grid = parseGrid();
-    const c = grid === undefined ? NaN : candidates(grid);
+    const mode = strategy();
+    let c = grid === undefined ? NaN : candidates(grid);
+    if (mode === "random") c = parseInt($("#id_n_iter").value || "10", 10);
+    // halving: the first round's candidates; later rounds keep 1/factor of them (the server counts them all)
+    document.getElementById("count-prefix").textContent = mode === "halving" ? "first round: " : (mode === "random" ? "at most " : "");
     const folds = parseInt($("#id_cv_splits").value, 10);
     document.getElementById("count-candidates").textContent = Number.isFinite(c) ? c.toLocaleString() : "?";
     document.getElementById("label-candidates").textContent = c === 1 ? "candidate" : "candidates";
@@ -140,7 +158,9 @@
     document.getElementById("count-fits").textContent = Number.isFinite(c * folds) ? (c * folds).toLocaleString() : "?";
   }
   $("#id_cv_splits").addEventListener("input", updateCount);
+  $("#id_n_iter").addEventListener("input", updateCount);
   gridToRows();
+  showStrategy();
 
   // --- estimate before launch: the server checks the form and estimates from past fits ----------------
   let estimateTimer = null, estimateRequest = 0;
