@@ -135,6 +135,8 @@ FANOUT_RESEND_SECONDS = env_int("FANOUT_RESEND_SECONDS", 60)
 FANOUT_DB_RETRY_SECONDS = env_int("FANOUT_DB_RETRY_SECONDS", 60)
 # A unit whose runner crashed is retried this many times before the search fails.
 FANOUT_MAX_ATTEMPTS = env_int("FANOUT_MAX_ATTEMPTS", 3)
+# Seconds a pilot may take (a few real fits timed before launch when there are no past fits); 0 = no pilot.
+FANOUT_PILOT_SECONDS = env_int("FANOUT_PILOT_SECONDS", 5)
 # Where workers cache data set files by content hash.
 FANOUT_CACHE_DIR = Path(env_str("FANOUT_CACHE_DIR", str(VAR_DIR / "datasets")))
 FANOUT_CLUSTER_NAME = env_str("FANOUT_CLUSTER_NAME", "fanout")

@@ -1,24 +1,39 @@
-"""Estimate a search before it runs: fits, CPU time and wall time, from past fits of the same estimator.
+"""Estimate a search before it runs: fits, CPU time and wall time, from past fits or from a short pilot.
 
 Past fits are weighted by the same relative cost that orders dispatch (engine.cost), so a grid of
 larger models is estimated larger than the history's average: seconds per unit of relative cost ×
 the new grid's total cost. The same data set is preferred; another one is scaled by its row count.
+
+With no past fits of the estimator, a pilot times a few real fits of the planned search (its most
+expensive and its cheapest candidate, first fold) in the isolated runner process, within
+FANOUT_PILOT_SECONDS (0 turns pilots off); its seconds per unit of cost are extrapolated the same way
+(engine.pilot). The budget counts from the runner's start (once the interpreter is up); a pilot cut off
+by it is killed and gives a lower bound ("at least"). Pilot results are cached for PILOT_CACHE_SECONDS
+per (estimator, fixed parameters, data set, folds), so the form's live estimate does not start a runner
+on every keystroke.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import joblib
+from django.conf import settings
+from django.core.cache import cache
 
-from search.engine import datasets
+from search.engine import datasets, pilot
 from search.engine.cost import relative_cost
+from search.engine.run import Job
 from search.engine.spec import Plan
 from search.models import Dataset, Result, Search, Status
 
 HISTORY = 2000  # most recent fits looked at
 DEFAULT_EFFICIENCY = 0.9
+PILOT_CACHE_SECONDS = 600
 
 
 @dataclass(frozen=True)
@@ -28,6 +43,8 @@ class Estimate:
     cpu_seconds: float | None
     wall_seconds: float | None
     basis: str
+    source: str = "none"  # "history" (past fits), "pilot", or "none"
+    lower_bound: bool = False  # the pilot was cut off: the true times are at least these
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -35,8 +52,9 @@ class Estimate:
     def line(self) -> str:
         if self.cpu_seconds is None or self.wall_seconds is None:
             return f"{self.fits} fits; {self.basis}"
+        about = "at least" if self.lower_bound else "about"
         return (
-            f"{self.fits} fits, about {_duration(self.cpu_seconds)} of CPU, {_duration(self.wall_seconds)} on "
+            f"{self.fits} fits, {about} {_duration(self.cpu_seconds)} of CPU, {_duration(self.wall_seconds)} on "
             f"{self.processes} processes ({self.basis})"
         )
 
@@ -77,22 +95,82 @@ def _efficiency(estimator: str) -> float:
     return min(1.0, sum(past) / len(past)) if past else DEFAULT_EFFICIENCY
 
 
-def search_estimate(*, plan: Plan, dataset: Dataset | None, n_samples: int, owner: Any = None) -> Estimate:
-    """What the search will cost; `basis` says where the numbers come from (or why there are none)."""
+def search_estimate(
+    *, plan: Plan, dataset: Dataset | None, n_samples: int, owner: Any = None, data_key: str | None = None
+) -> Estimate:
+    """What the search will cost; `basis` says where the numbers come from (or why there are none).
+    `data_key` identifies the data for caching a pilot when there is no stored Dataset row yet."""
     estimator = plan.spec.estimator_label
-    cores = joblib.cpu_count()
     processes = min(joblib.effective_n_jobs(plan.spec.n_jobs), plan.n_fits)
+    width = max(1, min(processes, joblib.cpu_count()))
     key = dataset.key if dataset is not None else None
     same = _history(estimator, key, owner) if key else None
     found = same or _history(estimator, None, owner)
     if found is None:
-        return Estimate(plan.n_fits, processes, None, None, f"no past fits of {estimator} to estimate from yet")
+        return _pilot_estimate(plan, key or data_key, processes, width)
     per_cost, seen, rows = found
     scale = 1.0 if same else n_samples / max(rows, 1.0)
-    cpu = per_cost * scale * plan.spec.cv.n_splits * sum(relative_cost(c) for c in plan.candidates)
-    wall = cpu / max(1, min(processes, cores)) / _efficiency(estimator)
+    cpu, wall = pilot.extrapolate(
+        per_cost=per_cost * scale, candidates=plan.candidates, n_splits=plan.spec.cv.n_splits, processes=width,
+        efficiency=_efficiency(estimator),
+    )  # fmt: skip
     where = "this data set" if same else f"other data sets, scaled to {n_samples} rows"
-    return Estimate(plan.n_fits, processes, cpu, wall, f"from {seen} past fits of {estimator} on {where}")
+    return Estimate(plan.n_fits, processes, cpu, wall, f"from {seen} past fits of {estimator} on {where}", "history")
+
+
+def _data_source(plan: Plan) -> dict[str, Any] | None:
+    """The runner's description of the spec's data (None for a CSV file that is not here)."""
+    ds = plan.spec.dataset
+    if ds.csv is not None:
+        return {"kind": "csv", "path": ds.csv, "target": ds.target} if Path(ds.csv).is_file() else None
+    kind = Dataset.Kind.BUILTIN if ds.name in datasets.BUILTIN else Dataset.Kind.GENERATOR
+    return {"kind": str(kind), "name": ds.name, "options": dict(ds.options)}
+
+
+def pilot_run(*, plan: Plan, source: dict[str, Any], budget: float) -> pilot.PilotResult:
+    """Time `plan`'s most expensive and cheapest candidates (first fold) in a runner, within `budget` s."""
+    from search import execution
+
+    spec = plan.spec.to_dict()
+    cells = pilot.pilot_cells(plan.candidates)
+    job = Job(
+        steps=[(name, module) for name, module in plan.steps], params=dict(plan.spec.params), data=source,
+        cv=spec["cv"], scoring=spec.get("scoring"), n_jobs=1, return_train_score=plan.spec.return_train_score,
+        cells=cells, cluster_workers=joblib.cpu_count(),  # one BLAS thread per fit, as in a search on every core
+    )  # fmt: skip
+    proc = execution.spawn_runner(job)
+    return pilot.watch(proc, {i: relative_cost(p) for i, _, p in cells}, budget)
+
+
+def _pilot_estimate(plan: Plan, data_key: str | None, processes: int, width: int) -> Estimate:
+    estimator = plan.spec.estimator_label
+    budget = float(settings.FANOUT_PILOT_SECONDS)
+    source = _data_source(plan)
+    if budget <= 0 or source is None or not plan.candidates:
+        return Estimate(plan.n_fits, processes, None, None, f"no past fits of {estimator} to estimate from yet")
+    spec = plan.spec.to_dict()
+    ident = [estimator, spec.get("params"), data_key or source, spec["cv"], spec.get("scoring")]
+    cache_key = "fanout-pilot:" + hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()
+    found = cache.get(cache_key)
+    if found is None:
+        result = pilot_run(plan=plan, source=source, budget=budget)
+        found = {
+            "per_cost": result.per_cost, "lower_bound": result.lower_bound, "per_fit": result.seconds_per_fit(),
+            "fits": sum(f.finished for f in result.fits), "error": result.error,
+        }  # fmt: skip
+        cache.set(cache_key, found, PILOT_CACHE_SECONDS)
+    if found["per_cost"] is None:
+        why = found["error"].splitlines()[0] if found["error"] else f"no fit started within {budget:g} s"
+        return Estimate(plan.n_fits, processes, None, None, f"no past fits of {estimator}; the pilot failed: {why}")
+    cpu, wall = pilot.extrapolate(
+        per_cost=found["per_cost"], candidates=plan.candidates, n_splits=plan.spec.cv.n_splits, processes=width,
+        efficiency=_efficiency(estimator),
+    )  # fmt: skip
+    if found["lower_bound"]:
+        basis = f"pilot stopped after {budget:g} s: at least {found['per_fit']:.1f} s per fit"
+    else:
+        basis = f"from a pilot of {found['fits']} fits of {estimator}, {found['per_fit']:.2f} s per fit"
+    return Estimate(plan.n_fits, processes, cpu, wall, basis, "pilot", bool(found["lower_bound"]))
 
 
 def estimate_plan(*, plan: Plan, owner: Any = None) -> Estimate:
@@ -106,4 +184,14 @@ def estimate_plan(*, plan: Plan, owner: Any = None) -> Estimate:
     n_samples = dataset.n_samples if dataset else int(ds.options.get("n_samples", 100) if ds.options else 0)
     if not n_samples and ds.name in datasets.BUILTIN:
         n_samples = datasets.load_builtin(ds.name).n_samples
-    return search_estimate(plan=plan, dataset=dataset, n_samples=n_samples, owner=owner)
+    key = services.dataset_key(ds) if ds.csv is None else _file_key(ds.csv)
+    return search_estimate(plan=plan, dataset=dataset, n_samples=n_samples, owner=owner, data_key=key)
+
+
+def _file_key(path: str) -> str | None:
+    """A cheap identity for a CSV file (path, size, modification time): enough to cache a pilot."""
+    try:
+        st = Path(path).stat()
+    except OSError:
+        return None
+    return f"{Path(path).resolve()}:{st.st_size}:{st.st_mtime_ns}"

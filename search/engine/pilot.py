@@ -1,0 +1,143 @@
+"""A pilot before launch: time a few real fits of a planned search, then extrapolate to the whole grid.
+
+Pure apart from reading a runner's output: no Django. The service layer (search.estimates) starts the
+isolated runner (`python -m search.engine.runner`) with `pilot_cells` as its job, and this module reads
+its JSON lines under a hard time budget, kills its process group when the budget is spent, and turns
+what came back into seconds per unit of relative cost (engine.cost), the same yardstick the estimate
+from past fits uses.
+
+The runner runs the pilot's cells one after another, most expensive first (`run_job` orders by cost).
+A fit that finished gives its fit + score time. When none finished in time, the one cut off has run
+since the runner's `start` event (sent just before the data is loaded), so the estimate becomes a lower
+bound: "at least X s per fit".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import queue
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .cost import relative_cost
+
+STARTUP_SECONDS = 30.0  # a cold runner imports scikit-learn first: ~1.5 s on an idle machine, more when busy
+
+
+@dataclass(frozen=True)
+class PilotFit:
+    cost: float
+    seconds: float  # fit + score time; for an unfinished fit, how long it ran at least
+    finished: bool
+
+
+@dataclass(frozen=True)
+class PilotResult:
+    fits: list[PilotFit] = field(default_factory=list)
+    killed: bool = False  # the budget ran out and the runner's group was killed
+    error: str = ""
+    runner_pid: int | None = None
+    seconds: float = 0.0  # wall time of the whole pilot, interpreter start included
+
+    @property
+    def per_cost(self) -> float | None:
+        """Seconds per unit of relative cost: from finished fits, else a lower bound from the one cut off."""
+        done = [f for f in self.fits if f.finished]
+        if done:
+            return sum(f.seconds for f in done) / sum(f.cost for f in done)
+        cut = [f.seconds / f.cost for f in self.fits if f.seconds > 0]
+        return max(cut) if cut else None
+
+    @property
+    def lower_bound(self) -> bool:
+        return not any(f.finished for f in self.fits)
+
+    def seconds_per_fit(self) -> float | None:
+        """The mean (or, for a lower bound, the least) seconds of the fits seen."""
+        seen = [f for f in self.fits if f.finished] or [f for f in self.fits if f.seconds > 0]
+        return sum(f.seconds for f in seen) / len(seen) if seen else None
+
+
+def pilot_cells(candidates: Sequence[dict[str, Any]], count: int = 2) -> list[tuple[int, int, dict[str, Any]]]:
+    """(candidate index, fold 0, params) of the most expensive and the cheapest candidates (then the next
+    most expensive, up to `count`): the grid's range of costs in as few fits as possible."""
+    by_cost = sorted(range(len(candidates)), key=lambda i: (relative_cost(candidates[i]), i))
+    picked: list[int] = []
+    for i in [*by_cost[-1:], *by_cost[:1], *reversed(by_cost[1:-1])]:
+        if i not in picked and len(picked) < count:
+            picked.append(i)
+    return [(i, 0, dict(candidates[i])) for i in picked]
+
+
+def extrapolate(
+    *, per_cost: float, candidates: Sequence[dict[str, Any]], n_splits: int, processes: int, efficiency: float
+) -> tuple[float, float]:
+    """(CPU seconds, wall seconds) of every fit of the grid: seconds per unit of cost × the grid's total
+    cost, spread over `processes` at the given parallel efficiency."""
+    cpu = per_cost * n_splits * sum(relative_cost(c) for c in candidates)
+    return cpu, cpu / max(1, processes) / max(efficiency, 1e-6)
+
+
+def _pump(stream: Any, events: queue.Queue[dict[str, Any] | None]) -> None:
+    for line in stream:
+        with contextlib.suppress(json.JSONDecodeError):
+            events.put(json.loads(line))
+    events.put(None)
+
+
+def _kill(proc: subprocess.Popen[str]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)  # the runner leads its own process group
+    proc.wait()
+
+
+def watch(
+    proc: subprocess.Popen[str], costs: dict[int, float], budget: float, startup: float = STARTUP_SECONDS
+) -> PilotResult:
+    """Read a runner's events until it ends or `budget` seconds have passed since its `start` event (the
+    interpreter is up; it may take `startup` seconds to get there), then make sure its whole process
+    group is gone. `costs` maps candidate index → relative cost."""
+    assert proc.stdout is not None
+    began = time.monotonic()
+    deadline = began + startup
+    events: queue.Queue[dict[str, Any] | None] = queue.Queue()
+    threading.Thread(target=_pump, args=(proc.stdout, events), daemon=True).start()
+    fits: list[PilotFit] = []
+    done: set[int] = set()
+    last: float | None = None
+    error, over = "", False
+    while not over:
+        try:
+            event = events.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            break  # out of time
+        kind = "eof" if event is None else event.get("event")
+        if event and kind == "start":
+            last = time.monotonic()
+            deadline = last + budget
+        elif event and kind == "fit":
+            done.add(int(event["candidate"]))
+            if not event.get("error"):  # a failed fit's time says nothing about a good one's
+                seconds = float(event["fit_time"]) + float(event["score_time"])
+                fits.append(PilotFit(costs.get(int(event["candidate"]), 1.0), seconds, True))
+            last = time.monotonic()
+        elif kind in ("end", "error", "eof"):
+            error = event.get("message", "") if event and kind == "error" else ""
+            over = True
+    killed = not over
+    pending = [i for i in costs if i not in done]
+    if killed and pending and last is not None:
+        # A fit was running when the budget ran out. Fits run back to back, so it started at the last
+        # event: it takes at least that long (for the first fit this includes loading the data, which is
+        # small beside a fit that overruns the budget). Dividing by the largest cost still pending keeps
+        # seconds-per-cost a lower bound whichever fit it was.
+        fits.append(PilotFit(max(costs[i] for i in pending), time.monotonic() - last, False))
+    _kill(proc)
+    return PilotResult(fits, killed, error, proc.pid, time.monotonic() - began)
