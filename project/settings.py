@@ -140,6 +140,8 @@ FANOUT_PILOT_SECONDS = env_int("FANOUT_PILOT_SECONDS", 5)
 # Where workers cache data set files by content hash.
 FANOUT_CACHE_DIR = Path(env_str("FANOUT_CACHE_DIR", str(VAR_DIR / "datasets")))
 FANOUT_CLUSTER_NAME = env_str("FANOUT_CLUSTER_NAME", "fanout")
+# Copy a stored identical fit (same estimator, params, data, split, scoring, versions) instead of rerunning it.
+FANOUT_REUSE_FITS = env_bool("FANOUT_REUSE_FITS", True)
 
 # --- django-q2 --------------------------------------------------------------------------------
 # One worker per machine: each unit already uses every core with n_jobs=-1 (HAZARDS.md §6).

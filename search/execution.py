@@ -33,7 +33,7 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from search import machines, services
+from search import machines, reuse_services, services
 from search.engine.run import Job, machine_name
 from search.models import Candidate, Result, Search, Status, WorkUnit
 
@@ -103,7 +103,8 @@ def unit_job(unit: WorkUnit, cells: list[tuple[int, int, dict[str, Any]]]) -> Jo
     return Job(
         steps=steps,
         params=spec.get("params", {}),
-        data=search.dataset.data_source(services.dataset_local_path(search.dataset)),
+        # `key`, the data set's content hash, goes into every fit's key (engine.reuse.fit_keys)
+        data={**search.dataset.data_source(services.dataset_local_path(search.dataset)), "key": search.dataset.key},
         cv=spec["cv"],
         scoring=scoring,
         n_jobs=search.n_jobs,
@@ -221,6 +222,8 @@ def results_write(*, unit: WorkUnit, fits: list[dict[str, Any]]) -> None:
             pid=f["pid"],
             n_test_samples=f["n_test_samples"],
             error=f["error"],
+            fit_key=f.get("fit_key", ""),
+            path_reused=bool(f.get("path_reused", False)),
         )
         for f in fits
     ]
@@ -335,6 +338,8 @@ def unit_run(*, unit_id: int) -> str:
     if unit is None:
         return "skipped"
     cells = _pending_cells(unit)
+    if cells and reuse_services.reuse_enabled(unit):  # identical fits stored earlier are copied, not rerun
+        cells = reuse_services.results_reuse(unit=unit, job=unit_job(unit, cells))
     if not cells:
         _finish_unit(unit, Status.DONE)
         services.search_finalize(search_id=unit.search_id)

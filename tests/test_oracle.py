@@ -159,3 +159,35 @@ def test_failing_fits_are_nan_like_error_score_nan() -> None:
     assert payload["cv_results"]["mean_test_score"][1] is None
     assert payload["cv_results"]["rank_test_score"][1] == 3  # NaN ranks last, tied, as in scikit-learn
     assert payload["search"]["status"] == "done"
+
+
+def test_path_reuse_of_a_forest_gives_grid_search_scores() -> None:
+    options = {"n_samples": 300, "n_features": 8, "random_state": 0}
+    X, y = skd.make_classification(**options)
+    grid = {"n_estimators": [5, 10, 20, 40], "max_features": ["sqrt", 0.8]}
+    spec = {
+        "estimator": "RandomForestClassifier", "params": {"random_state": 0}, "param_grid": grid,
+        "dataset": {"name": "make_classification", "options": options}, "cv": 5,
+        "scoring": ["accuracy", "neg_log_loss"], "return_train_score": True,
+    }  # fmt: skip
+    payload = run_and_compare(
+        spec, RandomForestClassifier(random_state=0), X, y, param_grid=grid, cv=5,
+        scoring=["accuracy", "neg_log_loss"], return_train_score=True,
+    )  # fmt: skip
+    assert payload["search"]["fits_saved"] == 3 * 2 * 5  # 5 trees fitted, 10, 20 and 40 grown from them
+
+
+def test_path_reuse_of_gradient_boosting_gives_grid_search_scores() -> None:
+    from sklearn.ensemble import GradientBoostingRegressor
+
+    X, y = skd.load_diabetes(return_X_y=True)
+    grid = {"n_estimators": [10, 30], "subsample": [1.0, 0.7]}
+    spec = {
+        "estimator": "GradientBoostingRegressor", "params": {"random_state": 0, "max_features": 0.5},
+        "param_grid": grid, "dataset": "diabetes", "cv": {"n_splits": 3, "shuffle": True, "random_state": 0},
+    }  # fmt: skip
+    payload = run_and_compare(
+        spec, GradientBoostingRegressor(random_state=0, max_features=0.5), X, y, param_grid=grid,
+        cv=KFold(3, shuffle=True, random_state=0),
+    )  # fmt: skip
+    assert payload["search"]["fits_saved"] == 2 * 3

@@ -27,6 +27,7 @@ from sklearn.utils.multiclass import type_of_target
 
 from . import datasets, registry
 from .cost import relative_cost
+from .reuse import Chain, fit_keys, plan_chains
 from .speedup import lpt_order
 
 
@@ -93,6 +94,8 @@ class FitResult:
     n_test_samples: int
     error: str = ""
     threads: dict[str, int] | None = None  # thread pools of this process, reported by its first fit
+    path_reused: bool = False  # scored from a warm-started model grown from a smaller one (engine.reuse)
+    fit_key: str = ""  # see engine.reuse.fit_keys; empty when the job's data has no content key
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -222,6 +225,47 @@ def fit_and_score(
     )  # fmt: skip
 
 
+def fit_chain(ctx: FitContext, train: np.ndarray, test: np.ndarray, chain: Chain) -> list[FitResult]:
+    """The fits of one chain (see `engine.reuse`): grown from one warm-started model when `chain.param` is
+    set, else one independent fit. Each result's `fit_time` is its own fit: the trees it added."""
+    from sklearn.utils.metaestimators import _safe_split
+
+    first_cand, first_params = chain.cells[0]
+    if chain.param is None:
+        return [fit_and_score(ctx, train, test, first_params, first_cand, chain.fold)]
+    threads = _limit_threads(ctx.threads)
+    est = clone(ctx.estimator).set_params(**clone(first_params, safe=False))
+    X_train, y_train = _safe_split(est, ctx.X, ctx.y, train)
+    X_test, y_test = _safe_split(est, ctx.X, ctx.y, test, train)
+    out: list[FitResult] = []
+    for i, (cand, params) in enumerate(chain.cells):
+        started = time.time()
+        if i:
+            est.set_params(**{chain.param: params[chain.param], "warm_start": True})
+        t0 = time.perf_counter()
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                est.fit(X_train, y_train)
+        except Exception:  # noqa: BLE001 - the rest of the chain is fitted independently, failure included
+            rest = chain.cells[i:]
+            return out + [fit_and_score(ctx, train, test, p, c, chain.fold) for c, p in rest]
+        fit_time = time.perf_counter() - t0
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            test_scores, error = _as_score_dict(ctx.scorer(est, X_test, y_test), ctx.metrics)
+            score_time = time.perf_counter() - t0 - fit_time
+            train_scores = None
+            if ctx.return_train_score:
+                train_scores, train_error = _as_score_dict(ctx.scorer(est, X_train, y_train), ctx.metrics)
+                error = "\n".join(e for e in (error, train_error) if e)
+        out.append(FitResult(
+            cand, chain.fold, test_scores, train_scores, fit_time, score_time, started, time.time(),
+            os.getpid(), machine_name(), len(test), error, threads if i == 0 else None, path_reused=i > 0,
+        ))  # fmt: skip
+    return out
+
+
 def metric_names(scoring: str | list[str] | tuple[str, ...] | None) -> list[str]:
     return list(scoring) if isinstance(scoring, (list, tuple)) else ["score"]
 
@@ -281,13 +325,18 @@ def run_job(job: Job, on_start: Callable[[RunInfo], None] | None = None) -> Iter
         estimator, data.X, data.y, make_scorer(estimator, job.scoring), metric_names(job.scoring),
         job.return_train_score, info.inner_threads,
     )  # fmt: skip
-    order = lpt_order([relative_cost(params) for _, _, params in job.cells])
+    # Path reuse: cells that differ only in a growing parameter run as one warm-started chain (engine.reuse).
+    chains = plan_chains(job.steps, job.params, job.cells, [len(train) for train, _ in splits])
+    order = lpt_order([relative_cost(chain.cells[-1][1]) for chain in chains])  # a chain costs its largest fit
     tasks: Iterable[Any] = (
-        joblib.delayed(fit_and_score)(ctx, splits[fold][0], splits[fold][1], params, cand, fold)
-        for cand, fold, params in (job.cells[i] for i in order)
+        joblib.delayed(fit_chain)(ctx, splits[chain.fold][0], splits[chain.fold][1], chain)
+        for chain in (chains[i] for i in order)
     )
+    keys = fit_keys(job.to_dict())
     # Arrays above 1 MB reach the worker processes as read-only memory maps, not copies.
     parallel = joblib.Parallel(n_jobs=job.n_jobs, return_as="generator_unordered", max_nbytes="1M", mmap_mode="r")
-    for result in parallel(tasks):
-        info.worker_pids.add(result.pid)
-        yield result
+    for results in parallel(tasks):
+        for result in results:
+            result.fit_key = keys.get((result.candidate, result.fold), "")
+            info.worker_pids.add(result.pid)
+            yield result
