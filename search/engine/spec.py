@@ -155,7 +155,7 @@ def _check_keys(data: Mapping[str, Any], allowed: set[str], where: str) -> None:
     if unknown:
         prefix = f"{where}." if where else ""
         raise SpecError(
-            f"{prefix}{unknown[0]}",
+            f"{prefix}{unknown[0] or repr(unknown[0])}",  # an empty key is named ''
             f"unknown key; allowed keys: {', '.join(sorted(allowed))}",
         )
 

@@ -141,12 +141,16 @@ class SearchForm(forms.Form):
         if not raw:
             return default
         try:
-            return json.loads(raw)
+            value = json.loads(raw)
         except json.JSONDecodeError as exc:
             self.add_error(name, f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}")
         except (ValueError, RecursionError) as exc:  # a number of 4,300+ digits, lists nested thousands deep
             self.add_error(name, f"unreadable JSON: {exc or 'nested too deeply'}")
-        return None
+        else:
+            if value is not None:
+                return value
+            self.add_error(name, "null is not allowed here; leave the field empty for the default")
+        return None  # the field's error is set
 
     def _dataset(self) -> dict[str, Any] | None:
         kind = self.cleaned_data.get("dataset_kind")
