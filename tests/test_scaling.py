@@ -1,11 +1,15 @@
-"""Scaling studies: one real, measured run per process count, then an Amdahl fit."""
+"""Scaling studies: one real, measured run per process (or machine) count, then an Amdahl fit."""
 
 from __future__ import annotations
 
-import pytest
+from datetime import timedelta
+from typing import Any
 
-from search import scaling, services
-from search.models import ScalingStudy, Search, Status
+import pytest
+from django.utils import timezone
+
+from search import execution, machines, scaling, services
+from search.models import ScalingStudy, Search, Status, WorkUnit
 from tests.conftest import create_search, queued_messages, run_inline
 
 SPEC = {
@@ -54,3 +58,38 @@ def test_a_cancelled_run_ends_the_study() -> None:
     assert study.status == Status.CANCELLED
     assert set(study.runs.values_list("status", flat=True)) == {Status.CANCELLED}
     assert ScalingStudy.objects.get().error == f"run {first.pk} was cancelled"
+
+
+def test_a_run_limited_to_one_machine_declines_a_second_one_until_the_first_stops_answering(
+    monkeypatch: pytest.MonkeyPatch, settings: Any
+) -> None:
+    settings.FANOUT_MAX_FITS_PER_UNIT = 8  # 2 candidates x 4 folds per unit: 3 units
+    search = services.search_create(plan=services.plan_search(SPEC), enqueue=False, max_machines=1)
+    first, second, third = search.units.order_by("index")
+    monkeypatch.setenv("FANOUT_MACHINE_NAME", "machine-a")
+    assert execution.unit_claim(unit_id=first.pk) is not None
+    monkeypatch.setenv("FANOUT_MACHINE_NAME", "machine-b")
+    with pytest.raises(machines.Declined):
+        execution.unit_claim(unit_id=second.pk)
+    assert execution.unit_run(unit_id=second.pk) == "declined"  # after DECLINE_DELAY, sent to the broker again
+    second.refresh_from_db()
+    assert second.status == Status.QUEUED and second.q_task_id and queued_messages() == 1
+    monkeypatch.setenv("FANOUT_MACHINE_NAME", "machine-a")  # the machine that holds the place may take more
+    assert execution.unit_claim(unit_id=second.pk) is not None
+    # machine-a dies: once its leases have expired, its place is free for machine-b
+    WorkUnit.objects.filter(search=search).update(lease_until=timezone.now() - timedelta(seconds=1))
+    monkeypatch.setenv("FANOUT_MACHINE_NAME", "machine-b")
+    unit = execution.unit_claim(unit_id=third.pk)
+    assert unit is not None and unit.host == "machine-b"
+    monkeypatch.setenv("FANOUT_MACHINE_NAME", "machine-a")  # and the old one, back, is now the one declined
+    with pytest.raises(machines.Declined):
+        execution.unit_claim(unit_id=first.pk)
+
+
+def test_a_study_over_machines_needs_several_clusters() -> None:
+    search = create_search(SPEC)
+    with pytest.raises(ValueError, match="needs that many clusters attached; 0 reporting now"):
+        scaling.study_create(search=search, axis="machines", enqueue=False)
+    with pytest.raises(ValueError, match="axis must be one of processes, machines"):
+        scaling.study_create(search=search, axis="cores", enqueue=False)
+    assert scaling.study_axes() == ["processes"]
