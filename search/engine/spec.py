@@ -40,8 +40,6 @@ STRATEGIES = ("grid", "random", "halving")
 DATASET_KEYS = {"name", "options", "csv", "target"}
 MAX_N_JOBS = 1024  # processes per unit; more would fork-bomb the worker's machine
 MAX_NESTING = 8  # lists inside lists in a parameter value (hidden_layer_sizes needs 2)
-MAX_N_JOBS = 1024  # processes per unit; more would fork-bomb the worker's machine
-MAX_NESTING = 8  # lists inside lists in a parameter value (hidden_layer_sizes needs 2)
 CV_KEYS = {"n_splits", "shuffle", "random_state"}
 
 
