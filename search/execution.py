@@ -111,6 +111,7 @@ def unit_job(unit: WorkUnit, cells: list[tuple[int, int, dict[str, Any]]]) -> Jo
         return_train_score=bool(spec.get("return_train_score")),
         cells=cells,
         cluster_workers=int(settings.Q_CLUSTER.get("workers", 1)),
+        subsample=services.halving_subsample(search, unit.iteration),
     )
 
 

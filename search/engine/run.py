@@ -27,6 +27,7 @@ from sklearn.utils.multiclass import type_of_target
 
 from . import datasets, registry
 from .cost import relative_cost
+from .halving import subsample_splits
 from .reuse import Chain, fit_keys, plan_chains
 from .speedup import lpt_order
 
@@ -50,6 +51,9 @@ class Job:
     return_train_score: bool
     cells: list[tuple[int, int, dict[str, Any]]]  # (candidate index, fold, params)
     cluster_workers: int = 1  # django-q2 workers on this machine, each running one unit at a time
+    # Successive halving over samples: every fold's train and test rows subsampled to `fraction`
+    # with `random_state`, as HalvingGridSearchCV's `_SubsampleMetaSplitter` does.
+    subsample: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -62,6 +66,7 @@ class Job:
             "return_train_score": self.return_train_score,
             "cells": [list(c) for c in self.cells],
             "cluster_workers": self.cluster_workers,
+            "subsample": self.subsample,
         }
 
     @classmethod
@@ -76,6 +81,7 @@ class Job:
             return_train_score=bool(d["return_train_score"]),
             cells=[(int(c), int(f), p) for c, f, p in d["cells"]],
             cluster_workers=int(d.get("cluster_workers", 1)),
+            subsample=d.get("subsample"),
         )
 
 
@@ -186,6 +192,32 @@ def _limit_threads(threads: int) -> dict[str, int] | None:
     return _process_threads
 
 
+def _score(ctx: FitContext, est: BaseEstimator, X: Any, y: Any) -> tuple[dict[str, float | None], str]:
+    """`_validation._score` with error_score=nan: a scorer that raises gives NaN scores and its message."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return _as_score_dict(ctx.scorer(est, X, y), ctx.metrics)
+    except Exception as exc:  # noqa: BLE001 - a failed score is data (NaN), as in scikit-learn
+        message = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        return {m: None for m in ctx.metrics}, f"scoring: {message}"
+
+
+def score_fitted(
+    ctx: FitContext, est: BaseEstimator, X_train: Any, y_train: Any, X_test: Any, y_test: Any
+) -> tuple[dict[str, float | None], dict[str, float | None] | None, str, float]:
+    """Test scores, train scores (when asked for), the scorers' error text of a fitted estimator, and the
+    time the test scores took (scikit-learn's `score_time`)."""
+    t0 = time.perf_counter()
+    test_scores, error = _score(ctx, est, X_test, y_test)
+    score_time = time.perf_counter() - t0
+    train_scores = None
+    if ctx.return_train_score:
+        train_scores, train_error = _score(ctx, est, X_train, y_train)
+        error = "\n".join(e for e in (error, train_error) if e)
+    return test_scores, train_scores, error, score_time
+
+
 def fit_and_score(
     ctx: FitContext, train: np.ndarray, test: np.ndarray, params: dict[str, Any], candidate: int, fold: int
 ) -> FitResult:
@@ -211,14 +243,7 @@ def fit_and_score(
             fit_time, 0.0, started, time.time(), os.getpid(), machine_name(), len(test), error, threads,
         )  # fmt: skip
     fit_time = time.perf_counter() - t0
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        test_scores, error = _as_score_dict(ctx.scorer(est, X_test, y_test), ctx.metrics)
-        score_time = time.perf_counter() - t0 - fit_time
-        train_scores = None
-        if ctx.return_train_score:
-            train_scores, train_error = _as_score_dict(ctx.scorer(est, X_train, y_train), ctx.metrics)
-            error = "\n".join(e for e in (error, train_error) if e)
+    test_scores, train_scores, error, score_time = score_fitted(ctx, est, X_train, y_train, X_test, y_test)
     return FitResult(
         candidate, fold, test_scores, train_scores, fit_time, score_time, started, time.time(),
         os.getpid(), machine_name(), len(test), error, threads,
@@ -251,14 +276,7 @@ def fit_chain(ctx: FitContext, train: np.ndarray, test: np.ndarray, chain: Chain
             rest = chain.cells[i:]
             return out + [fit_and_score(ctx, train, test, p, c, chain.fold) for c, p in rest]
         fit_time = time.perf_counter() - t0
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            test_scores, error = _as_score_dict(ctx.scorer(est, X_test, y_test), ctx.metrics)
-            score_time = time.perf_counter() - t0 - fit_time
-            train_scores = None
-            if ctx.return_train_score:
-                train_scores, train_error = _as_score_dict(ctx.scorer(est, X_train, y_train), ctx.metrics)
-                error = "\n".join(e for e in (error, train_error) if e)
+        test_scores, train_scores, error, score_time = score_fitted(ctx, est, X_train, y_train, X_test, y_test)
         out.append(FitResult(
             cand, chain.fold, test_scores, train_scores, fit_time, score_time, started, time.time(),
             os.getpid(), machine_name(), len(test), error, threads if i == 0 else None, path_reused=i > 0,
@@ -321,6 +339,8 @@ def run_job(job: Job, on_start: Callable[[RunInfo], None] | None = None) -> Iter
     data = load_data(job.data)
     estimator = registry.build(tuple(job.steps), job.params)
     splits = list(make_cv(job.cv, data.y, is_classifier(estimator)).split(data.X, data.y))
+    if job.subsample is not None:
+        splits = subsample_splits(splits, float(job.subsample["fraction"]), job.subsample.get("random_state"))
     ctx = FitContext(
         estimator, data.X, data.y, make_scorer(estimator, job.scoring), metric_names(job.scoring),
         job.return_train_score, info.inner_threads,
