@@ -51,6 +51,7 @@ def make_env(var_dir: Path, name: str = "bench") -> dict[str, str]:
         DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
         FANOUT_CLUSTER_NAME=f"{name}-{os.getpid()}",
         PYTHONUNBUFFERED="1",
+        FANOUT_REUSE_FITS="0",  # rounds repeat the same search: each must fit, not copy the previous round's fits
     )
     return env
 

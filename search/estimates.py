@@ -67,7 +67,10 @@ def _duration(seconds: float) -> str:
 
 def _history(estimator: str, dataset_key: str | None, owner: Any) -> tuple[float, int, float] | None:
     """(seconds per unit of relative cost, fits seen, rows of their data) from finished searches."""
-    qs = Result.objects.filter(search__estimator=estimator, search__status=Status.DONE, error="")
+    # Only fits computed from scratch: a copy repeats its original, a path-reused fit timed only the trees it added.
+    qs = Result.objects.filter(
+        search__estimator=estimator, search__status=Status.DONE, error="", reused_from=None, path_reused=False
+    )
     if owner is not None and getattr(owner, "pk", None):
         qs = qs.filter(search__owner=owner)
     if dataset_key is not None:

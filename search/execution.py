@@ -119,6 +119,30 @@ def _kill_group(proc: subprocess.Popen[str]) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+    # The loky workers are not our children: wait (briefly) until the kernel has really ended them too. A
+    # worker holding a large model takes a moment to exit, and "stopped" must mean nothing runs any more.
+    deadline = time.monotonic() + 5.0
+    while _group_running(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def _group_running(pgid: int) -> bool:
+    """Whether a process of group `pgid` still runs (zombies waiting for init to reap them do not count)."""
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return False  # no /proc (not Linux): nothing to wait for
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[-1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            return True
+    return False
 
 
 # A warm runner waits in each django-q2 worker: interpreter started, scikit-learn imported, loky pool
