@@ -198,9 +198,10 @@ def search_create(
     """Store a validated search with its candidates and work units; enqueue the units after commit.
     `max_machines` limits it to that many machines (see search.machines); its units are sized for them."""
     spec = plan.spec
-    dataset, data = _dataset_with_data(spec.dataset, owner, base_dir)
-    _check_data_fits_cv(plan, data)
-    rounds = _halving_schedule(plan, data)
+    with transaction.atomic():  # a data check that fails stores nothing, not even the data set's row
+        dataset, data = _dataset_with_data(spec.dataset, owner, base_dir)
+        _check_data_fits_cv(plan, data)
+        rounds = _halving_schedule(plan, data)
     first = plan.candidates
     n_candidates = plan.n_candidates
     if rounds is not None:  # round 0 now; the next rounds once a round is scored (search_finalize)

@@ -319,6 +319,7 @@ def test_bad_input_gets_a_clear_answer_everywhere(
         answered += 1
     if bad.form is not None or bad.form_csv is not None:
         post_form(web, user, bad)
+        assert Dataset.objects.count() == (bad.form_csv is not None)  # only the upload the form picked
         assert_nothing_started()
         answered += 1
     if bad.upload:
