@@ -125,6 +125,9 @@ BAD = [
     Bad("grid-over-the-limit", "the grid has 1,200,000 fits (candidates × folds: 300,000 × 4); the limit is "
         "1,000,000 (FANOUT_MAX_FITS)", spec(param_grid=HUGE_GRID), "param_grid",
         form(param_grid=json.dumps(HUGE_GRID)), "param_grid"),
+    Bad("grid-one-bad-value-among-many", "The 'C' parameter of SVC must be a float in the range (0.0, inf]. Got -1",
+        spec(param_grid={"C": [*range(1, 50_001), -1]}), "param_grid.C",
+        form(param_grid=json.dumps({"C": [*range(1, 50_001), -1]})), "param_grid"),
     Bad("grid-over-a-lower-limit", "the grid has 16 fits (candidates × folds: 4 × 4); the limit is 10 "
         "(FANOUT_MAX_FITS)", spec(param_grid={"C": [1, 10, 100, 1000]}), "param_grid",
         form(param_grid='{"C": [1, 10, 100, 1000]}'), "param_grid", settings={"FANOUT_MAX_FITS": 10}),
