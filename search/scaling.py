@@ -160,7 +160,7 @@ def study_table(study: ScalingStudy) -> dict[str, Any]:
     Each row's `width` is its process or machine count (`axis` says which); `processes` is kept for the
     processes axis, and `machines` lists the machines whose fits the run stored."""
     points = dict(study_points(study))
-    rows = []
+    rows: list[dict[str, Any]] = []
     for r in _runs(study):
         width = _width(study, r) or 0
         rows.append({
@@ -171,9 +171,14 @@ def study_table(study: ScalingStudy) -> dict[str, Any]:
         })  # fmt: skip
     s = study.serial_fraction
     counts = study_counts(study)
+    short = [  # a machine left (or never came) between runs: that point measured fewer machines than asked
+        f"run {row['search']} was given {row['width']} machines but ran on {len(row['machines'])}"
+        for row in rows
+        if study.axis == "machines" and row["status"] == Status.DONE and len(row["machines"]) < row["width"]
+    ]
     return {
         "study": study.pk, "status": study.status, "n_candidates": study.n_candidates, "rows": rows,
         "axis": study.axis, "unit": "machines" if study.axis == "machines" else "processes",
-        "serial_fraction": s, "error": study.error,
+        "serial_fraction": s, "error": study.error, "warnings": short,
         "projections": {str(n): v for n, v in speedup.projections(s, max(counts)).items()} if s is not None else {},
     }  # fmt: skip

@@ -78,7 +78,7 @@ def test_a_machines_study_stores_one_measured_run_per_machine_count(machines: An
     table = scaling.study_table(study)
     assert table["unit"] == "machines" and [row["width"] for row in table["rows"]] == [1, 2]
     assert table["rows"][0]["speedup"] == pytest.approx(1.0) and table["rows"][1]["speedup"] > 0
-    assert table["rows"][1]["machines"] == ["machine-a", "machine-b"]
+    assert table["rows"][1]["machines"] == ["machine-a", "machine-b"] and table["warnings"] == []
     assert study.serial_fraction is not None and 0 <= study.serial_fraction <= 1
     figure = speedup_plots.scaling_figure(scaling.study_points(study), study.serial_fraction, 2, study.axis)
     assert figure["layout"]["xaxis"]["title"]["text"] == "machines"

@@ -93,3 +93,19 @@ def test_a_study_over_machines_needs_several_clusters() -> None:
     with pytest.raises(ValueError, match="axis must be one of processes, machines"):
         scaling.study_create(search=search, axis="cores", enqueue=False)
     assert scaling.study_axes() == ["processes"]
+
+
+def test_a_machines_point_that_ran_on_fewer_machines_is_flagged(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(services, "live_clusters", lambda: 2)
+    monkeypatch.setenv("FANOUT_MACHINE_NAME", "only-one")
+    search = create_search(SPEC)
+    study = scaling.study_create(search=search, axis="machines", enqueue=False)
+    assert (study.n_jobs_list, study.n_machines_list, scaling.study_label(study)) == ([-1], [1, 2], "1, 2 machines")
+    for run in study.runs.order_by("max_machines"):
+        run_inline(run)
+    study.refresh_from_db()
+    table = scaling.study_table(study)
+    assert study.status == Status.DONE and [row["width"] for row in table["rows"]] == [1, 2]
+    assert [row["machines"] for row in table["rows"]] == [["only-one"], ["only-one"]]
+    second = table["rows"][1]["search"]
+    assert table["warnings"] == [f"run {second} was given 2 machines but ran on 1"]

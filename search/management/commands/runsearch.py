@@ -207,3 +207,5 @@ class Command(BaseCommand):
         if table["serial_fraction"] is not None:
             projected = ", ".join(f"{v:.1f}x at {n}" for n, v in table["projections"].items())
             self.stdout.write(f"  Amdahl serial fraction {table['serial_fraction']:.3f}; projected {projected}")
+        for warning in table["warnings"]:
+            self.stdout.write(f"  warning: {warning}")
