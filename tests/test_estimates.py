@@ -145,3 +145,14 @@ def test_runsearch_and_the_form_show_a_pilot_estimate(pilots: None, tmp_path: Pa
     data = client.post(reverse("search-estimate"), form).json()  # the pilot above is cached: no second runner
     assert data["ok"] and data["estimate"]["source"] == "pilot" and data["estimate"]["cpu_seconds"] > 0
     assert "from a pilot of 2 fits" in data["text"]
+
+
+def test_the_pilot_engine_imports_without_django() -> None:
+    import subprocess
+    import sys
+
+    from project.cluster import ROOT
+
+    code = "import sys, search.engine.pilot\nassert not [m for m in sys.modules if m.split('.')[0] == 'django']\n"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stderr
