@@ -23,6 +23,7 @@ from search.engine.run import Job
 from search.models import Candidate, Result, WorkUnit
 
 Cell = tuple[int, int, dict[str, Any]]
+LOOKUP_BATCH = 500  # keys per query: far below SQLite's and PostgreSQL's parameter limits
 
 
 def reuse_enabled(unit: WorkUnit) -> bool:
@@ -34,15 +35,17 @@ def results_reuse(*, unit: WorkUnit, job: Job) -> list[Cell]:
     keys = fit_keys(job.to_dict())
     if not keys:
         return list(job.cells)
-    stored = (
-        Result.objects.filter(fit_key__in=set(keys.values()), error="")  # never a failed fit
-        .order_by("pk")
-        .values("pk", "reused_from_id", "fit_key", "test_scores", "train_scores", "fit_time", "score_time",
-                "host", "pid", "n_test_samples")
-    )  # fmt: skip
+    wanted = sorted(set(keys.values()))
     found: dict[str, dict[str, Any]] = {}
-    for row in stored:
-        found.setdefault(row["fit_key"], dict(row))  # the oldest copy of each key
+    for start in range(0, len(wanted), LOOKUP_BATCH):
+        stored = (
+            Result.objects.filter(fit_key__in=wanted[start : start + LOOKUP_BATCH], error="")  # never a failed fit
+            .order_by("pk")
+            .values("pk", "reused_from_id", "fit_key", "test_scores", "train_scores", "fit_time", "score_time",
+                    "host", "pid", "n_test_samples")
+        )  # fmt: skip
+        for row in stored:
+            found.setdefault(row["fit_key"], dict(row))  # the oldest row of each key
     hits = [(cand, fold) for cand, fold, _ in job.cells if keys[(cand, fold)] in found]
     if hits:
         _copy(unit, hits, keys, found)

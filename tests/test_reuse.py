@@ -158,3 +158,10 @@ def test_fits_of_an_interrupted_search_are_reused_by_the_next() -> None:
     second = run(SMALL)
     assert second.fits_reused == 6 and fits_run(second) == 3
     assert unit.pk != second.units.get().pk
+
+
+def test_lookups_in_batches_find_every_fit(monkeypatch: pytest.MonkeyPatch) -> None:
+    run(SMALL)
+    monkeypatch.setattr(reuse_services, "LOOKUP_BATCH", 2)
+    second = run(SMALL)
+    assert second.fits_reused == 9 and fits_run(second) == 0
