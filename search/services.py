@@ -69,8 +69,7 @@ def _dataset_with_data(ds: spec_mod.DatasetSpec, owner: Any, base_dir: Path | No
         if not path.is_absolute() and base_dir is not None:
             path = base_dir / path
         try:
-            _check_csv_size(path)
-            content = path.read_bytes()
+            content = _read_csv_bytes(path)
         except OSError as exc:
             raise SpecError("dataset.csv", f"cannot read {str(path)!r}: {exc.strerror}") from None
         try:
@@ -117,15 +116,19 @@ def dataset_local_path(dataset: Dataset) -> str | None:
     return str(path)
 
 
-def _check_csv_size(path: Path) -> None:
-    """The upload limit applies to a CSV named in a spec file too (checked before reading it)."""
-    size = path.stat().st_size
-    if size > settings.FANOUT_MAX_UPLOAD_MB * 1024 * 1024:
+def _read_csv_bytes(path: Path) -> bytes:
+    """A CSV named in a spec file, under the upload limit too; read no further than the limit, and only
+    from a regular file (a FIFO, /dev/zero or /dev/stdin would hang the command or fill its memory)."""
+    if path.exists() and not path.is_file():
+        raise SpecError("dataset.csv", f"{str(path)!r} is not a regular file; give the path of a .csv file")
+    limit_mb = settings.FANOUT_MAX_UPLOAD_MB
+    with path.open("rb") as f:
+        content = f.read(limit_mb * 1024 * 1024 + 1)
+    if len(content) > limit_mb * 1024 * 1024:
         raise SpecError(
-            "dataset.csv",
-            f"{path.name} is {size / (1024 * 1024):.1f} MB; the limit is {settings.FANOUT_MAX_UPLOAD_MB} MB "
-            "(FANOUT_MAX_UPLOAD_MB)",
+            "dataset.csv", f"{path.name} is over {limit_mb} MB; the limit is {limit_mb} MB (FANOUT_MAX_UPLOAD_MB)"
         )
+    return content
 
 
 def _check_data_fits_cv(plan: Plan, data: datasets.Data) -> None:
