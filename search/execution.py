@@ -146,8 +146,42 @@ def _group_running(pgid: int) -> bool:
 
 
 # A warm runner waits in each django-q2 worker: interpreter started, scikit-learn imported, loky pool
-# up. Taking it saves ~2 s per unit; a new one is started once the unit is over (when the worker is idle).
-_spare: subprocess.Popen[str] | None = None
+# up. Taking it saves ~2 s per unit. A runner whose job ended cleanly is kept as the next spare (its
+# pool and imports stay warm, so back-to-back units and halving rounds start at once); any other end
+# (cancel, timeout, crash, lost lease) kills its whole group, and a fresh spare is started when idle.
+RUNNER_MAX_JOBS = 200  # a reused runner is retired after this many jobs, bounding what a leak could hold
+
+
+@dataclass
+class _Runner:
+    """One runner process with its event stream; it takes one job per line on stdin, one after another."""
+
+    proc: subprocess.Popen[str]
+    events: queue.Queue[dict[str, Any] | None] = field(default_factory=queue.Queue)
+    stderr: deque[str] = field(default_factory=lambda: deque(maxlen=50))
+    jobs: int = 0
+
+    def __post_init__(self) -> None:
+        assert self.proc.stdout is not None and self.proc.stderr is not None
+        threading.Thread(target=_pump, args=(self.proc.stdout, self.events), daemon=True).start()
+        threading.Thread(target=_drain, args=(self.proc.stderr, self.stderr), daemon=True).start()
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def send(self, job: Job) -> None:
+        assert self.proc.stdin is not None
+        self.stderr.clear()
+        self.jobs += 1
+        self.proc.stdin.write(json.dumps(job.to_dict(), allow_nan=False) + "\n")
+        self.proc.stdin.flush()
+
+
+_spare: _Runner | None = None
 _keep_spare = False
 
 
@@ -169,23 +203,39 @@ def keep_warm_runner(**kwargs: Any) -> None:
     global _keep_spare, _spare
     _keep_spare = True
     if _spare is None:
-        _spare = _start_runner(warm=True)
+        _spare = _Runner(_start_runner(warm=True))
 
 
 def _replace_spare() -> None:
     global _spare
-    if _keep_spare and (_spare is None or _spare.poll() is not None):
-        _spare = _start_runner(warm=True)
+    if _keep_spare and (_spare is None or not _spare.alive()):
+        _spare = _Runner(_start_runner(warm=True))
+
+
+def _take_runner(job: Job) -> _Runner:
+    """The spare (kept from the last unit, or warmed while idle) if it is alive, else a new runner; `job` sent."""
+    global _spare
+    runner, _spare = _spare, None
+    if runner is None or not runner.alive():
+        runner = _Runner(_start_runner(warm=False))
+    runner.send(job)
+    return runner
+
+
+def _release_runner(runner: _Runner, *, reusable: bool) -> None:
+    """Keep a cleanly finished runner as the next spare; otherwise kill its whole group."""
+    global _spare
+    if reusable and _keep_spare and _spare is None and runner.alive() and runner.jobs < RUNNER_MAX_JOBS:
+        _spare = runner
+        return
+    _kill_group(runner.proc)
 
 
 def spawn_runner(job: Job) -> subprocess.Popen[str]:
-    """A runner with `job` on its stdin: the warm spare if there is a live one, else a new process."""
-    global _spare
-    proc, _spare = _spare, None
-    if proc is None or proc.poll() is not None:
-        proc = _start_runner(warm=False)
+    """A one-job runner (its stdin closed after `job`, so it exits at the end), for pilots."""
+    proc = _start_runner(warm=False)
     assert proc.stdin is not None
-    proc.stdin.write(json.dumps(job.to_dict(), allow_nan=False))
+    proc.stdin.write(json.dumps(job.to_dict(), allow_nan=False) + "\n")
     proc.stdin.close()
     return proc
 
@@ -301,12 +351,10 @@ def _heartbeat(unit: WorkUnit, progress: _Progress) -> bool:
     return bool(WorkUnit.objects.filter(pk=unit.pk, attempt=unit.attempt, status=Status.RUNNING).update(**update))
 
 
-def _supervise(unit: WorkUnit, proc: subprocess.Popen[str], progress: _Progress) -> str:
-    """Stream the runner's events into the DB until it ends; returns why it stopped."""
-    assert proc.stdout is not None and proc.stderr is not None
-    events: queue.Queue[dict[str, Any] | None] = queue.Queue()
-    threading.Thread(target=_pump, args=(proc.stdout, events), daemon=True).start()
-    threading.Thread(target=_drain, args=(proc.stderr, progress.stderr), daemon=True).start()
+def _supervise(unit: WorkUnit, runner: _Runner, progress: _Progress) -> str:
+    """Stream the runner's events for this unit's job into the DB until it ends; returns why it stopped."""
+    events = runner.events
+    progress.stderr = runner.stderr
     deadline = time.monotonic() + settings.FANOUT_UNIT_TIMEOUT
     next_flush = next_beat = time.monotonic()
     over = False
@@ -369,14 +417,15 @@ def unit_run(*, unit_id: int) -> str:
         _finish_unit(unit, Status.DONE)
         services.search_finalize(search_id=unit.search_id)
         return "done"
-    proc = spawn_runner(unit_job(unit, cells))
-    WorkUnit.objects.filter(pk=unit.pk, attempt=unit.attempt).update(runner_pid=proc.pid)
+    runner = _take_runner(unit_job(unit, cells))
+    WorkUnit.objects.filter(pk=unit.pk, attempt=unit.attempt).update(runner_pid=runner.pid)
     progress = _Progress()
+    why = "interrupted"
     try:
-        why = _supervise(unit, proc, progress)
+        why = _supervise(unit, runner, progress)
     finally:  # django-q2 timeout, worker shutdown, any error: never leave the runner group behind
-        _kill_group(proc)
-    outcome = _conclude(unit, proc, progress, why)
+        _release_runner(runner, reusable=why == "ended" and progress.ended is not None)
+    outcome = _conclude(unit, runner.proc, progress, why)
     services.search_finalize(search_id=unit.search_id)
     _replace_spare()
     return outcome

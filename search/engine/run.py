@@ -13,6 +13,7 @@ import os
 import socket
 import time
 import traceback
+import uuid
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -173,23 +174,27 @@ class FitContext:
     metrics: list[str]
     return_train_score: bool
     threads: int  # BLAS/OpenMP threads per fit process, so processes × threads never exceeds the cores
+    job_token: str = ""  # one per job: a reused pool process reports its thread pools once per job
 
 
-_process_threads: dict[str, int] | None = None
+_job_seen: str | None = None
 
 
-def _limit_threads(threads: int) -> dict[str, int] | None:
-    """Limit this process's thread pools once; the first call returns what the pools use (for the record)."""
-    global _process_threads
-    if _process_threads is not None:
+def _limit_threads(threads: int, job_token: str = "") -> dict[str, int] | None:
+    """Limit this process's thread pools at its first fit of a job and return what they use (for the
+    record); None for the job's later fits in the same process. Pool processes outlive jobs (a runner
+    is reused for the next unit), so the limit is set again for every job."""
+    global _job_seen
+    if _job_seen is not None and _job_seen == job_token:
         return None
+    _job_seen = job_token
     from threadpoolctl import threadpool_info, threadpool_limits
 
     threadpool_limits(limits=threads)
-    _process_threads = {}
+    used: dict[str, int] = {}
     for pool in threadpool_info():
-        _process_threads[pool["user_api"]] = max(_process_threads.get(pool["user_api"], 0), pool["num_threads"])
-    return _process_threads
+        used[pool["user_api"]] = max(used.get(pool["user_api"], 0), pool["num_threads"])
+    return used
 
 
 def _score(ctx: FitContext, est: BaseEstimator, X: Any, y: Any) -> tuple[dict[str, float | None], str]:
@@ -224,7 +229,7 @@ def fit_and_score(
     """One fit as `sklearn.model_selection._validation._fit_and_score` does it (error_score=nan)."""
     from sklearn.utils.metaestimators import _safe_split
 
-    threads = _limit_threads(ctx.threads)
+    threads = _limit_threads(ctx.threads, ctx.job_token)
     started = time.time()
     est = clone(ctx.estimator).set_params(**clone(params, safe=False))
     X_train, y_train = _safe_split(est, ctx.X, ctx.y, train)
@@ -258,7 +263,7 @@ def fit_chain(ctx: FitContext, train: np.ndarray, test: np.ndarray, chain: Chain
     first_cand, first_params = chain.cells[0]
     if chain.param is None:
         return [fit_and_score(ctx, train, test, first_params, first_cand, chain.fold)]
-    threads = _limit_threads(ctx.threads)
+    threads = _limit_threads(ctx.threads, ctx.job_token)
     est = clone(ctx.estimator).set_params(**clone(first_params, safe=False))
     X_train, y_train = _safe_split(est, ctx.X, ctx.y, train)
     X_test, y_test = _safe_split(est, ctx.X, ctx.y, test, train)
@@ -343,7 +348,7 @@ def run_job(job: Job, on_start: Callable[[RunInfo], None] | None = None) -> Iter
         splits = subsample_splits(splits, float(job.subsample["fraction"]), job.subsample.get("random_state"))
     ctx = FitContext(
         estimator, data.X, data.y, make_scorer(estimator, job.scoring), metric_names(job.scoring),
-        job.return_train_score, info.inner_threads,
+        job.return_train_score, info.inner_threads, uuid.uuid4().hex,
     )  # fmt: skip
     # Path reuse: cells that differ only in a growing parameter run as one warm-started chain (engine.reuse).
     chains = plan_chains(job.steps, job.params, job.cells, [len(train) for train, _ in splits])

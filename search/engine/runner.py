@@ -1,6 +1,7 @@
-"""The isolated runner: `python -m search.engine.runner` reads a Job as JSON on stdin and writes one
-JSON line per event on stdout (`start`, one `fit` per finished cell, `end`, or `error`).
-With `--warm` it first starts its loky pool, then waits for the job: a worker keeps one such spare.
+"""The isolated runner: `python -m search.engine.runner` reads Jobs as JSON, one per line on stdin, and
+writes one JSON line per event on stdout (per job: `start`, one `fit` per finished cell, `end`; or
+`error`, after which it exits). With `--warm` it first starts its loky pool, then waits for a job; a
+worker keeps one such spare, and keeps a runner whose job ended for its next unit. It exits at EOF.
 
 Why a separate process: django-q2 workers are daemonic, and inside a daemonic process joblib
 silently runs `n_jobs=1` (HAZARDS.md §1). This process is an ordinary interpreter, so loky gets
@@ -40,6 +41,19 @@ def _emit(out: IO[str], event: str, **payload: Any) -> None:
     out.flush()
 
 
+def _run_one(job: Job, out: IO[str]) -> None:
+    info_box: list[RunInfo] = []
+
+    def started(info: RunInfo) -> None:
+        info_box.append(info)
+        _emit(out, "start", **{k: v for k, v in info.__dict__.items() if k != "worker_pids"})
+
+    for result in run_job(job, on_start=started):
+        _emit(out, "fit", **result.to_dict())
+    pids = sorted(info_box[0].worker_pids) if info_box else []
+    _emit(out, "end", worker_pids=pids)
+
+
 def main() -> int:
     # The protocol gets its own copy of stdout; stray prints from estimators go to stderr.
     out = os.fdopen(os.dup(1), "w", buffering=1)
@@ -49,17 +63,9 @@ def main() -> int:
     try:
         if "--warm" in sys.argv:
             warm_up()
-        job = Job.from_dict(json.load(sys.stdin))
-        info_box: list[RunInfo] = []
-
-        def started(info: RunInfo) -> None:
-            info_box.append(info)
-            _emit(out, "start", **{k: v for k, v in info.__dict__.items() if k != "worker_pids"})
-
-        for result in run_job(job, on_start=started):
-            _emit(out, "fit", **result.to_dict())
-        pids = sorted(info_box[0].worker_pids) if info_box else []
-        _emit(out, "end", worker_pids=pids)
+        for line in sys.stdin:  # one job per line; the worker keeps a runner whose job ended for its next unit
+            if line.strip():
+                _run_one(Job.from_dict(json.loads(line)), out)
         return 0
     except Exception as exc:  # noqa: BLE001 - reported to the supervisor as one line
         _emit(out, "error", message=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
