@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Count, F, Max, Min, QuerySet
+from django.db.models import Count, F, Max, Min, Q, QuerySet
 from django.db.models.expressions import OrderBy
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -108,6 +108,19 @@ LEADERBOARD_SORTS: dict[str, tuple[str | OrderBy, ...]] = {
 
 def leaderboard(search: Search, sort: str = "rank") -> QuerySet[Candidate]:
     return search.candidates.order_by(*LEADERBOARD_SORTS.get(sort, LEADERBOARD_SORTS["rank"]))
+
+
+def reuse_by_candidate(search: Search, candidate_ids: list[int]) -> dict[int, dict[str, int]]:
+    """Per candidate of a leaderboard page: its fits copied from earlier searches and its path-reused fits.
+    Empty (no query) for a search that reused nothing."""
+    if not (search.fits_reused or search.fits_saved):
+        return {}
+    rows = (
+        Result.objects.filter(search=search, candidate_id__in=candidate_ids).values("candidate_id")
+        .annotate(copied=Count("id", filter=Q(reused_from__isnull=False)),
+                  grown=Count("id", filter=Q(path_reused=True)))
+    )  # fmt: skip
+    return {r["candidate_id"]: {"copied": r["copied"], "grown": r["grown"]} for r in rows}
 
 
 @dataclass(frozen=True)

@@ -86,6 +86,10 @@ def test_reused_fits_show_on_the_detail_page() -> None:
     assert "9 fits reused from earlier searches" in page
     forest = run(FOREST, owner=owner)
     assert "12 fits saved by path reuse" in client.get(reverse("search-detail", args=[forest.pk])).content.decode()
+    board = client.get(reverse("search-leaderboard", args=[second.pk]) + "?sort=index").content.decode()
+    assert board.count("3/3 reused") == 3
+    board = client.get(reverse("search-leaderboard", args=[forest.pk]) + "?sort=index").content.decode()
+    assert board.count("3/3 grown") == 4 and "reused</span>" not in board  # n_estimators 10 and 20, both depths
 
 
 @pytest.mark.parametrize(

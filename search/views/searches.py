@@ -95,6 +95,7 @@ def search_leaderboard(request: HttpRequest, pk: int) -> HttpResponse:
     search = selectors.search_for(request.user, pk)
     sort = request.GET.get("sort", "rank")
     page = Paginator(selectors.leaderboard(search, sort), LEADERBOARD_PER_PAGE).get_page(request.GET.get("page"))
+    reuse = selectors.reuse_by_candidate(search, [c.pk for c in page.object_list])
     rows = [
         {
             "c": c,
@@ -103,6 +104,7 @@ def search_leaderboard(request: HttpRequest, pk: int) -> HttpResponse:
                 for m in search.metrics
             ],
             "train": (c.mean_train or {}).get(search.refit_metric),
+            "reuse": reuse.get(c.pk),
         }
         for c in page.object_list
     ]
