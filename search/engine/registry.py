@@ -44,9 +44,13 @@ def load_class(module: str, name: str) -> type[BaseEstimator]:
 
 
 def _public_module(cls: type) -> str:
-    """`sklearn.ensemble._forest` -> `sklearn.ensemble`, the module users import it from."""
-    parts = cls.__module__.split(".")
-    public = [p for p in parts if not p.startswith("_")]
+    """`sklearn.ensemble._forest` -> `sklearn.ensemble`, the module users import it from: the path up to
+    its first private part (`sklearn.ensemble._hist_gradient_boosting.gradient_boosting` too)."""
+    public: list[str] = []
+    for part in cls.__module__.split("."):
+        if part.startswith("_"):
+            break
+        public.append(part)
     return ".".join(public)
 
 
@@ -54,7 +58,7 @@ def _cache_file() -> Path:
     import sklearn
 
     base = Path(os.environ.get("FANOUT_VAR_DIR") or tempfile.gettempdir())
-    return base / f"registry-sklearn-{sklearn.__version__}.json"
+    return base / f"registry-v2-sklearn-{sklearn.__version__}.json"  # v2: public modules of nested packages
 
 
 @cache

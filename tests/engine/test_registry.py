@@ -38,3 +38,12 @@ def test_load_class_refuses_anything_outside_sklearn() -> None:
         registry.load_class("os", "system")
     with pytest.raises(ValueError, match="not a scikit-learn estimator"):
         registry.load_class("sklearn.model_selection", "train_test_split")
+
+
+def test_every_registered_estimator_can_be_built_from_its_public_module() -> None:
+    from search.engine import registry
+
+    for name in registry.names():
+        info = registry.lookup(name)
+        assert not any(part.startswith("_") for part in info.module.split(".")), info
+        assert type(registry.build(((info.name, info.module),))).__name__ == name
