@@ -142,6 +142,9 @@ FANOUT_CACHE_DIR = Path(env_str("FANOUT_CACHE_DIR", str(VAR_DIR / "datasets")))
 FANOUT_CLUSTER_NAME = env_str("FANOUT_CLUSTER_NAME", "fanout")
 # Copy a stored identical fit (same estimator, params, data, split, scoring, versions) instead of rerunning it.
 FANOUT_REUSE_FITS = env_bool("FANOUT_REUSE_FITS", True)
+# Grow forests and boosting along n_estimators (max_iter) once per fold instead of refitting each size,
+# for the estimators proven to give identical scores (search/engine/reuse.py); 0 fits every size alone.
+FANOUT_PATH_REUSE = env_bool("FANOUT_PATH_REUSE", True)
 
 # --- django-q2 --------------------------------------------------------------------------------
 # One worker per machine: each unit already uses every core with n_jobs=-1 (HAZARDS.md §6).

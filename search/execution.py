@@ -112,6 +112,7 @@ def unit_job(unit: WorkUnit, cells: list[tuple[int, int, dict[str, Any]]]) -> Jo
         cells=cells,
         cluster_workers=int(settings.Q_CLUSTER.get("workers", 1)),
         subsample=services.halving_subsample(search, unit.iteration),
+        path_reuse=settings.FANOUT_PATH_REUSE,
     )
 
 

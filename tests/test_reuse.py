@@ -54,6 +54,15 @@ def test_path_reuse_is_counted_on_the_search_and_in_the_export() -> None:
     assert not Result.objects.filter(search=search, fit_key="").exists()
 
 
+def test_path_reuse_can_be_switched_off_with_the_same_scores() -> None:
+    grown = run(FOREST)
+    with override_settings(FANOUT_PATH_REUSE=False, FANOUT_REUSE_FITS=False):
+        alone = run(FOREST)
+    assert alone.fits_saved == 0 and not Result.objects.filter(search=alone, path_reused=True).exists()
+    assert grown.fits_saved == 12
+    assert exported(alone)["cv_results"]["split0_test_score"] == exported(grown)["cv_results"]["split0_test_score"]
+
+
 def test_a_second_identical_search_reuses_every_fit() -> None:
     first = run(SMALL)
     second = run(SMALL)

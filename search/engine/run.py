@@ -55,6 +55,7 @@ class Job:
     # Successive halving over samples: every fold's train and test rows subsampled to `fraction`
     # with `random_state`, as HalvingGridSearchCV's `_SubsampleMetaSplitter` does.
     subsample: dict[str, Any] | None = None
+    path_reuse: bool = True  # grow models along n_estimators & co. where proven identical (engine.reuse)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -68,6 +69,7 @@ class Job:
             "cells": [list(c) for c in self.cells],
             "cluster_workers": self.cluster_workers,
             "subsample": self.subsample,
+            "path_reuse": self.path_reuse,
         }
 
     @classmethod
@@ -83,6 +85,7 @@ class Job:
             cells=[(int(c), int(f), p) for c, f, p in d["cells"]],
             cluster_workers=int(d.get("cluster_workers", 1)),
             subsample=d.get("subsample"),
+            path_reuse=bool(d.get("path_reuse", True)),
         )
 
 
@@ -351,7 +354,10 @@ def run_job(job: Job, on_start: Callable[[RunInfo], None] | None = None) -> Iter
         job.return_train_score, info.inner_threads, uuid.uuid4().hex,
     )  # fmt: skip
     # Path reuse: cells that differ only in a growing parameter run as one warm-started chain (engine.reuse).
-    chains = plan_chains(job.steps, job.params, job.cells, [len(train) for train, _ in splits])
+    if job.path_reuse:
+        chains = plan_chains(job.steps, job.params, job.cells, [len(train) for train, _ in splits])
+    else:
+        chains = [Chain(fold, ((cand, params),)) for cand, fold, params in job.cells]
     order = lpt_order([relative_cost(chain.cells[-1][1]) for chain in chains])  # a chain costs its largest fit
     tasks: Iterable[Any] = (
         joblib.delayed(fit_chain)(ctx, splits[chain.fold][0], splits[chain.fold][1], chain)
