@@ -138,8 +138,9 @@ def test_halving_aggressive_elimination_and_smallest() -> None:
     grid = {"n_neighbors": [1, 3, 5, 7, 9, 11, 13, 15, 17], "weights": ["uniform", "distance"]}
     from sklearn.neighbors import KNeighborsClassifier
 
+    halving_options = {"min_resources": "smallest", "aggressive_elimination": True}
     spec = {"estimator": "KNeighborsClassifier", "param_grid": grid, "cv": 3, "dataset": "iris",
-            "strategy": "halving", "halving": {"min_resources": "smallest", "aggressive_elimination": True}}  # fmt: skip
+            "strategy": "halving", "halving": halving_options}  # fmt: skip
     payload = run(spec)
     reference = _halving_reference(
         KNeighborsClassifier(), grid, X, y, cv=3, min_resources="smallest", aggressive_elimination=True, random_state=0
@@ -163,8 +164,9 @@ def test_halving_rounds_are_stored_as_candidates_and_units_per_round() -> None:
 
 @pytest.mark.parametrize(
     ("n_candidates", "n_samples", "kwargs"),
-    [(18, 600, {}), (50, 150, {"factor": 2}), (9, 1000, {"min_resources": 30}), (27, 100, {"aggressive_elimination": True}),
-     (10, 569, {"factor": 2.5}), (12, 442, {"max_resources": 300, "min_resources": "smallest"})],
+    [(18, 600, {}), (50, 150, {"factor": 2}), (9, 1000, {"min_resources": 30}),
+     (27, 100, {"aggressive_elimination": True}), (10, 569, {"factor": 2.5}),
+     (12, 442, {"max_resources": 300, "min_resources": "smallest"})],
 )  # fmt: skip
 def test_schedule_equals_sklearn(n_candidates: int, n_samples: int, kwargs: dict[str, Any]) -> None:
     X, y = skd.make_classification(n_samples=n_samples, n_features=4, n_informative=2, random_state=0)
