@@ -217,12 +217,17 @@ def test_killed_runner_is_retried_without_recomputing_finished_fits() -> None:
     assert Search.objects.get(pk=search.pk).status == Status.DONE
 
 
+def break_dataset(search: Search) -> None:
+    """Make the search's data set fail inside the runner (its row is shared by searches of the same data)."""
+    search.dataset.source = {"name": "make_moons", "options": {"n_samples": -1}}
+    search.dataset.kind = "generator"
+    search.dataset.save()
+
+
 @pytest.mark.django_db
 def test_runner_error_fails_the_search_with_its_message(tmp_path: Any) -> None:
     search = create_search(SMALL)
-    search.dataset.source = {"name": "make_moons", "options": {"n_samples": -1}}  # breaks inside the runner
-    search.dataset.kind = "generator"
-    search.dataset.save()
+    break_dataset(search)
     run_inline(search)
     assert search.status == Status.FAILED
     assert "n_samples" in search.error and search.units.get().status == Status.FAILED

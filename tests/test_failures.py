@@ -4,7 +4,6 @@ FANOUT_UNIT_TIMEOUT is marked, explained and shown on the detail page, and its r
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import pytest
@@ -14,6 +13,7 @@ from django.urls import reverse
 
 from search.models import Result, Status
 from tests.conftest import create_search, run_inline
+from tests.test_execution import alive
 
 pytestmark = pytest.mark.django_db
 
@@ -45,15 +45,6 @@ def web(owner: User) -> Client:
     client = Client()
     client.force_login(owner)
     return client
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    with open(f"/proc/{pid}/stat") as f:  # a zombie is not alive
-        return f.read().split(")")[-1].split()[0] != "Z"
 
 
 def test_a_search_whose_every_fit_fails_ends_failed_with_the_summary(owner: User, web: Client) -> None:

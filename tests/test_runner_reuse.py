@@ -12,7 +12,7 @@ import pytest
 from search import execution
 from search.models import Result, Status
 from tests.conftest import create_search, run_inline
-from tests.test_execution import SMALL, alive
+from tests.test_execution import SMALL, alive, break_dataset
 
 pytestmark = pytest.mark.django_db
 
@@ -46,9 +46,7 @@ def test_consecutive_units_reuse_one_runner_and_still_use_every_core(worker: Non
 
 def test_a_failed_unit_does_not_hand_its_runner_on(worker: None) -> None:
     broken = create_search(SMALL)
-    broken.dataset.source = {"name": "make_moons", "options": {"n_samples": -1}}  # fails inside the runner
-    broken.dataset.kind = "generator"
-    broken.dataset.save()
+    break_dataset(broken)
     run_inline(broken)
     failed_runner = broken.units.get().runner_pid
     assert broken.status == Status.FAILED and failed_runner is not None
