@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
-from django.test import Client
+from django.test import Client, override_settings
 from django.urls import reverse
 
 from search import services
@@ -88,6 +88,7 @@ def test_extrapolation_is_cost_times_seconds_per_cost() -> None:
     assert cut.lower_bound and cut.per_cost == pytest.approx(0.2) and cut.seconds_per_fit() == 6.0
 
 
+@override_settings(FANOUT_PATH_REUSE=False)  # every fit from scratch: the estimate does not model path reuse
 def test_same_grid_on_the_same_data_estimates_the_measured_cpu_time() -> None:
     done = run_inline(create_search(SPEC))
     estimate = estimate_plan(plan=services.plan_search(SPEC))

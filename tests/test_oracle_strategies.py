@@ -194,6 +194,8 @@ def test_detail_page_shows_the_rounds_and_their_chart(client: Any) -> None:
     for i in range(3):
         best = max(s for it, s in rounds if it == i and s is not None)
         assert f"{best:.4f}" in body
+    board = client.get(reverse("search-leaderboard", args=[search.pk])).content.decode()
+    assert ">Round</th>" in board and board.count("<tr") == 1 + 7  # header + every candidate of every round
     figure = client.get(reverse("search-chart", args=[search.pk, "rounds"])).json()
     assert len(figure["data"]) == 4  # one line per candidate, as far as it was kept
     assert sorted(len(t["x"]) for t in figure["data"]) == [1, 1, 2, 3]
