@@ -285,13 +285,8 @@ def _halving_advance(search: Search) -> bool:
     conditional UPDATE, so two workers finishing the last units at once create the next round once."""
     itr = search.iteration
     cands = list(search.candidates.filter(iteration=itr).order_by("index"))
-    rows = (
-        Result.objects.filter(candidate__in=cands)
-        .order_by("candidate__index", "fold")
-        .values_list("test_scores", "train_scores", "fit_time", "score_time")
-    )
-    fits = [aggregate.Fit(t, tr, ft, st) for t, tr, ft, st in rows]
-    if len(fits) != len(cands) * search.n_splits:
+    fits = _fits_in_order(Result.objects.filter(candidate__in=cands), len(cands) * search.n_splits)
+    if fits is None:
         return False
     params = [c.params for c in cands]
     results = aggregate.cv_results(params, search.n_splits, fits, search.metrics)
@@ -377,19 +372,18 @@ def search_refresh_progress(*, search_id: int) -> None:
     )
 
 
-def _fits_in_order(search: Search) -> list[aggregate.Fit] | None:
-    rows = (
-        Result.objects.filter(search=search)
-        .order_by("candidate__index", "fold")
-        .values_list("test_scores", "train_scores", "fit_time", "score_time")
+def _fits_in_order(results: models.QuerySet[Result], expected: int) -> list[aggregate.Fit] | None:
+    """`results` as `aggregate.Fit`s in GridSearchCV's order; None unless all `expected` fits are stored."""
+    rows = results.order_by("candidate__index", "fold").values_list(
+        "test_scores", "train_scores", "fit_time", "score_time"
     )
     fits = [aggregate.Fit(t, tr, ft, st) for t, tr, ft, st in rows]
-    return fits if len(fits) == search.n_fits else None
+    return fits if len(fits) == expected else None
 
 
 def search_cv_results(*, search: Search) -> dict[str, list[Any]] | None:
     """`cv_results_` of a search whose fits are all stored; None while fits are missing."""
-    fits = _fits_in_order(search)
+    fits = _fits_in_order(Result.objects.filter(search=search), search.n_fits)
     if fits is None:
         return None
     rows = list(search.candidates.order_by("index").values_list("params", "iteration", "n_resources"))
