@@ -299,18 +299,33 @@ def metric_names(scoring: str | list[str] | tuple[str, ...] | None) -> list[str]
 WARM_MODULES = ("sklearn.ensemble", "sklearn.linear_model", "sklearn.svm", "sklearn.tree", "sklearn.neighbors")
 
 
-def _ready() -> int:
-    """In each pool process: import the usual estimator families now, while the worker is idle."""
+def _ready(hold: float = 0.0) -> int:
+    """In each pool process: import the usual estimator families now, while the worker is idle; then hold
+    the process `hold` seconds so the next warm-up task goes to another one."""
     for module in WARM_MODULES:
         importlib.import_module(module)
+    time.sleep(hold)
     return os.getpid()
 
 
-def warm_up(n_jobs: int = -1) -> None:
-    """Start the loky pool and import this module (and scikit-learn) in its workers, before any job."""
+WARM_UP_SECONDS = 60.0  # a loaded machine may need this long to start and import in every pool process
+
+
+def warm_up(n_jobs: int = -1, deadline: float = WARM_UP_SECONDS) -> int:
+    """Start the loky pool and have every one of its processes import scikit-learn before any job; return
+    how many processes checked in. Without it a short job on a cold pool is done by the first process to
+    come up while the others still import, and "n_jobs=-1" really runs on one core. Cheap once warm
+    (one round of trivial tasks, a few ms)."""
     _ready()  # this process builds the estimator too
     n = joblib.effective_n_jobs(n_jobs)
-    joblib.Parallel(n_jobs=n_jobs)(joblib.delayed(_ready)() for _ in range(n))
+    if n <= 1:
+        return 1
+    seen: set[int] = set()
+    end = time.monotonic() + deadline
+    with joblib.Parallel(n_jobs=n) as parallel:
+        while len(seen) < n and time.monotonic() < end:
+            seen.update(parallel(joblib.delayed(_ready)(0.02) for _ in range(n)))
+    return len(seen)
 
 
 def run_info(job: Job) -> RunInfo:
@@ -358,6 +373,8 @@ def run_job(job: Job, on_start: Callable[[RunInfo], None] | None = None) -> Iter
         chains = plan_chains(job.steps, job.params, job.cells, [len(train) for train, _ in splits])
     else:
         chains = [Chain(fold, ((cand, params),)) for cand, fold, params in job.cells]
+    if len(chains) > 1:
+        warm_up(job.n_jobs)  # every pool process ready first, so the job really runs on all of them
     order = lpt_order([relative_cost(chain.cells[-1][1]) for chain in chains])  # a chain costs its largest fit
     tasks: Iterable[Any] = (
         joblib.delayed(fit_chain)(ctx, splits[chain.fold][0], splits[chain.fold][1], chain)

@@ -1,6 +1,10 @@
 """The runner's view of the machine: processes granted, thread limits, oversubscription warnings."""
 
+import dataclasses
+import json
 import os
+import subprocess
+import sys
 
 import joblib
 import pytest
@@ -52,3 +56,21 @@ def test_costs_order_big_models_first() -> None:
     assert relative_cost({"svc__C": 100.0}) > relative_cost({"svc__C": 0.1})
     assert relative_cost({"min_samples_split": 2}) > relative_cost({"min_samples_split": 10})
     assert relative_cost({"kernel": "rbf", "flag": True}) == 1.0
+
+
+@pytest.mark.skipif(CORES < 2, reason="needs 2 cores")
+def test_a_cold_runner_spreads_even_a_short_job_over_every_process() -> None:
+    """Without the warm-up barrier, on a loaded machine the first pool process to start could do all of a
+    short job while the others still import scikit-learn, and n_jobs=-1 silently ran on one core."""
+    forest = [("RandomForestClassifier", "sklearn.ensemble")]
+    cells = [(c, c % 3, {"max_depth": 2 + c}) for c in range(CORES)]  # ~0.1 s each: one task per process
+    tiny = dataclasses.replace(job(), steps=forest, params={"n_estimators": 60, "random_state": 0}, cells=cells)
+    for _ in range(2):  # each time a new runner process, so a cold pool
+        out = subprocess.run(
+            [sys.executable, "-m", "search.engine.runner"], input=json.dumps(tiny.to_dict()) + "\n",
+            capture_output=True, text=True, timeout=300, check=True,
+        )  # fmt: skip
+        events = [json.loads(line) for line in out.stdout.splitlines()]
+        fits = [e for e in events if e["event"] == "fit"]
+        assert len(fits) == CORES and len({e["pid"] for e in fits}) == CORES
+        assert len(events[-1]["worker_pids"]) == CORES
