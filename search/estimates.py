@@ -17,15 +17,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import joblib
+import numpy as np
 from django.conf import settings
 from django.core.cache import cache
 
 from search.engine import datasets, pilot
+from search.engine import spec as spec_mod
 from search.engine.cost import relative_cost
 from search.engine.run import Job
 from search.engine.spec import Plan
@@ -188,7 +190,17 @@ def estimate_plan(*, plan: Plan, owner: Any = None) -> Estimate:
     if not n_samples and ds.name in datasets.BUILTIN:
         n_samples = datasets.load_builtin(ds.name).n_samples
     key = services.dataset_key(ds) if ds.csv is None else _file_key(ds.csv)
-    return search_estimate(plan=plan, dataset=dataset, n_samples=n_samples, owner=owner, data_key=key)
+    note = ""
+    if spec_mod.needs_data_to_sample(plan.spec):  # halving over n_candidates="exhaust" sampled candidates
+        if ds.name in datasets.BUILTIN:  # small and bundled: draw them as the search will
+            data = datasets.load_builtin(ds.name)
+            n_classes = len(np.unique(data.y)) if plan.task == "classification" else None
+            plan = spec_mod.sampled_for_data(plan, n_samples=data.n_samples, n_classes=n_classes)
+        else:
+            n = plan.n_candidates
+            note = f"; 'exhaust' draws its candidates from the data set's size at launch, this is for {n}"
+    found = search_estimate(plan=plan, dataset=dataset, n_samples=n_samples, owner=owner, data_key=key)
+    return replace(found, basis=found.basis + note) if note else found
 
 
 def _file_key(path: str) -> str | None:

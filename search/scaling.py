@@ -76,6 +76,8 @@ def study_create(
     raw = dict(search.spec)
     if "dataset_id" in raw["dataset"]:
         raw["dataset"] = {"csv": services.dataset_local_path(search.dataset), "target": raw["dataset"]["target"]}
+    if raw.get("strategy") == "halving" and "param_distributions" in raw:
+        raw["halving"] = {**raw["halving"], "n_candidates": k}  # a sample of k candidates, not "exhaust"
     plan = services.plan_search(raw)
     plan = replace(plan, candidates=plan.candidates[:k])
     machines = axis == "machines"

@@ -204,6 +204,7 @@ def search_create(
     with transaction.atomic():  # a data check that fails stores nothing, not even the data set's row
         dataset, data = _dataset_with_data(spec.dataset, owner, base_dir)
         _check_data_fits_cv(plan, data)
+        plan = _sampled_for_data(plan, data)
         rounds = _halving_schedule(plan, data)
     first = plan.candidates
     n_candidates = plan.n_candidates
@@ -231,8 +232,25 @@ def search_create(
     return search
 
 
+def _sampled_for_data(plan: Plan, data: datasets.Data) -> Plan:
+    """Halving over sampled candidates with n_candidates="exhaust": HalvingRandomSearchCV's number of
+    candidates depends on the data set's size, so they are drawn now (and the size limit checked again)."""
+    if not spec_mod.needs_data_to_sample(plan.spec):
+        return plan
+    n_classes = len(np.unique(data.y)) if plan.task == "classification" else None
+    plan = spec_mod.sampled_for_data(plan, n_samples=data.n_samples, n_classes=n_classes)
+    if settings.FANOUT_MAX_FITS is not None and plan.n_fits > settings.FANOUT_MAX_FITS:
+        raise SpecError(
+            "halving.n_candidates",
+            f"'exhaust' samples {plan.n_candidates:,} candidates for this data set ({plan.n_fits:,} fits in the "
+            f"first round); the limit is {settings.FANOUT_MAX_FITS:,} (FANOUT_MAX_FITS). Give an integer.",
+        )
+    return plan
+
+
 def _halving_schedule(plan: Plan, data: datasets.Data) -> halving.Schedule | None:
-    """HalvingGridSearchCV's rounds for this data set (None for grid and random search)."""
+    """HalvingGridSearchCV's (or HalvingRandomSearchCV's) rounds for this data set (None for grid and random
+    search)."""
     hs = plan.spec.halving
     if hs is None:
         return None

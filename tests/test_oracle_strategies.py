@@ -1,5 +1,6 @@
 """Oracle for random search and successive halving: the same candidates, rounds and scores as
-`RandomizedSearchCV` and `HalvingGridSearchCV`, through the runner process, the database and the export.
+`RandomizedSearchCV`, `HalvingGridSearchCV` and `HalvingRandomSearchCV`, through the runner process, the
+database and the export.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from sklearn import datasets as skd
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.experimental import enable_halving_search_cv  # noqa: F401
 from sklearn.linear_model import LogisticRegression, Ridge
-from sklearn.model_selection import HalvingGridSearchCV, RandomizedSearchCV
+from sklearn.model_selection import HalvingGridSearchCV, HalvingRandomSearchCV, RandomizedSearchCV
 from sklearn.svm import SVC
 from sklearn.tree import DecisionTreeClassifier
 
@@ -146,6 +147,69 @@ def test_halving_aggressive_elimination_and_smallest() -> None:
         KNeighborsClassifier(), grid, X, y, cv=3, min_resources="smallest", aggressive_elimination=True, random_state=0
     )
     assert_same_cv_results(payload["cv_results"], reference.cv_results_)
+
+
+def test_halving_over_sampled_candidates_equals_halving_random_search_cv() -> None:
+    """n_candidates="exhaust" and min_resources="smallest" (its defaults): how many candidates are drawn
+    depends on the data set, so they are sampled once it is loaded."""
+    X, y = skd.make_classification(n_samples=400, n_features=8, random_state=1)
+    spec = {
+        "estimator": "LogisticRegression", "cv": 3, "strategy": "halving", "random_state": 3,
+        "dataset": {"name": "make_classification", "options": {"n_samples": 400, "n_features": 8, "random_state": 1}},
+        "param_distributions": {"C": {"distribution": "loguniform", "args": [0.001, 100]},
+                                "fit_intercept": [True, False]},
+        "halving": {"factor": 3},
+    }  # fmt: skip
+    payload = run(spec)
+    dists = {"C": scipy.stats.loguniform(0.001, 100), "fit_intercept": [True, False]}
+    reference = HalvingRandomSearchCV(
+        LogisticRegression(), dists, cv=3, factor=3, random_state=3, refit=False, return_train_score=False
+    ).fit(X, y)
+    assert_same_cv_results(payload["cv_results"], reference.cv_results_)
+    assert payload["search"]["best_index"] == reference.best_index_
+    rounds = payload["search"]["schedule"]
+    assert rounds["n_resources"] == reference.n_resources_ and rounds["n_candidates"] == reference.n_candidates_
+    assert reference.n_candidates_[0] == 400 // (3 * 2 * 2)  # max_resources // min_resources ("smallest")
+    again = parse_spec(payload["search"]["spec"])
+    assert again.halving is not None and again.halving.n_candidates == "exhaust" and again.param_distributions
+
+
+def test_halving_over_a_fixed_number_of_sampled_candidates_and_a_budget() -> None:
+    X, y = skd.load_wine(return_X_y=True)
+    dists = {"max_depth": [2, 3, 4, None], "max_features": ["sqrt", "log2", None], "min_samples_leaf": [1, 3]}
+    spec = {
+        "estimator": "RandomForestClassifier", "params": {"random_state": 0}, "cv": 3, "dataset": "wine",
+        "strategy": "halving", "random_state": 5, "param_distributions": dists,
+        "halving": {"n_candidates": 9, "resource": "n_estimators", "min_resources": 4, "max_resources": 36},
+    }  # fmt: skip
+    payload = run(spec)
+    reference = HalvingRandomSearchCV(
+        RandomForestClassifier(random_state=0), dists, n_candidates=9, resource="n_estimators", min_resources=4,
+        max_resources=36, cv=3, random_state=5, refit=False, return_train_score=False,
+    ).fit(X, y)  # fmt: skip
+    assert_same_cv_results(payload["cv_results"], reference.cv_results_)
+    assert payload["search"]["best_index"] == reference.best_index_
+
+
+def test_sampled_halving_spec_errors() -> None:
+    from search.engine.spec import SpecError
+
+    base = {"estimator": "LogisticRegression", "dataset": "iris", "strategy": "halving",
+            "param_distributions": {"C": [0.1, 1.0]}}  # fmt: skip
+    cases: list[tuple[dict[str, Any], str, str]] = [
+        ({"param_grid": {"C": [1.0]}}, "param_distributions", "not both"),
+        ({"halving": {"n_candidates": 0}}, "halving.n_candidates", "positive integer or 'exhaust'"),
+        ({"halving": {"n_candidates": "all"}}, "halving.n_candidates", "got 'all'"),
+        ({"halving": {"min_resources": "exhaust"}}, "halving.min_resources", "cannot both be 'exhaust'"),
+    ]
+    for extra, field, words in cases:
+        with pytest.raises(SpecError) as err:
+            parse_spec({**base, **extra})
+        assert err.value.field == field and words in err.value.message, err.value
+    grid = {k: v for k, v in base.items() if k != "param_distributions"}
+    with pytest.raises(SpecError) as err:
+        parse_spec({**grid, "param_grid": {"C": [1.0]}, "halving": {"n_candidates": 3}})
+    assert err.value.field == "halving.n_candidates" and "a grid has its own" in err.value.message
 
 
 def test_halving_rounds_are_stored_as_candidates_and_units_per_round() -> None:

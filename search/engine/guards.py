@@ -30,6 +30,9 @@ def count_candidates(spec: SearchSpec) -> int | None:
     """Candidates the spec asks for without listing them; None for a grid too malformed to count."""
     if getattr(spec, "strategy", "grid") == "random":
         return int(getattr(spec, "n_iter", 0))  # an upper bound: a small list-only space gives fewer
+    if getattr(spec, "param_distributions", ()):  # halving over sampled candidates
+        n = spec.halving.n_candidates if spec.halving else None
+        return n if isinstance(n, int) else None  # "exhaust": known with the data set (services checks it)
     try:
         return len(ParameterGrid(list(spec.param_grid)))
     except (TypeError, ValueError):
@@ -45,8 +48,9 @@ def check_size(spec: SearchSpec, max_fits: int | None) -> None:
         return
     fits = n * spec.cv.n_splits
     if fits > max_fits:
-        random = getattr(spec, "strategy", "grid") == "random"
-        field = "cv.n_splits" if spec.cv.n_splits > n else ("n_iter" if random else "param_grid")
+        random = bool(getattr(spec, "param_distributions", ()))
+        sampled = "n_iter" if spec.strategy == "random" else "halving.n_candidates"
+        field = "cv.n_splits" if spec.cv.n_splits > n else (sampled if random else "param_grid")
         raise SpecError(
             field,
             f"the {'search' if random else 'grid'} has {fits:,} fits (candidates × folds: {n:,} × "

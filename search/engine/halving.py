@@ -1,4 +1,4 @@
-"""Successive halving as `HalvingGridSearchCV` does it, one round at a time.
+"""Successive halving as `HalvingGridSearchCV` and `HalvingRandomSearchCV` do it, one round at a time.
 
 `schedule` reproduces scikit-learn's plan of rounds (resources and candidates per round) from the
 data set's size; `keep` picks the candidates that go on with scikit-learn's own `_top_k`; the runner
@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-HALVING_KEYS = {"factor", "resource", "min_resources", "max_resources", "aggressive_elimination"}
+HALVING_KEYS = {"factor", "resource", "min_resources", "max_resources", "aggressive_elimination", "n_candidates"}
 
 
 @dataclass(frozen=True)
@@ -26,15 +26,31 @@ class HalvingSpec:
     min_resources: int | str = "exhaust"  # an int, "exhaust" or "smallest"
     max_resources: int | str = "auto"  # an int, or "auto" (= the number of samples)
     aggressive_elimination: bool = False
+    # HalvingRandomSearchCV only (candidates sampled from param_distributions): an int or "exhaust"
+    n_candidates: int | str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "factor": self.factor,
             "resource": self.resource,
             "min_resources": self.min_resources,
             "max_resources": self.max_resources,
             "aggressive_elimination": self.aggressive_elimination,
         }
+        if self.n_candidates is not None:
+            out["n_candidates"] = self.n_candidates
+        return out
+
+    def sample_size(self, *, n_samples: int | None, n_splits: int, n_classes: int | None) -> int | None:
+        """How many candidates `HalvingRandomSearchCV` samples for round 0 (`_generate_candidate_params`):
+        `n_candidates`, or for "exhaust" max_resources // min_resources; None when that needs the data set's
+        size (`n_samples` None) or this is not a sampled search."""
+        if self.n_candidates is None or isinstance(self.n_candidates, int):
+            return self.n_candidates
+        max_r = self.max_resources if isinstance(self.max_resources, int) else n_samples
+        if max_r is None:
+            return None
+        return max(1, max_r // _smallest(self, n_splits, n_classes))
 
 
 @dataclass(frozen=True)
@@ -64,14 +80,18 @@ class ScheduleError(ValueError):
     pass
 
 
+def _smallest(hs: HalvingSpec, n_splits: int, n_classes: int | None) -> int:
+    """`min_resources_` before "exhaust" raises it: the given integer, else 2 rows per class and fold (or 1)."""
+    if isinstance(hs.min_resources, int):
+        return hs.min_resources
+    return n_splits * 2 * (n_classes or 1) if hs.resource == "n_samples" else 1
+
+
 def schedule(hs: HalvingSpec, *, n_candidates: int, n_samples: int, n_splits: int, n_classes: int | None) -> Schedule:
     """`BaseSuccessiveHalving._check_input_parameters` + `_run_search`'s arithmetic, without fitting.
 
     `n_classes` is the number of classes for a classifier, None for a regressor."""
-    if isinstance(hs.min_resources, int):
-        min_r: float = hs.min_resources
-    else:  # "smallest" or "exhaust"
-        min_r = n_splits * 2 * (n_classes or 1) if hs.resource == "n_samples" else 1
+    min_r: float = _smallest(hs, n_splits, n_classes)
     max_r = n_samples if hs.max_resources == "auto" else hs.max_resources
     assert isinstance(max_r, int)
     if min_r > max_r:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sklearn.base import BaseEstimator, clone, is_classifier, is_regressor
@@ -128,9 +128,10 @@ class SearchSpec:
         if self.strategy != "grid":
             out["strategy"] = self.strategy
             out["random_state"] = self.random_state
-        if self.strategy == "random":
+        if self.param_distributions:  # random search, or halving over sampled candidates
             del out["param_grid"]
             out["param_distributions"] = [dict(d) for d in self.param_distributions]
+        if self.strategy == "random":
             out["n_iter"] = self.n_iter
         if self.halving is not None:
             out["halving"] = self.halving.to_dict()
@@ -234,13 +235,29 @@ def _parse_distributions(value: Any) -> tuple[dict[str, Any], ...]:
     return tuple(out)
 
 
-def _parse_halving(value: Any) -> HalvingSpec:
+def _parse_halving(value: Any, *, sampled: bool = False) -> HalvingSpec:
+    """`halving` of a spec. `sampled`: candidates come from param_distributions (HalvingRandomSearchCV, whose
+    defaults differ: n_candidates="exhaust" and min_resources="smallest")."""
     if value is None:
         value = {}
     if not isinstance(value, dict):
         example = "{'factor': 3, 'resource': 'n_samples'}"
         raise SpecError("halving", f"expected an object such as {example}, got {value!r}")
     _check_keys(value, HALVING_KEYS, "halving")
+    if not sampled and "n_candidates" in value:
+        raise SpecError(
+            "halving.n_candidates", "only applies to candidates sampled from param_distributions; a grid has its own"
+        )
+    if sampled:
+        value = {"n_candidates": "exhaust", "min_resources": "smallest", **value}
+        n = value["n_candidates"]
+        if not (_is_int(n) and n > 0) and n != "exhaust":
+            raise SpecError("halving.n_candidates", f"expected a positive integer or 'exhaust', got {n!r}")
+        if n == "exhaust" and value["min_resources"] == "exhaust":
+            raise SpecError(
+                "halving.min_resources",
+                "n_candidates and min_resources cannot both be 'exhaust'; give min_resources 'smallest' or an integer",
+            )
     hs = HalvingSpec(**value)
     if isinstance(hs.factor, bool) or not isinstance(hs.factor, (int, float)) or not hs.factor > 1:
         raise SpecError("halving.factor", f"expected a number greater than 1, got {hs.factor!r}")
@@ -362,14 +379,23 @@ def parse_spec(data: Any) -> SearchSpec:
     strategy = data.get("strategy", "grid")
     if strategy not in STRATEGIES:
         raise SpecError("strategy", f"expected one of {', '.join(map(repr, STRATEGIES))}, got {strategy!r}")
-    only = {"param_distributions": "random", "n_iter": "random", "halving": "halving", "random_state": "random"}
+    only = {"param_distributions": ("random", "halving"), "n_iter": ("random",), "halving": ("halving",),
+            "random_state": ("random", "halving")}  # fmt: skip
     for key, needs in only.items():
-        if key in data and strategy != needs and not (key == "random_state" and strategy == "halving"):
-            raise SpecError(key, f"only applies to strategy {needs!r}; this search's strategy is {strategy!r}")
+        if key in data and strategy not in needs:
+            allowed = " or ".join(map(repr, needs))
+            raise SpecError(key, f"only applies to strategy {allowed}; this search's strategy is {strategy!r}")
     if strategy == "random" and "param_grid" in data:
         raise SpecError("param_grid", "a random search samples param_distributions; rename param_grid to it")
     if strategy == "random" and "param_distributions" not in data:
         raise SpecError("param_distributions", "is required for strategy 'random'")
+    if strategy == "halving" and "param_grid" in data and "param_distributions" in data:
+        raise SpecError(
+            "param_distributions",
+            "successive halving runs either a grid (param_grid, as HalvingGridSearchCV) or sampled candidates "
+            "(param_distributions, as HalvingRandomSearchCV), not both",
+        )
+    sampled = "param_distributions" in data
     n_iter = data.get("n_iter", 10)
     if not _is_int(n_iter) or n_iter < 1:
         raise SpecError("n_iter", f"expected a positive integer (candidates to sample), got {n_iter!r}")
@@ -392,10 +418,10 @@ def parse_spec(data: Any) -> SearchSpec:
         n_jobs=n_jobs,
         return_train_score=rts,
         strategy=strategy,
-        param_distributions=_parse_distributions(data["param_distributions"]) if strategy == "random" else (),
+        param_distributions=_parse_distributions(data["param_distributions"]) if sampled else (),
         n_iter=n_iter,
         random_state=random_state,
-        halving=_parse_halving(data.get("halving")) if strategy == "halving" else None,
+        halving=_parse_halving(data.get("halving"), sampled=sampled) if strategy == "halving" else None,
     )
     if refit is not None and refit not in spec.metrics:
         raise SpecError("refit", f"{refit!r} is not one of the metrics {', '.join(spec.metrics)}")
@@ -528,7 +554,10 @@ def validate_spec(spec: SearchSpec) -> Plan:
     base = registry.build(steps)
     _set_params(base, spec.params, "params")
     _validate_estimator_params(base, "params")
-    candidates = _random_candidates(spec, base) if spec.strategy == "random" else _grid_candidates(spec, base)
+    if spec.param_distributions:  # random search, or halving over sampled candidates
+        candidates = _random_candidates(spec, base, _sample_count(spec))
+    else:
+        candidates = _grid_candidates(spec, base)
     if spec.halving is not None:
         _check_halving(spec, base, candidates)
     _check_scoring(spec, task)
@@ -566,13 +595,52 @@ def _param_owner(est: BaseEstimator, key: str) -> tuple[Any, str]:
     return (est, key) if not sep else (None, key)
 
 
-def _random_candidates(spec: SearchSpec, base: BaseEstimator) -> list[dict[str, Any]]:
+# Sampled halving whose round-0 size needs the data set (n_candidates="exhaust" over n_samples) is first
+# validated on this many samples; `sampled_for_data` draws the real number once the data set is loaded.
+PROVISIONAL_SAMPLES = 10
+
+
+def _sample_count(spec: SearchSpec) -> int:
+    """Candidates to sample: `n_iter`, or HalvingRandomSearchCV's `n_candidates` where the data is not needed."""
+    hs = spec.halving
+    if hs is None:
+        return spec.n_iter
+    if needs_data_to_sample(spec):
+        return PROVISIONAL_SAMPLES
+    n = hs.sample_size(n_samples=None, n_splits=spec.cv.n_splits, n_classes=None)
+    assert n is not None
+    return n
+
+
+def needs_data_to_sample(spec: SearchSpec) -> bool:
+    """True when the number of sampled candidates depends on the data set (see `sampled_for_data`)."""
+    hs = spec.halving
+    if hs is None or not spec.param_distributions or hs.n_candidates != "exhaust":
+        return False
+    return hs.resource == "n_samples" and not (isinstance(hs.min_resources, int) and isinstance(hs.max_resources, int))
+
+
+def sampled_for_data(plan: Plan, *, n_samples: int, n_classes: int | None) -> Plan:
+    """The plan of a halving search over sampled candidates with n_candidates="exhaust", its candidates drawn
+    as HalvingRandomSearchCV draws them for this data set (max_resources // min_resources); others unchanged."""
+    if not needs_data_to_sample(plan.spec):
+        return plan
+    hs = plan.spec.halving
+    assert hs is not None
+    n = hs.sample_size(n_samples=n_samples, n_splits=plan.spec.cv.n_splits, n_classes=n_classes)
+    assert n is not None
+    base = registry.build(plan.steps)
+    _set_params(base, plan.spec.params, "params")
+    return replace(plan, candidates=_random_candidates(plan.spec, base, n))
+
+
+def _random_candidates(spec: SearchSpec, base: BaseEstimator, n_iter: int) -> list[dict[str, Any]]:
     """`RandomizedSearchCV`'s candidates (scikit-learn's `ParameterSampler`), each value validated."""
     from sklearn.model_selection import RandomizedSearchCV
     from sklearn.utils._param_validation import InvalidParameterError
 
     try:
-        RandomizedSearchCV(base, list(spec.param_distributions), n_iter=spec.n_iter)._validate_params()
+        RandomizedSearchCV(base, list(spec.param_distributions), n_iter=n_iter)._validate_params()
     except InvalidParameterError as exc:
         raise SpecError("param_distributions", str(exc)) from None
     valid = base.get_params(deep=True)
@@ -580,7 +648,7 @@ def _random_candidates(spec: SearchSpec, base: BaseEstimator) -> list[dict[str, 
         where = "param_distributions" if len(spec.param_distributions) == 1 else f"param_distributions[{di}]"
         for key in dist:
             _check_param_name(base, valid, key, where)
-    candidates = sampling.sample(spec.param_distributions, spec.n_iter, spec.random_state)
+    candidates = sampling.sample(spec.param_distributions, n_iter, spec.random_state)
     seen: set[tuple[str, str]] = set()
     pairs = []
     for c in candidates:
@@ -607,15 +675,19 @@ def _grid_candidates(spec: SearchSpec, base: BaseEstimator) -> list[dict[str, An
 
 
 def _check_halving(spec: SearchSpec, base: BaseEstimator, candidates: list[dict[str, Any]]) -> None:
-    """`HalvingGridSearchCV`'s own parameter validation, plus its checks on the budget parameter."""
+    """`HalvingGridSearchCV`'s (or `HalvingRandomSearchCV`'s) own parameter validation, plus its checks on
+    the budget parameter."""
     from sklearn.experimental import enable_halving_search_cv  # noqa: F401
-    from sklearn.model_selection import HalvingGridSearchCV
+    from sklearn.model_selection import HalvingGridSearchCV, HalvingRandomSearchCV
     from sklearn.utils._param_validation import InvalidParameterError
 
     hs = spec.halving
     assert hs is not None
     try:
-        HalvingGridSearchCV(base, list(spec.param_grid), **hs.to_dict())._validate_params()
+        if spec.param_distributions:
+            HalvingRandomSearchCV(base, list(spec.param_distributions), **hs.to_dict())._validate_params()
+        else:
+            HalvingGridSearchCV(base, list(spec.param_grid), **hs.to_dict())._validate_params()
     except InvalidParameterError as exc:
         raise SpecError("halving", str(exc)) from None
     if hs.resource == "n_samples":
@@ -627,7 +699,8 @@ def _check_halving(spec: SearchSpec, base: BaseEstimator, candidates: list[dict[
             "such as n_estimators or max_iter",
         )
     if any(hs.resource in c for c in candidates):
-        raise SpecError("halving.resource", f"{hs.resource!r} is the budget; remove it from param_grid")
+        where = "param_distributions" if spec.param_distributions else "param_grid"
+        raise SpecError("halving.resource", f"{hs.resource!r} is the budget; remove it from {where}")
     max_r = hs.max_resources
     assert isinstance(max_r, int)
     _validate_values(base, [(hs.resource, max_r)], "halving.max_resources")

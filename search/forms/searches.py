@@ -58,7 +58,8 @@ class SearchForm(forms.Form):
     strategy = forms.ChoiceField(
         label="Search", initial="grid", widget=forms.RadioSelect, required=False,
         choices=[("grid", "Grid: every combination"), ("random", "Random: sampled candidates"),
-                 ("halving", "Successive halving: many candidates on a small budget, the best on more")],
+                 ("halving", "Successive halving: many candidates on a small budget, the best on more"),
+                 ("halving_random", "Successive halving over sampled candidates")],
     )  # fmt: skip
     param_distributions = _json_field(
         "Parameter distributions",
@@ -79,12 +80,18 @@ class SearchForm(forms.Form):
         help_text="n_samples (rows) or a budget parameter of the estimator, e.g. n_estimators or max_iter.",
     )  # fmt: skip
     halving_min_resources = forms.CharField(
-        label="Min resources", initial="exhaust", required=False, help_text="A number, exhaust or smallest."
-    )
+        label="Min resources", required=False, widget=forms.TextInput(attrs={"placeholder": "default"}),
+        help_text="A number, exhaust or smallest. Empty: exhaust for a grid, smallest for sampled candidates "
+        "(scikit-learn's defaults).",
+    )  # fmt: skip
     halving_max_resources = forms.CharField(
         label="Max resources", initial="auto", required=False, help_text="A number, or auto (every row)."
     )
     halving_aggressive = forms.BooleanField(label="Aggressive elimination", required=False)
+    halving_n_candidates = forms.CharField(
+        label="Candidates to sample", initial="exhaust", required=False,
+        help_text="A number, or exhaust: as many as let the last round use every row (max ÷ min resources).",
+    )  # fmt: skip
     dataset_kind = forms.ChoiceField(
         label="Data", choices=[("builtin", "Bundled"), ("generator", "Generated"), ("upload", "Uploaded CSV")],
         initial="builtin", widget=forms.RadioSelect,
@@ -114,7 +121,8 @@ class SearchForm(forms.Form):
         "param_distributions": "param_distributions", "n_iter": "n_iter", "random_state": "random_state",
         "halving.factor": "halving_factor", "halving.resource": "halving_resource",
         "halving.min_resources": "halving_min_resources", "halving.max_resources": "halving_max_resources",
-        "halving.aggressive_elimination": "halving_aggressive", "halving": "halving_factor",
+        "halving.aggressive_elimination": "halving_aggressive", "halving.n_candidates": "halving_n_candidates",
+        "halving": "halving_factor",
     }  # fmt: skip
 
     def __init__(self, *args: Any, owner: Any, **kwargs: Any) -> None:
@@ -191,30 +199,39 @@ class SearchForm(forms.Form):
         strategy = d.get("strategy") or "grid"
         if strategy == "grid":
             return spec
-        spec["strategy"] = strategy
+        sampled = strategy in ("random", "halving_random")
+        spec["strategy"] = "halving" if strategy == "halving_random" else strategy
         if d.get("random_state") is not None:
             spec["random_state"] = d["random_state"]
-        if strategy == "random":
+        if sampled:
             distributions = self._json("param_distributions", None)
             if distributions is None:
                 if "param_distributions" not in self.errors:
-                    self.add_error("param_distributions", "a random search needs parameter distributions")
+                    what = "a random search" if strategy == "random" else "halving over sampled candidates"
+                    self.add_error("param_distributions", f"{what} needs parameter distributions")
                 return None
             del spec["param_grid"]
-            spec.update(param_distributions=distributions, n_iter=d.get("n_iter") or 10)
+            spec["param_distributions"] = distributions
+        if strategy == "random":
+            spec["n_iter"] = d.get("n_iter") or 10
             return spec
 
         def budget(value: str | None, default: str) -> int | str:
             text = (value or "").strip() or default
             return int(text) if text.isdigit() else text
 
+        # HalvingRandomSearchCV's defaults differ from HalvingGridSearchCV's: min_resources "smallest"
+        min_default = "smallest" if sampled else "exhaust"
+        min_given = (d.get("halving_min_resources") or "").strip()
         spec["halving"] = {
             "factor": d["halving_factor"] if d.get("halving_factor") is not None else 3,
             "resource": (d.get("halving_resource") or "").strip() or "n_samples",
-            "min_resources": budget(d.get("halving_min_resources"), "exhaust"),
+            "min_resources": budget(min_given, min_default),
             "max_resources": budget(d.get("halving_max_resources"), "auto"),
             "aggressive_elimination": bool(d.get("halving_aggressive")),
         }
+        if sampled:
+            spec["halving"]["n_candidates"] = budget(d.get("halving_n_candidates"), "exhaust")
         factor = spec["halving"]["factor"]
         if float(factor).is_integer():
             spec["halving"]["factor"] = int(factor)
@@ -266,19 +283,19 @@ def initial_from(search: Search) -> dict[str, Any]:
     }  # fmt: skip
     strategy = spec.get("strategy", "grid")
     initial.update(strategy=strategy, random_state=spec.get("random_state"))
-    if strategy == "random":
+    if "param_distributions" in spec:  # random search, or halving over sampled candidates
         dists = spec["param_distributions"]
-        initial.update(
-            param_grid="",
-            param_distributions=json.dumps(dists[0] if len(dists) == 1 else dists),
-            n_iter=spec.get("n_iter", 10),
-        )
+        initial.update(param_grid="", param_distributions=json.dumps(dists[0] if len(dists) == 1 else dists))
+    if strategy == "random":
+        initial.update(n_iter=spec.get("n_iter", 10))
     if strategy == "halving":
         h = spec["halving"]
         initial.update(
             halving_factor=h["factor"], halving_resource=h["resource"], halving_min_resources=str(h["min_resources"]),
             halving_max_resources=str(h["max_resources"]), halving_aggressive=h["aggressive_elimination"],
         )  # fmt: skip
+        if "param_distributions" in spec:
+            initial.update(strategy="halving_random", halving_n_candidates=str(h.get("n_candidates", "exhaust")))
     if "csv" in ds:
         initial.update(dataset_kind="upload", uploaded=search.dataset_id)
     elif ds["name"] in datasets.GENERATORS:

@@ -149,8 +149,10 @@
     const mode = strategy();
     let c = grid === undefined ? NaN : candidates(grid);
     if (mode === "random") c = parseInt($("#id_n_iter").value || "10", 10);
+    // sampled halving: n_candidates, or "exhaust" (known from the data set's size: the server counts it)
+    if (mode === "halving_random") c = /^\d+$/.test($("#id_halving_n_candidates").value.trim()) ? parseInt($("#id_halving_n_candidates").value, 10) : NaN;
     // halving: the first round's candidates; later rounds keep 1/factor of them (the server counts them all)
-    document.getElementById("count-prefix").textContent = mode === "halving" ? "first round: " : (mode === "random" ? "at most " : "");
+    document.getElementById("count-prefix").textContent = mode.startsWith("halving") ? "first round: " : (mode === "random" ? "at most " : "");
     const folds = parseInt($("#id_cv_splits").value, 10);
     document.getElementById("count-candidates").textContent = Number.isFinite(c) ? c.toLocaleString() : "?";
     document.getElementById("label-candidates").textContent = c === 1 ? "candidate" : "candidates";
@@ -159,6 +161,7 @@
   }
   $("#id_cv_splits").addEventListener("input", updateCount);
   $("#id_n_iter").addEventListener("input", updateCount);
+  $("#id_halving_n_candidates").addEventListener("input", updateCount);
   gridToRows();
   showStrategy();
 

@@ -52,6 +52,24 @@ def test_halving_from_the_form(client: Client) -> None:
     assert Candidate.objects.filter(search=search).count() == 4  # later rounds are created when a round ends
 
 
+def test_halving_over_sampled_candidates_from_the_form(client: Client) -> None:
+    """The fourth choice: HalvingRandomSearchCV, with its own defaults (n_candidates and min_resources)."""
+    data = {**FORM, "strategy": "halving_random", "param_distributions": DISTRIBUTIONS, "halving_factor": "3",
+            "halving_n_candidates": "", "halving_min_resources": "", "halving_max_resources": ""}  # fmt: skip
+    response = client.post(reverse("search-new"), data)
+    assert response.status_code == 302, response.context["form"].errors
+    search = Search.objects.get()
+    assert search.kind == "halving" and "param_grid" not in search.spec
+    assert search.spec["halving"]["n_candidates"] == "exhaust" and search.spec["halving"]["min_resources"] == "smallest"
+    first = 150 // (3 * 2 * 3)  # iris: max_resources (150 rows) // min_resources (2 × 3 folds × 3 classes)
+    assert search.schedule["n_candidates"][0] == first == Candidate.objects.filter(search=search).count()
+    form = client.get(reverse("search-new") + f"?from={search.pk}").context["form"]
+    assert form.initial["strategy"] == "halving_random" and form.initial["halving_n_candidates"] == "exhaust"
+    assert json.loads(form.initial["param_distributions"]) == json.loads(DISTRIBUTIONS)
+    estimate = client.post(reverse("search-estimate"), {**data, "name": "again"}).json()
+    assert estimate["ok"] and estimate["text"].startswith(f"{first * 3} fits"), estimate
+
+
 @pytest.mark.parametrize(
     ("changes", "field", "message"),
     [
@@ -72,6 +90,11 @@ def test_halving_from_the_form(client: Client) -> None:
         ({"strategy": "halving", "halving_min_resources": "500"}, "halving_min_resources", "greater than max"),
         ({"strategy": "halving", "halving_min_resources": "many"}, "halving_min_resources", "expected a positive"),
         ({"strategy": "halving", "scoring": ["accuracy", "f1_macro"]}, "scoring", "one metric"),
+        ({"strategy": "halving_random", "param_distributions": ""}, "param_distributions", "needs parameter distri"),
+        ({"strategy": "halving_random", "param_distributions": DISTRIBUTIONS, "halving_n_candidates": "all"},
+         "halving_n_candidates", "positive integer or 'exhaust'"),
+        ({"strategy": "halving_random", "param_distributions": DISTRIBUTIONS, "halving_min_resources": "exhaust"},
+         "halving_min_resources", "cannot both be 'exhaust'"),
     ],
 )  # fmt: skip
 def test_bad_strategy_input_gets_an_error_next_to_its_field(
