@@ -71,7 +71,7 @@ def _history(estimator: str, dataset_key: str | None, owner: Any) -> tuple[float
     """(seconds per unit of relative cost, fits seen, rows of their data) from finished searches."""
     # Only fits computed from scratch: a copy repeats its original, a path-reused fit timed only the trees it added.
     qs = Result.objects.filter(
-        search__estimator=estimator, search__status=Status.DONE, error="", reused_from=None, path_reused=False
+        search__estimator=estimator, search__status=Status.DONE, error="", reused=False, path_reused=False
     )
     if owner is not None and getattr(owner, "pk", None):
         qs = qs.filter(search__owner=owner)

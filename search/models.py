@@ -255,6 +255,9 @@ class Result(models.Model):
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
         help_text="an identical earlier fit whose scores were copied",
     )  # fmt: skip
+    # A copy stays a copy when its original's search is deleted (reused_from then becomes NULL): accounting,
+    # speedup and estimates leave copies out by this flag, not by the link.
+    reused = models.BooleanField(default=False, help_text="scores copied from an identical earlier fit")
     path_reused = models.BooleanField(default=False, help_text="scored from a model grown for a larger budget")
 
     class Meta:

@@ -69,7 +69,7 @@ def _copy(
                 test_scores=original["test_scores"], train_scores=original["train_scores"],
                 fit_time=original["fit_time"], score_time=original["score_time"], started_at=now, finished_at=now,
                 host=original["host"], pid=original["pid"], n_test_samples=original["n_test_samples"],
-                fit_key=keys[(cand, fold)], reused_from_id=original["reused_from_id"] or original["pk"],
+                fit_key=keys[(cand, fold)], reused_from_id=original["reused_from_id"] or original["pk"], reused=True,
             )
         )  # fmt: skip
     with transaction.atomic():

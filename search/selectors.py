@@ -117,7 +117,7 @@ def reuse_by_candidate(search: Search, candidate_ids: list[int]) -> dict[int, di
         return {}
     rows = (
         Result.objects.filter(search=search, candidate_id__in=candidate_ids).values("candidate_id")
-        .annotate(copied=Count("id", filter=Q(reused_from__isnull=False)),
+        .annotate(copied=Count("id", filter=Q(reused=True)),
                   grown=Count("id", filter=Q(path_reused=True)))
     )  # fmt: skip
     return {r["candidate_id"]: {"copied": r["copied"], "grown": r["grown"]} for r in rows}

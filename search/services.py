@@ -383,7 +383,7 @@ def search_refresh_progress(*, search_id: int) -> None:
     done = Result.objects.filter(search_id=search_id).aggregate(
         n=models.Count("pk"), failed=models.Count("pk", filter=~models.Q(error="")),
         saved=models.Count("pk", filter=models.Q(path_reused=True)),
-        reused=models.Count("pk", filter=models.Q(reused_from__isnull=False)),
+        reused=models.Count("pk", filter=models.Q(reused=True)),
     )  # fmt: skip
     Search.objects.filter(pk=search_id).update(
         n_fits_done=done["n"], n_fits_failed=done["failed"], fits_saved=done["saved"], fits_reused=done["reused"]
@@ -415,9 +415,9 @@ def search_cv_results(*, search: Search) -> dict[str, list[Any]] | None:
 
 def search_spans(search: Search) -> list[speedup.FitSpan]:
     """Every fit this search computed, for accounting and the timeline (one small tuple per fit). Fits
-    copied from earlier searches (`reused_from`) are left out: their time was spent elsewhere."""
+    copied from earlier searches (`reused`) are left out: their time was spent elsewhere."""
     rows = (
-        Result.objects.filter(search=search, reused_from=None)
+        Result.objects.filter(search=search, reused=False)
         .order_by("pk")
         .values_list("host", "pid", "started_at", "finished_at", "fit_time", "score_time")
     )

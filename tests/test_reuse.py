@@ -85,6 +85,18 @@ def test_a_second_identical_search_reuses_every_fit() -> None:
     assert set(Result.objects.filter(search=third).values_list("reused_from__search", flat=True)) == {first.pk}
 
 
+def test_copies_stay_copies_when_their_original_search_is_deleted() -> None:
+    first = run(SMALL)
+    second = run(SMALL)
+    first.delete()  # the copies' links become NULL (SET_NULL)
+    assert not Result.objects.filter(search=second, reused_from__isnull=False).exists()
+    services.search_refresh_progress(search_id=second.pk)
+    second.refresh_from_db()
+    assert second.fits_reused == 9 and Result.objects.filter(search=second, reused=True).count() == 9
+    # still no time spent here: not counted as computed in the accounting or the timeline
+    assert services.search_spans(second) == [] and services.search_accounting(second)["busy"] == 0.0
+
+
 def test_reused_fits_show_on_the_detail_page() -> None:
     owner = User.objects.create_user("owner", password="a-long-test-password")
     run(SMALL, owner=owner)
