@@ -26,7 +26,7 @@ import numpy as np
 from django.conf import settings
 from django.core.cache import cache
 
-from search.engine import datasets, pilot
+from search.engine import datasets, halving, pilot, registry
 from search.engine import spec as spec_mod
 from search.engine.cost import relative_cost
 from search.engine.run import Job
@@ -100,27 +100,62 @@ def _efficiency(estimator: str) -> float:
     return min(1.0, sum(past) / len(past)) if past else DEFAULT_EFFICIENCY
 
 
+def search_size(plan: Plan, *, n_samples: int, n_classes: int | None) -> pilot.SearchCost:
+    """Fits and relative cost of the whole search: every halving round (its schedule for this data set's size),
+    and path-reuse chains costing their largest fit when FANOUT_PATH_REUSE is on."""
+    hs = plan.spec.halving
+    schedule, budget_default = None, None
+    if hs is not None:
+        try:
+            schedule = halving.schedule(
+                hs, n_candidates=plan.n_candidates, n_samples=n_samples, n_splits=plan.spec.cv.n_splits,
+                n_classes=n_classes,
+            )  # fmt: skip
+        except halving.ScheduleError:
+            schedule = None  # reported when the search is created; estimate the first round only
+        if hs.resource != "n_samples":
+            fixed = {**registry.build(plan.steps).get_params(), **plan.spec.params}
+            budget_default = fixed.get(hs.resource)
+    return pilot.search_cost(
+        steps=plan.steps, params=dict(plan.spec.params), candidates=plan.candidates, n_splits=plan.spec.cv.n_splits,
+        n_samples=n_samples, path_reuse=bool(settings.FANOUT_PATH_REUSE), hs=hs, schedule=schedule,
+        budget_default=budget_default,
+    )  # fmt: skip
+
+
+def _size_note(size: pilot.SearchCost) -> str:
+    return f"; {size.grown} of them grown from a smaller model (path reuse)" if size.grown else ""
+
+
 def search_estimate(
-    *, plan: Plan, dataset: Dataset | None, n_samples: int, owner: Any = None, data_key: str | None = None
+    *,
+    plan: Plan,
+    dataset: Dataset | None,
+    n_samples: int,
+    owner: Any = None,
+    data_key: str | None = None,
+    n_classes: int | None = None,
 ) -> Estimate:
     """What the search will cost; `basis` says where the numbers come from (or why there are none).
     `data_key` identifies the data for caching a pilot when there is no stored Dataset row yet."""
     estimator = plan.spec.estimator_label
-    processes = min(joblib.effective_n_jobs(plan.spec.n_jobs), plan.n_fits)
+    size = search_size(plan, n_samples=n_samples, n_classes=n_classes)
+    processes = min(joblib.effective_n_jobs(plan.spec.n_jobs), size.fits)
     width = max(1, min(processes, joblib.cpu_count()))
     key = dataset.key if dataset is not None else None
     same = _history(estimator, key, owner) if key else None
     found = same or _history(estimator, None, owner)
     if found is None:
-        return _pilot_estimate(plan, key or data_key, processes, width)
+        return _pilot_estimate(plan, key or data_key, processes, width, size)
     per_cost, seen, rows = found
     scale = 1.0 if same else n_samples / max(rows, 1.0)
     cpu, wall = pilot.extrapolate(
         per_cost=per_cost * scale, candidates=plan.candidates, n_splits=plan.spec.cv.n_splits, processes=width,
-        efficiency=_efficiency(estimator),
+        efficiency=_efficiency(estimator), cost=size.cost,
     )  # fmt: skip
     where = "this data set" if same else f"other data sets, scaled to {n_samples} rows"
-    return Estimate(plan.n_fits, processes, cpu, wall, f"from {seen} past fits of {estimator} on {where}", "history")
+    basis = f"from {seen} past fits of {estimator} on {where}{_size_note(size)}"
+    return Estimate(size.fits, processes, cpu, wall, basis, "history")
 
 
 def _data_source(plan: Plan) -> dict[str, Any] | None:
@@ -142,17 +177,18 @@ def pilot_run(*, plan: Plan, source: dict[str, Any], budget: float) -> pilot.Pil
         steps=[(name, module) for name, module in plan.steps], params=dict(plan.spec.params), data=source,
         cv=spec["cv"], scoring=spec.get("scoring"), n_jobs=1, return_train_score=plan.spec.return_train_score,
         cells=cells, cluster_workers=joblib.cpu_count(),  # one BLAS thread per fit, as in a search on every core
+        path_reuse=False,  # each pilot fit timed from scratch (a grown one would time only what it added)
     )  # fmt: skip
     proc = execution.spawn_runner(job)
     return pilot.watch(proc, {i: relative_cost(p) for i, _, p in cells}, budget)
 
 
-def _pilot_estimate(plan: Plan, data_key: str | None, processes: int, width: int) -> Estimate:
+def _pilot_estimate(plan: Plan, data_key: str | None, processes: int, width: int, size: pilot.SearchCost) -> Estimate:
     estimator = plan.spec.estimator_label
     budget = float(settings.FANOUT_PILOT_SECONDS)
     source = _data_source(plan)
     if budget <= 0 or source is None or not plan.candidates:
-        return Estimate(plan.n_fits, processes, None, None, f"no past fits of {estimator} to estimate from yet")
+        return Estimate(size.fits, processes, None, None, f"no past fits of {estimator} to estimate from yet")
     spec = plan.spec.to_dict()
     ident = [estimator, spec.get("params"), data_key or source, spec["cv"], spec.get("scoring")]
     cache_key = "fanout-pilot:" + hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()
@@ -166,16 +202,16 @@ def _pilot_estimate(plan: Plan, data_key: str | None, processes: int, width: int
         cache.set(cache_key, found, PILOT_CACHE_SECONDS)
     if found["per_cost"] is None:
         why = found["error"].splitlines()[0] if found["error"] else f"no fit started within {budget:g} s"
-        return Estimate(plan.n_fits, processes, None, None, f"no past fits of {estimator}; the pilot failed: {why}")
+        return Estimate(size.fits, processes, None, None, f"no past fits of {estimator}; the pilot failed: {why}")
     cpu, wall = pilot.extrapolate(
         per_cost=found["per_cost"], candidates=plan.candidates, n_splits=plan.spec.cv.n_splits, processes=width,
-        efficiency=_efficiency(estimator),
+        efficiency=_efficiency(estimator), cost=size.cost,
     )  # fmt: skip
     if found["lower_bound"]:
         basis = f"pilot stopped after {budget:g} s: at least {found['per_fit']:.1f} s per fit"
     else:
         basis = f"from a pilot of {found['fits']} fits of {estimator}, {found['per_fit']:.2f} s per fit"
-    return Estimate(plan.n_fits, processes, cpu, wall, basis, "pilot", bool(found["lower_bound"]))
+    return Estimate(size.fits, processes, cpu, wall, basis + _size_note(size), "pilot", bool(found["lower_bound"]))
 
 
 def estimate_plan(*, plan: Plan, owner: Any = None) -> Estimate:
@@ -186,21 +222,41 @@ def estimate_plan(*, plan: Plan, owner: Any = None) -> Estimate:
     dataset = None
     if ds.csv is None:
         dataset = Dataset.objects.filter(key=services.dataset_key(ds), owner=owner).first()
-    n_samples = dataset.n_samples if dataset else int(ds.options.get("n_samples", 100) if ds.options else 0)
-    if not n_samples and ds.name in datasets.BUILTIN:
-        n_samples = datasets.load_builtin(ds.name).n_samples
+    classification = plan.task == "classification"
+    n_classes: int | None = None
+    if ds.name in datasets.BUILTIN:  # small and bundled: read as the search will
+        data = datasets.load_builtin(ds.name)
+        n_samples, n_classes = data.n_samples, len(np.unique(data.y)) if classification else None
+    elif ds.csv is not None:
+        n_samples = _csv_rows(ds.csv)
+    else:  # a generator: from its options, without building the data
+        n_samples = dataset.n_samples if dataset else int(ds.options.get("n_samples", 100))
+        if classification and ds.name == "make_classification":
+            n_classes = int(ds.options.get("n_classes", 2))
     key = services.dataset_key(ds) if ds.csv is None else _file_key(ds.csv)
     note = ""
     if spec_mod.needs_data_to_sample(plan.spec):  # halving over n_candidates="exhaust" sampled candidates
-        if ds.name in datasets.BUILTIN:  # small and bundled: draw them as the search will
-            data = datasets.load_builtin(ds.name)
-            n_classes = len(np.unique(data.y)) if plan.task == "classification" else None
-            plan = spec_mod.sampled_for_data(plan, n_samples=data.n_samples, n_classes=n_classes)
+        if n_samples and (n_classes or not classification):  # draw them as the search will
+            plan = spec_mod.sampled_for_data(plan, n_samples=n_samples, n_classes=n_classes)
         else:
             n = plan.n_candidates
             note = f"; 'exhaust' draws its candidates from the data set's size at launch, this is for {n}"
-    found = search_estimate(plan=plan, dataset=dataset, n_samples=n_samples, owner=owner, data_key=key)
+    found = search_estimate(
+        plan=plan, dataset=dataset, n_samples=n_samples, owner=owner, data_key=key, n_classes=n_classes
+    )
     return replace(found, basis=found.basis + note) if note else found
+
+
+def _csv_rows(path: str) -> int:
+    """Data rows of a CSV file (lines after the header), counted without parsing; 0 if it cannot be read."""
+    lines, last = 0, b"\n"
+    try:
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                lines, last = lines + chunk.count(b"\n"), chunk[-1:]
+    except OSError:
+        return 0
+    return max(0, lines + (last != b"\n") - 1)
 
 
 def _file_key(path: str) -> str | None:

@@ -14,8 +14,9 @@ from django.core.management import call_command
 from django.test import Client, override_settings
 from django.urls import reverse
 
-from search import services
-from search.engine import pilot
+from search import estimates, services
+from search.engine import halving, pilot
+from search.engine.cost import relative_cost
 from search.estimates import estimate_plan
 from search.models import Search
 from tests.conftest import create_search, run_inline
@@ -55,7 +56,9 @@ def test_a_pilot_times_real_fits_when_there_is_no_history(pilots: None, monkeypa
     monkeypatch.setattr("search.estimates.pilot_run", lambda **kw: ran.append(1))
     again = estimate_plan(plan=services.plan_search({**SPEC, "param_grid": {"n_estimators": [10, 20, 40]}}))
     assert not ran and again.source == "pilot" and again.fits == 9
-    assert again.cpu_seconds == pytest.approx(estimate.cpu_seconds * 70 / 30)  # cost grows with the trees
+    # cost grows with the trees; with path reuse each fold grows one forest: 40 trees instead of 20
+    assert again.cpu_seconds == pytest.approx(estimate.cpu_seconds * 40 / 20)
+    assert "6 of them grown from a smaller model (path reuse)" in again.basis
 
 
 def test_a_pilot_over_budget_is_stopped_and_reported_as_a_lower_bound(pilots: None, settings: Any) -> None:
@@ -157,3 +160,57 @@ def test_the_pilot_engine_imports_without_django() -> None:
     code = "import sys, search.engine.pilot\nassert not [m for m in sys.modules if m.split('.')[0] == 'django']\n"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False)
     assert out.returncode == 0, out.stderr
+
+
+def test_path_reuse_costs_a_chain_its_largest_fit() -> None:
+    forest = [("RandomForestClassifier", "sklearn.ensemble")]
+    cands = [{"max_depth": d, "n_estimators": n} for d in (2, 4) for n in (10, 20, 40)]
+    common: dict[str, Any] = {
+        "steps": forest, "params": {"random_state": 0}, "candidates": cands, "n_splits": 3, "n_samples": 178,
+    }  # fmt: skip
+    grown = pilot.search_cost(**common, path_reuse=True)
+    alone = pilot.search_cost(**common, path_reuse=False)
+    assert grown.fits == alone.fits == 18 and grown.grown == 2 * 2 * 3 and alone.grown == 0
+    assert grown.cost == pytest.approx((2 + 4) * 40) and alone.cost == pytest.approx((2 + 4) * 70)
+    unchained = pilot.search_cost(**{**common, "params": {}}, path_reuse=True)  # no fixed random_state
+    assert unchained.grown == 0 and unchained.cost == alone.cost
+
+
+def test_a_halving_estimate_counts_every_round_at_its_budget(settings: Any) -> None:
+    settings.FANOUT_PILOT_SECONDS = 0
+    spec = {"estimator": "RandomForestClassifier", "params": {"random_state": 0}, "dataset": "wine", "cv": 3,
+            "param_grid": {"max_depth": [2, 3, 4, 5, 6, 7, 8, 9, 10]}, "strategy": "halving",
+            "halving": {"resource": "n_estimators", "min_resources": 5, "max_resources": 45}}  # fmt: skip
+    plan = services.plan_search(spec)
+    search = create_search(spec)
+    estimate = estimate_plan(plan=plan)
+    assert search.schedule["n_candidates"] == [9, 3, 1] and search.schedule["n_resources"] == [5, 15, 45]
+    assert estimate.fits == search.n_fits == (9 + 3 + 1) * 3
+    size = pilot.search_cost(
+        steps=plan.steps, params={"random_state": 0}, candidates=plan.candidates, n_splits=3, n_samples=178,
+        path_reuse=True, hs=plan.spec.halving, schedule=halving.Schedule.from_dict(search.schedule),
+        budget_default=100,  # RandomForestClassifier's n_estimators: what the pilot and history time
+    )  # fmt: skip
+    depth = sum(range(2, 11)) / 9
+    assert size.cost == pytest.approx(depth * (9 * 5 + 3 * 15 + 1 * 45) / 100)
+
+
+def test_a_halving_estimate_over_rows_scales_each_round_by_its_rows() -> None:
+    spec = {"estimator": "LogisticRegression", "dataset": "breast_cancer", "cv": 3, "strategy": "halving",
+            "param_grid": {"C": [0.01, 0.1, 1, 10, 100, 1000]}, "halving": {"factor": 2}}  # fmt: skip
+    plan = services.plan_search(spec)
+    search = create_search(spec)
+    size = estimates.search_size(plan, n_samples=569, n_classes=2)
+    rounds = search.schedule
+    assert size.fits == search.n_fits == sum(rounds["n_candidates"]) * 3
+    per_candidate = sum(relative_cost(c) for c in plan.candidates) / len(plan.candidates)  # C counts
+    rows = sum(n * r / 569 for n, r in zip(rounds["n_candidates"], rounds["n_resources"], strict=True))
+    assert size.cost == pytest.approx(per_candidate * rows)
+
+
+def test_csv_rows_are_counted_without_parsing(tmp_path: Path) -> None:
+    for text, rows in [("a,b\n1,2\n3,4\n", 2), ("a,b\n1,2\n3,4", 2), ("a,b\n", 0), ("", 0)]:
+        path = tmp_path / "data.csv"
+        path.write_text(text)
+        assert estimates._csv_rows(str(path)) == rows, text
+    assert estimates._csv_rows(str(tmp_path / "missing.csv")) == 0

@@ -26,7 +26,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import halving
 from .cost import relative_cost
+from .reuse import plan_chains
 
 STARTUP_SECONDS = 30.0  # a cold runner imports scikit-learn first: ~1.5 s on an idle machine, more when busy
 
@@ -77,12 +79,69 @@ def pilot_cells(candidates: Sequence[dict[str, Any]], count: int = 2) -> list[tu
 
 
 def extrapolate(
-    *, per_cost: float, candidates: Sequence[dict[str, Any]], n_splits: int, processes: int, efficiency: float
+    *,
+    per_cost: float,
+    candidates: Sequence[dict[str, Any]],
+    n_splits: int,
+    processes: int,
+    efficiency: float,
+    cost: float | None = None,
 ) -> tuple[float, float]:
     """(CPU seconds, wall seconds) of every fit of the grid: seconds per unit of cost × the grid's total
-    cost, spread over `processes` at the given parallel efficiency."""
-    cpu = per_cost * n_splits * sum(relative_cost(c) for c in candidates)
+    cost (or `cost`, per fold, from `search_cost`), spread over `processes` at the given parallel efficiency."""
+    total = cost if cost is not None else sum(relative_cost(c) for c in candidates)
+    cpu = per_cost * n_splits * total
     return cpu, cpu / max(1, processes) / max(efficiency, 1e-6)
+
+
+@dataclass(frozen=True)
+class SearchCost:
+    """What a whole search will compute: `fits` (every fold, every halving round) and `cost`, its relative
+    cost per fold in units of engine.cost on the full data set."""
+
+    fits: int
+    cost: float
+    grown: int = 0  # fits scored from a grown model (path reuse) instead of fitted
+
+
+def search_cost(
+    *,
+    steps: Sequence[Sequence[str]],
+    params: dict[str, Any],
+    candidates: Sequence[dict[str, Any]],
+    n_splits: int,
+    n_samples: int,
+    path_reuse: bool,
+    hs: halving.HalvingSpec | None = None,
+    schedule: halving.Schedule | None = None,
+    budget_default: Any = None,
+) -> SearchCost:
+    """The search's size and cost. Grid and random: a path-reuse chain (engine.reuse) costs its largest fit.
+    Halving (`schedule` given): round i runs `n_candidates[i]` candidates with that round's budget (or on
+    `n_resources[i]` of the rows); who survives is unknown, so each round costs its candidates' average.
+    Costs are relative to the candidates' own parameters, as the pilot and the history measure them: a budget
+    round is scaled against `budget_default`, the value the estimator otherwise has (e.g. 100 trees)."""
+    if hs is None or schedule is None:
+        per_fold = max(1, n_samples * (n_splits - 1) // max(n_splits, 1))
+        cells = [(i, 0, c) for i, c in enumerate(candidates)]
+        chains = plan_chains(steps, params, cells, [per_fold]) if path_reuse else []
+        if not chains:
+            return SearchCost(len(candidates) * n_splits, sum(relative_cost(c) for c in candidates))
+        grown = sum(len(chain.cells) - 1 for chain in chains)
+        return SearchCost(
+            len(candidates) * n_splits, sum(relative_cost(chain.cells[-1][1]) for chain in chains), grown * n_splits
+        )
+    fits, cost = 0, 0.0
+    for n_cand, n_res in zip(schedule.n_candidates, schedule.n_resources, strict=True):
+        rows, budget = 1.0, 1.0
+        if hs.resource == "n_samples":
+            rows = n_res / max(n_samples, 1)
+        elif budget_default is not None:
+            budget = relative_cost({hs.resource: n_res}) / relative_cost({hs.resource: budget_default})
+        per_candidate = [relative_cost(c) * budget for c in candidates]
+        fits += n_cand * n_splits
+        cost += n_cand * rows * sum(per_candidate) / max(len(per_candidate), 1)
+    return SearchCost(fits, cost)
 
 
 def _pump(stream: Any, events: queue.Queue[dict[str, Any] | None]) -> None:
