@@ -232,6 +232,43 @@ def search_create(
     return search
 
 
+LIVE_CHECK_BYTES = 5 * 1024 * 1024  # a CSV file read for the form's live check (larger ones: checked on submit)
+LIVE_CHECK_CELLS = 2_000_000  # generated rows × features built for the live check
+
+
+def plan_check_data(plan: Plan) -> None:
+    """The checks `search_create` runs against the data (folds against classes, target against the estimator,
+    scorer against the target, halving budget against rows), for the form's live check; nothing is stored.
+    Bundled data, generated data up to LIVE_CHECK_CELLS and CSV files up to LIVE_CHECK_BYTES; larger ones
+    are checked when the search is submitted. Raises SpecError."""
+    ds = plan.spec.dataset
+    if ds.csv is not None:
+        path = Path(ds.csv)
+        if not path.is_file() or path.stat().st_size > LIVE_CHECK_BYTES:
+            return
+        try:
+            data = datasets.read_csv(path.read_bytes(), ds.target or "")
+        except datasets.DatasetError:
+            return  # the upload form has already reported it
+    elif ds.name in datasets.BUILTIN:
+        data = datasets.load_builtin(ds.name)
+    else:
+        assert ds.name is not None
+        options = {**datasets.generator_options(ds.name), **ds.options}
+        try:
+            cells = int(options.get("n_samples", 100)) * int(options.get("n_features", 2))
+        except (TypeError, ValueError):
+            return  # per-cluster sample counts and the like: checked on submit
+        if cells > LIVE_CHECK_CELLS:
+            return
+        try:
+            data = datasets.generate(ds.name, dict(ds.options))
+        except datasets.DatasetError as exc:
+            raise SpecError("dataset.options", str(exc)) from None
+    _check_data_fits_cv(plan, data)
+    _halving_schedule(_sampled_for_data(plan, data), data)
+
+
 def _sampled_for_data(plan: Plan, data: datasets.Data) -> Plan:
     """Halving over sampled candidates with n_candidates="exhaust": HalvingRandomSearchCV's number of
     candidates depends on the data set's size, so they are drawn now (and the size limit checked again)."""

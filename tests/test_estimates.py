@@ -214,3 +214,28 @@ def test_csv_rows_are_counted_without_parsing(tmp_path: Path) -> None:
         path.write_text(text)
         assert estimates._csv_rows(str(path)) == rows, text
     assert estimates._csv_rows(str(tmp_path / "missing.csv")) == 0
+
+
+def test_the_live_check_reports_what_would_only_fail_on_submit() -> None:
+    """Data-dependent errors reach the form while it is filled in, next to their field; nothing is stored."""
+    user = User.objects.create_user("u", password="a-long-test-password")
+    client = Client()
+    client.force_login(user)
+    form = {
+        "estimator": "LogisticRegression", "param_grid": '{"C": [1]}', "dataset_kind": "builtin", "builtin": "iris",
+        "cv_splits": "3", "n_jobs": "-1",
+    }  # fmt: skip
+    assert client.post(reverse("search-estimate"), form).status_code == 200
+    cases: list[tuple[dict[str, Any], str, str]] = [
+        ({"cv_splits": "60"}, "cv_splits", "smallest class has 50"),
+        ({"scoring": ["f1"]}, "scoring", "f1_macro"),
+        ({"strategy": "halving", "halving_min_resources": "400"}, "halving_min_resources", "greater than max"),
+        ({"dataset_kind": "generator", "generator": "make_regression", "generator_options": '{"n_samples": 50}'},
+         "generator", "target is continuous"),
+    ]  # fmt: skip
+    for changes, field, words in cases:
+        response = client.post(reverse("search-estimate"), {**form, **changes})
+        assert response.status_code == 400, (changes, response.content)
+        errors = response.json()["errors"]
+        assert field in errors and words in errors[field][0]["message"], (changes, errors)
+    assert Search.objects.count() == 0
