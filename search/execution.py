@@ -34,6 +34,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from search import machines, reuse_services, services
+from search.engine.pilot import pump_events
 from search.engine.run import Job, machine_name
 from search.models import Candidate, Result, Search, Status, WorkUnit
 
@@ -164,7 +165,7 @@ class _Runner:
 
     def __post_init__(self) -> None:
         assert self.proc.stdout is not None and self.proc.stderr is not None
-        threading.Thread(target=_pump, args=(self.proc.stdout, self.events), daemon=True).start()
+        threading.Thread(target=pump_events, args=(self.proc.stdout, self.events), daemon=True).start()
         threading.Thread(target=_drain, args=(self.proc.stderr, self.stderr), daemon=True).start()
 
     @property
@@ -239,15 +240,6 @@ def spawn_runner(job: Job) -> subprocess.Popen[str]:
     proc.stdin.write(json.dumps(job.to_dict(), allow_nan=False) + "\n")
     proc.stdin.close()
     return proc
-
-
-def _pump(stream: IO[str], q: queue.Queue[dict[str, Any] | None]) -> None:
-    for line in stream:
-        try:
-            q.put(json.loads(line))
-        except json.JSONDecodeError:
-            log.warning("runner wrote a non-protocol line: %r", line[:200])
-    q.put(None)
 
 
 def _drain(stream: IO[str], tail: deque[str]) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import queue
 import signal
@@ -30,6 +31,7 @@ from . import halving
 from .cost import relative_cost
 from .reuse import plan_chains
 
+log = logging.getLogger(__name__)
 STARTUP_SECONDS = 30.0  # a cold runner imports scikit-learn first: ~1.5 s on an idle machine, more when busy
 
 
@@ -144,10 +146,14 @@ def search_cost(
     return SearchCost(fits, cost)
 
 
-def _pump(stream: Any, events: queue.Queue[dict[str, Any] | None]) -> None:
+def pump_events(stream: Any, events: queue.Queue[dict[str, Any] | None]) -> None:
+    """Put each JSON line a runner writes on `events` (a line that is not JSON is logged and skipped), then
+    None at its end. Runs in a daemon thread per runner (here and in search.execution)."""
     for line in stream:
-        with contextlib.suppress(json.JSONDecodeError):
+        try:
             events.put(json.loads(line))
+        except json.JSONDecodeError:
+            log.warning("runner wrote a non-protocol line: %r", line[:200])
     events.put(None)
 
 
@@ -167,7 +173,7 @@ def watch(
     began = time.monotonic()
     deadline = began + startup
     events: queue.Queue[dict[str, Any] | None] = queue.Queue()
-    threading.Thread(target=_pump, args=(proc.stdout, events), daemon=True).start()
+    threading.Thread(target=pump_events, args=(proc.stdout, events), daemon=True).start()
     fits: list[PilotFit] = []
     done: set[int] = set()
     last: float | None = None
