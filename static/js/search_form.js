@@ -175,7 +175,9 @@
     const data = await response.json();
     if (data.ok) { out.textContent = "Estimate: " + data.text; out.className = "small"; return; }
     const first = Object.entries(data.errors)[0];
-    out.textContent = first ? "Not ready: " + (first[0] === "__all__" ? "" : first[0] + ": ") + first[1][0].message : "";
+    const label = first && form.querySelector(`label[for="id_${first[0]}"]`);  // the field's label, not its name
+    const where = !first || first[0] === "__all__" ? "" : (label ? label.textContent.trim() : first[0]) + ": ";
+    out.textContent = first ? "Not ready: " + where + first[1][0].message : "";
     out.className = "small warning";
   }
   form.addEventListener("input", () => { clearTimeout(estimateTimer); estimateTimer = setTimeout(estimate, 600); });

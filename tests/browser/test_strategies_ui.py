@@ -41,6 +41,35 @@ def test_random_search_form_shows_distributions_and_samples_n_iter(
     expect(page.locator(".messages")).to_contain_text(f"Search {search.pk} queued: 35 fits.")
 
 
+def test_halving_over_sampled_candidates_shows_both_sets_of_fields(
+    logged_in: Page, base_url: str, user: User, screenshot: Any
+) -> None:
+    page = logged_in
+    page.goto(f"{base_url}/searches/new/")
+    page.get_by_label("Successive halving over sampled candidates").check()
+    for shown in ("#id_param_distributions", "#id_halving_n_candidates", "#id_halving_factor", "#id_random_state"):
+        expect(page.locator(shown)).to_be_visible()
+    for hidden in ("#grid-editor", "#id_n_iter"):
+        expect(page.locator(hidden)).to_be_hidden()
+    page.select_option("#id_estimator", "SVC")
+    page.fill("#id_cv_splits", "3")
+    page.fill("#id_param_distributions", '{"C": {"distribution": "loguniform", "args": [0.01, 100]}}')
+    expect(page.locator("#count-candidates")).to_have_text("?")  # "exhaust": known from the data set's size
+    expect(page.locator("#estimate")).to_contain_text("Estimate: 33 fits")  # iris: 8 + 3 candidates × 3 folds
+    page.fill("#id_halving_n_candidates", "9")
+    expect(page.locator("#count-candidates")).to_have_text("9")
+    expect(page.locator("#count-prefix")).to_have_text("first round: ")
+    page.fill("#id_cv_splits", "60")  # more folds than iris has rows of a class: said before submitting
+    expect(page.locator("#estimate")).to_contain_text("Not ready: Folds: 60 stratified folds need at least 60 rows")
+    page.fill("#id_cv_splits", "3")
+    screenshot(page, "search-new-halving-random")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Start search").click()
+    search = Search.objects.get(owner=user)
+    assert search.kind == "halving" and search.spec["halving"]["n_candidates"] == 9
+    assert search.schedule["n_candidates"] == [9, 3]  # 150 rows // 18 (smallest) allow 2 rounds
+
+
 def test_bad_distribution_is_shown_next_to_its_field(logged_in: Page, base_url: str) -> None:
     page = logged_in
     page.goto(f"{base_url}/searches/new/")
