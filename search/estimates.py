@@ -214,8 +214,9 @@ def _pilot_estimate(plan: Plan, data_key: str | None, processes: int, width: int
     return Estimate(size.fits, processes, cpu, wall, basis + _size_note(size), "pilot", bool(found["lower_bound"]))
 
 
-def estimate_plan(*, plan: Plan, owner: Any = None) -> Estimate:
-    """The estimate for a spec that is not stored yet: nothing is created, large data is not built."""
+def estimate_plan(*, plan: Plan, owner: Any = None, shape: tuple[int, int | None] | None = None) -> Estimate:
+    """The estimate for a spec that is not stored yet: nothing is created, large data is not built.
+    `shape`: the data's (rows, classes) when the caller has read it already (services.plan_check_data)."""
     from search import services
 
     ds = plan.spec.dataset
@@ -224,7 +225,9 @@ def estimate_plan(*, plan: Plan, owner: Any = None) -> Estimate:
         dataset = Dataset.objects.filter(key=services.dataset_key(ds), owner=owner).first()
     classification = plan.task == "classification"
     n_classes: int | None = None
-    if ds.name in datasets.BUILTIN:  # small and bundled: read as the search will
+    if shape is not None:
+        n_samples, n_classes = shape
+    elif ds.name in datasets.BUILTIN:  # small and bundled: read as the search will
         data = datasets.load_builtin(ds.name)
         n_samples, n_classes = data.n_samples, len(np.unique(data.y)) if classification else None
     elif ds.csv is not None:

@@ -236,20 +236,21 @@ LIVE_CHECK_BYTES = 5 * 1024 * 1024  # a CSV file read for the form's live check 
 LIVE_CHECK_CELLS = 2_000_000  # generated rows × features built for the live check
 
 
-def plan_check_data(plan: Plan) -> None:
+def plan_check_data(plan: Plan) -> tuple[int, int | None] | None:
     """The checks `search_create` runs against the data (folds against classes, target against the estimator,
     scorer against the target, halving budget against rows), for the form's live check; nothing is stored.
     Bundled data, generated data up to LIVE_CHECK_CELLS and CSV files up to LIVE_CHECK_BYTES; larger ones
-    are checked when the search is submitted. Raises SpecError."""
+    are checked when the search is submitted. Raises SpecError. Returns the data's (rows, classes) when it
+    was read (classes None for a regressor), for the estimate; None when it was not."""
     ds = plan.spec.dataset
     if ds.csv is not None:
         path = Path(ds.csv)
         if not path.is_file() or path.stat().st_size > LIVE_CHECK_BYTES:
-            return
+            return None
         try:
             data = datasets.read_csv(path.read_bytes(), ds.target or "")
         except datasets.DatasetError:
-            return  # the upload form has already reported it
+            return None  # the upload form has already reported it
     elif ds.name in datasets.BUILTIN:
         data = datasets.load_builtin(ds.name)
     else:
@@ -258,15 +259,16 @@ def plan_check_data(plan: Plan) -> None:
         try:
             cells = int(options.get("n_samples", 100)) * int(options.get("n_features", 2))
         except (TypeError, ValueError):
-            return  # per-cluster sample counts and the like: checked on submit
+            return None  # per-cluster sample counts and the like: checked on submit
         if cells > LIVE_CHECK_CELLS:
-            return
+            return None
         try:
             data = datasets.generate(ds.name, dict(ds.options))
         except datasets.DatasetError as exc:
             raise SpecError("dataset.options", str(exc)) from None
     _check_data_fits_cv(plan, data)
     _halving_schedule(_sampled_for_data(plan, data), data)
+    return data.n_samples, len(np.unique(data.y)) if plan.task == "classification" else None
 
 
 def _sampled_for_data(plan: Plan, data: datasets.Data) -> Plan:
