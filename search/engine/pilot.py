@@ -133,16 +133,16 @@ def search_cost(
         return SearchCost(
             len(candidates) * n_splits, sum(relative_cost(chain.cells[-1][1]) for chain in chains), grown * n_splits
         )
+    mean = sum(relative_cost(c) for c in candidates) / max(len(candidates), 1)
     fits, cost = 0, 0.0
     for n_cand, n_res in zip(schedule.n_candidates, schedule.n_resources, strict=True):
-        rows, budget = 1.0, 1.0
+        scale = 1.0  # the round's share of the rows, or its budget against the usual one
         if hs.resource == "n_samples":
-            rows = n_res / max(n_samples, 1)
+            scale = n_res / max(n_samples, 1)
         elif budget_default is not None:
-            budget = relative_cost({hs.resource: n_res}) / relative_cost({hs.resource: budget_default})
-        per_candidate = [relative_cost(c) * budget for c in candidates]
+            scale = relative_cost({hs.resource: n_res}) / relative_cost({hs.resource: budget_default})
         fits += n_cand * n_splits
-        cost += n_cand * rows * sum(per_candidate) / max(len(per_candidate), 1)
+        cost += n_cand * scale * mean
     return SearchCost(fits, cost)
 
 
