@@ -251,10 +251,14 @@ def estimate_plan(*, plan: Plan, owner: Any = None, shape: tuple[int, int | None
 
 
 def _csv_rows(path: str) -> int:
-    """Data rows of a CSV file (lines after the header), counted without parsing; 0 if it cannot be read."""
-    lines, last = 0, b"\n"
+    """Data rows of a CSV file (lines after the header), counted without parsing; 0 if it cannot be read, is
+    not a regular file (a FIFO or /dev/zero would never end) or is over the upload limit (refused anyway)."""
+    file = Path(path)
     try:
-        with open(path, "rb") as f:
+        if not file.is_file() or file.stat().st_size > settings.FANOUT_MAX_UPLOAD_MB * 1024 * 1024:
+            return 0
+        lines, last = 0, b"\n"
+        with file.open("rb") as f:
             for chunk in iter(lambda: f.read(1 << 20), b""):
                 lines, last = lines + chunk.count(b"\n"), chunk[-1:]
     except OSError:

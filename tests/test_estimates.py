@@ -214,6 +214,7 @@ def test_csv_rows_are_counted_without_parsing(tmp_path: Path) -> None:
         path.write_text(text)
         assert estimates._csv_rows(str(path)) == rows, text
     assert estimates._csv_rows(str(tmp_path / "missing.csv")) == 0
+    assert estimates._csv_rows("/dev/zero") == 0  # not a regular file: never read (it would never end)
 
 
 def test_the_live_check_reports_what_would_only_fail_on_submit() -> None:
