@@ -311,19 +311,20 @@ def _ready(hold: float = 0.0) -> int:
 WARM_UP_SECONDS = 60.0  # a loaded machine may need this long to start and import in every pool process
 
 
-def warm_up(n_jobs: int = -1, deadline: float = WARM_UP_SECONDS) -> int:
-    """Start the loky pool and have every one of its processes import scikit-learn before any job; return
-    how many processes checked in. Without it a short job on a cold pool is done by the first process to
-    come up while the others still import, and "n_jobs=-1" really runs on one core. Cheap once warm
-    (one round of trivial tasks, a few ms)."""
+def warm_up(n_jobs: int = -1, deadline: float = WARM_UP_SECONDS, need: int | None = None) -> int:
+    """Start the loky pool and have its processes import scikit-learn before any job, until `need` of them
+    (default: all) have checked in; return how many did. Without it a short job on a cold pool is done by
+    the first process to come up while the others still import, and "n_jobs=-1" really runs on one core.
+    Cheap once warm (one round of trivial tasks, a few ms)."""
     _ready()  # this process builds the estimator too
     n = joblib.effective_n_jobs(n_jobs)
     if n <= 1:
         return 1
+    need = min(n, need or n)
     seen: set[int] = set()
     end = time.monotonic() + deadline
     with joblib.Parallel(n_jobs=n) as parallel:
-        while len(seen) < n and time.monotonic() < end:
+        while len(seen) < need and time.monotonic() < end:
             seen.update(parallel(joblib.delayed(_ready)(0.02) for _ in range(n)))
     return len(seen)
 
@@ -374,7 +375,8 @@ def run_job(job: Job, on_start: Callable[[RunInfo], None] | None = None) -> Iter
     else:
         chains = [Chain(fold, ((cand, params),)) for cand, fold, params in job.cells]
     if len(chains) > 1:
-        warm_up(job.n_jobs)  # every pool process ready first, so the job really runs on all of them
+        # pool processes ready first (as many as there are tasks), so the job really runs on all of them
+        warm_up(job.n_jobs, need=len(chains))
     order = lpt_order([relative_cost(chain.cells[-1][1]) for chain in chains])  # a chain costs its largest fit
     tasks: Iterable[Any] = (
         joblib.delayed(fit_chain)(ctx, splits[chain.fold][0], splits[chain.fold][1], chain)
