@@ -2,8 +2,8 @@
 
 The broker hands the search's units to whichever cluster asks, as for any search. At claim time a
 machine may take a unit only if it already holds a place in the search, or fewer than k machines do;
-otherwise it declines: the unit stays queued and its task is sent to the broker again after a short
-delay, so one of the machines that hold a place picks it up.
+otherwise it declines: the unit stays queued and its task is sent to the broker again at once, while
+the declining worker then waits a short delay, so one of the machines that hold a place picks it up.
 
 A machine holds a place while it has a running unit of the search with a live lease, or finished one
 within the last lease period (it is between two units). A machine that died stops renewing its
@@ -53,16 +53,19 @@ def may_claim(*, unit_id: int, host: str, now: datetime) -> bool:
 
 
 def unit_decline(*, unit_id: int, delay: float = DECLINE_DELAY) -> str:
-    """Hand a declined unit back to the broker after `delay` seconds.
+    """Hand a declined unit back to the broker at once, then keep this worker busy for `delay` seconds.
 
-    `enqueued_at` is renewed first, so the reconciler does not take the unit for one whose message was
-    lost while this worker waits. Nothing is sent if the unit was taken or its search ended meanwhile."""
+    The order matters: while the declining worker waits, its cluster's prefetch queue stays full, so the
+    message goes to a machine that holds a place. Waiting first held it captive instead: a cluster that
+    declined every unit it was offered kept the search's last messages for itself, the machine holding
+    the place saw none, and after a lease period without work lost its place to the decliner (CI saw it).
+    Nothing is sent if the unit was taken or its search ended; `enqueued_at` is renewed with the send."""
     live = Q(status=Status.QUEUED, search__status__in=[Status.QUEUED, Status.RUNNING])
     if not WorkUnit.objects.filter(live, pk=unit_id).update(enqueued_at=timezone.now()):
         return "skipped"
-    time.sleep(delay)
     unit = WorkUnit.objects.filter(live, pk=unit_id).first()
     if unit is None:
         return "skipped"
     services.search_enqueue(search_id=unit.search_id, units=[unit])
+    time.sleep(delay)  # a busy loop of declines otherwise, while no machine that holds a place is free
     return "declined"

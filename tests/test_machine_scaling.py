@@ -93,7 +93,9 @@ def test_a_run_limited_to_one_machine_stays_there_while_the_other_declines(machi
     assert search.units.count() == 8
     wait_for(lambda: Search.objects.get(pk=search.pk).is_finished, 300, "the search to finish")
     assert_one_result_per_cell(search)
-    assert len(hosts(search)) == 1
+    units = search.units.order_by("started_at").values_list("index", "host", "started_at", "finished_at")
+    timeline = "; ".join(f"unit {i} on {h} {a:%S.%f}-{b:%S.%f}" for i, h, a, b in units)
+    assert len(hosts(search)) == 1, timeline
     assert hosts(search) == set(WorkUnit.objects.filter(search=search).values_list("host", flat=True))
     declined = [t for t in Task.objects.filter(func="search.tasks.run_unit") if t.result == "declined"]
     assert declined, "the other machine was never offered a unit"

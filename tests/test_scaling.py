@@ -71,7 +71,7 @@ def test_a_run_limited_to_one_machine_declines_a_second_one_until_the_first_stop
     monkeypatch.setenv("FANOUT_MACHINE_NAME", "machine-b")
     with pytest.raises(machines.Declined):
         execution.unit_claim(unit_id=second.pk)
-    assert execution.unit_run(unit_id=second.pk) == "declined"  # after DECLINE_DELAY, sent to the broker again
+    assert execution.unit_run(unit_id=second.pk) == "declined"  # sent to the broker again, then DECLINE_DELAY
     second.refresh_from_db()
     assert second.status == Status.QUEUED and second.q_task_id and queued_messages() == 1
     monkeypatch.setenv("FANOUT_MACHINE_NAME", "machine-a")  # the machine that holds the place may take more

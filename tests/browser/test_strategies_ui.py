@@ -87,7 +87,7 @@ def test_halving_search_runs_round_by_round_and_shows_its_rounds(
 ) -> None:
     page = logged_in
     page.goto(f"{base_url}/searches/new/")
-    page.get_by_label("Successive halving", exact=False).check()
+    page.get_by_label("Successive halving: many candidates").check()
     expect(page.locator("#id_halving_factor")).to_be_visible()
     expect(page.locator("#grid-editor")).to_be_visible()
     expect(page.locator("#id_param_distributions")).to_be_hidden()
