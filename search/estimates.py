@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import joblib
-import numpy as np
 from django.conf import settings
 from django.core.cache import cache
 
@@ -229,7 +228,7 @@ def estimate_plan(*, plan: Plan, owner: Any = None, shape: tuple[int, int | None
         n_samples, n_classes = shape
     elif ds.name in datasets.BUILTIN:  # small and bundled: read as the search will
         data = datasets.load_builtin(ds.name)
-        n_samples, n_classes = data.n_samples, len(np.unique(data.y)) if classification else None
+        n_samples, n_classes = data.n_samples, services.classes_of(plan, data)
     elif ds.csv is not None:
         n_samples = _csv_rows(ds.csv)
     else:  # a generator: from its options, without building the data

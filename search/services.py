@@ -236,6 +236,12 @@ LIVE_CHECK_BYTES = 5 * 1024 * 1024  # a CSV file read for the form's live check 
 LIVE_CHECK_CELLS = 2_000_000  # generated rows × features built for the live check
 
 
+def classes_of(plan: Plan, data: datasets.Data) -> int | None:
+    """The number of classes of the target for a classifier (what halving's "smallest" counts); None for a
+    regressor."""
+    return len(np.unique(data.y)) if plan.task == "classification" else None
+
+
 def plan_check_data(plan: Plan) -> tuple[int, int | None] | None:
     """The checks `search_create` runs against the data (folds against classes, target against the estimator,
     scorer against the target, halving budget against rows), for the form's live check; nothing is stored.
@@ -268,7 +274,7 @@ def plan_check_data(plan: Plan) -> tuple[int, int | None] | None:
             raise SpecError("dataset.options", str(exc)) from None
     _check_data_fits_cv(plan, data)
     _halving_schedule(_sampled_for_data(plan, data), data)
-    return data.n_samples, len(np.unique(data.y)) if plan.task == "classification" else None
+    return data.n_samples, classes_of(plan, data)
 
 
 def _sampled_for_data(plan: Plan, data: datasets.Data) -> Plan:
@@ -276,7 +282,7 @@ def _sampled_for_data(plan: Plan, data: datasets.Data) -> Plan:
     candidates depends on the data set's size, so they are drawn now (and the size limit checked again)."""
     if not spec_mod.needs_data_to_sample(plan.spec):
         return plan
-    n_classes = len(np.unique(data.y)) if plan.task == "classification" else None
+    n_classes = classes_of(plan, data)
     plan = spec_mod.sampled_for_data(plan, n_samples=data.n_samples, n_classes=n_classes)
     if settings.FANOUT_MAX_FITS is not None and plan.n_fits > settings.FANOUT_MAX_FITS:
         raise SpecError(
@@ -293,7 +299,7 @@ def _halving_schedule(plan: Plan, data: datasets.Data) -> halving.Schedule | Non
     hs = plan.spec.halving
     if hs is None:
         return None
-    n_classes = len(np.unique(data.y)) if plan.task == "classification" else None
+    n_classes = classes_of(plan, data)
     try:
         return halving.schedule(
             hs, n_candidates=plan.n_candidates, n_samples=data.n_samples, n_splits=plan.spec.cv.n_splits,
