@@ -41,8 +41,9 @@ def setup_django(var_dir: str) -> None:
 
 def make_search(owner: Any, n_candidates: int) -> Any:
     """A validated search of `n_candidates` with synthetic fits stored and aggregated."""
-    from search import services
     from search.models import Candidate, Result, Status, WorkUnit
+    from search.services.finalize import search_finalize
+    from search.services.searches import plan_search, search_create
 
     side = math.isqrt(n_candidates)
     grid = {
@@ -50,7 +51,7 @@ def make_search(owner: Any, n_candidates: int) -> Any:
         "gamma": [round(0.001 * (i + 1), 5) for i in range(side)],
     }
     spec = {"name": f"bench-{n_candidates}", "estimator": "SVC", "param_grid": grid, "dataset": "iris", "cv": 5}
-    search = services.search_create(plan=services.plan_search(spec), owner=owner, enqueue=False)
+    search = search_create(plan=plan_search(spec), owner=owner, enqueue=False)
     rng = random.Random(0)
     now = datetime.now(tz=UTC)
     unit = search.units.first()
@@ -75,7 +76,7 @@ def make_search(owner: Any, n_candidates: int) -> Any:
     Result.objects.bulk_create(rows, batch_size=5000)
     WorkUnit.objects.filter(search=search).update(status=Status.DONE, processes_used=2)
     started = time.perf_counter()
-    search = services.search_finalize(search_id=search.pk)
+    search = search_finalize(search_id=search.pk)
     print(f"{n_candidates:>6} candidates: aggregated {len(rows)} fits in {time.perf_counter() - started:.2f} s")
     return search
 

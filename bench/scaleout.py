@@ -19,7 +19,7 @@ end), `DATABASE_URL` + `REDIS_URL` set so the project runs its scale-out configu
 2. Per-unit dispatch overhead from the stored timestamps: enqueued -> claimed (raw, and the dispatch gap
    claimed - max(enqueued, the same worker's previous unit finished)), claimed -> first fit, last fit -> unit
    finished. Overhead per unit = dispatch gap + claim to first fit + last fit to finished.
-3. Result-write rate through the project's own write path, `search.execution.results_write` (idempotent bulk
+3. Result-write rate through the project's own write path, `search.services.units.results_write` (idempotent bulk
    insert + progress refresh), of synthetic fits into a fresh 10,000-cell search (Ridge, 2,000 alphas x cv=5,
    created with `enqueue=False`): one writer with batches of 1, 10, 100; four concurrent writer processes with
    batches of 10 (one search, a quarter of the cells each, started together behind a file barrier).
@@ -79,7 +79,7 @@ CV = int(SPEC["cv"])
 WRITE_CANDIDATES = 2000  # Ridge alphas: 2,000 x cv=5 = 10,000 cells
 WRITE_CV = 5
 CONCURRENT_WRITERS = 4
-FLUSH_SECONDS = 0.5  # search.execution.FLUSH_SECONDS: a unit's supervisor writes what arrived every 0.5 s
+FLUSH_SECONDS = 0.5  # search.services.units.FLUSH_SECONDS: a unit's supervisor writes what arrived every 0.5 s
 PROJECTION_N = (90, 10_000, 1_000_000)
 PROJECTION_M = (1, 10, 100)
 PROJECTION_C = (2, 32)
@@ -106,7 +106,10 @@ CASES = (ONE, TWO, TWO_NJ1)
 CONFIG_CODE = """
 import json
 from django.conf import settings
-from search.services import live_clusters
+from search.selectors.cluster import live_clusters
+from search.services.finalize import search_refresh_progress
+from search.services.searches import plan_search, search_create
+from search.services.units import results_write
 print(json.dumps({
     "engine": settings.DATABASES["default"]["ENGINE"], "broker_redis": "redis" in settings.Q_CLUSTER,
     "cache": settings.CACHES["default"]["BACKEND"], "cluster_name": settings.Q_CLUSTER["name"],
@@ -147,12 +150,11 @@ print(json.dumps(out))
 
 CREATE_CODE = """
 import json
-from search import services
 spec = {"name": "write-rate", "estimator": "Ridge", "param_grid": {"alpha": [0.001 * i for i in range(1, N_CAND + 1)]},
         "dataset": "diabetes", "cv": N_SPLITS}
 out = []
 for _ in range(COUNT):
-    s = services.search_create(plan=services.plan_search(spec), enqueue=False)
+    s = search_create(plan=plan_search(spec), enqueue=False)
     out.append({"id": s.pk, "n_fits": s.n_fits, "units": s.units.count()})
 print(json.dumps(out))
 """
@@ -160,8 +162,6 @@ print(json.dumps(out))
 WRITER_CODE = """
 import json, os, socket, statistics, time
 from pathlib import Path
-from search import services
-from search.execution import results_write
 from search.models import Search, WorkUnit
 P = json.loads(PARAMS)
 n_splits = Search.objects.get(pk=P["search"]).n_splits
@@ -181,7 +181,7 @@ def refresh_ms():
         return None
     t = time.perf_counter()
     for _ in range(20):
-        services.search_refresh_progress(search_id=P["search"])
+        search_refresh_progress(search_id=P["search"])
     return 1000 * (time.perf_counter() - t) / 20
 refresh_empty = refresh_ms()
 barrier = Path(P["barrier"])
@@ -593,7 +593,9 @@ def report_writes(results: list[WriteResult]) -> None:
         probe = "" if refresh[0] is None else f"{refresh[0]:.2f} / {refresh[1]:.2f}"
         rows.append([r.case.writers, r.case.batch, r.rows, f"{r.seconds:.2f}", f"{r.rate:.0f}", f"{first:.0f}",
                      f"{last:.0f}", f"{median(w['batch_ms'] for w in r.writers):.2f}", probe])  # fmt: skip
-    print("\n3. result-write rate through search.execution.results_write (synthetic fits, fresh 10,000-cell search)")
+    print(
+        "\n3. result-write rate through search.services.units.results_write (synthetic fits, fresh 10,000-cell search)"
+    )
     print("first/last 10%: rows/s over each writer's first and last tenth of its rows, summed over writers;")
     print("refresh: ms per search_refresh_progress (part of every write) with 0 rows / with all rows stored")
     print(table(["writers", "batch", "rows", "seconds", "rows/s", "first 10%", "last 10%", "ms/batch (median)",
@@ -606,7 +608,7 @@ def report_writes(results: list[WriteResult]) -> None:
 
 
 def unit_plan(n_fits: int, n_splits: int, machines: int, config: dict[str, Any]) -> tuple[int, int]:
-    """(units, candidates per unit): `search.services.unit_ranges` for `machines` live clusters."""
+    """(units, candidates per unit): `search.services.searches.unit_ranges` for `machines` live clusters."""
     n_candidates = max(1, n_fits // n_splits)
     per_unit = max(1, int(config["max_fits_per_unit"]) // n_splits)
     n_units = math.ceil(n_candidates / per_unit)
@@ -673,7 +675,7 @@ def report_projection(parts: dict[str, float], writes: list[WriteResult], config
     )
     print("wall(M) = N*T/(M_eff*C_eff) + k*o;  M_eff = machines given a unit, k = units on the busiest machine, C_eff")
     print(
-        "= min(C, fits per unit); units as search.services.unit_ranges makes them (units_per_machine "
+        "= min(C, fits per unit); units as search.services.searches.unit_ranges makes them (units_per_machine "
         f"{config['units_per_machine']}, min {config['min_fits_per_unit']} fits per unit, max "
         f"{config['max_fits_per_unit']}); DB rows/s needed = M_eff*C_eff/T; flush batch = rows per machine per "
         f"{FLUSH_SECONDS} s flush"

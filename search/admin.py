@@ -10,9 +10,11 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 
-from search import scaling, services
 from search.engine.spec import SpecError
 from search.models import Candidate, Dataset, Result, ScalingStudy, Search, WorkUnit
+from search.selectors.studies import study_label
+from search.services.scaling import study_create
+from search.services.searches import search_cancel, search_rerun
 
 admin.site.site_header = "Fanout"
 admin.site.site_title = "Fanout"
@@ -124,7 +126,7 @@ class SearchAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def rerun(self, request: HttpRequest, queryset: QuerySet[Search]) -> None:
         for search in queryset:
             try:
-                new = services.search_rerun(search=search)
+                new = search_rerun(search=search)
             except SpecError as exc:
                 self.message_user(request, f"{search}: cannot rerun: {exc}", messages.ERROR)
                 continue
@@ -137,7 +139,7 @@ class SearchAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                 self.message_user(request, f"{search}: not done, no study started", messages.WARNING)
                 continue
             try:
-                study = scaling.study_create(search=search)
+                study = study_create(search=search)
             except ValueError as exc:  # SpecError: the stored spec no longer validates
                 self.message_user(request, f"{search}: no study started: {exc}", messages.ERROR)
                 continue
@@ -150,15 +152,15 @@ class SearchAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                 self.message_user(request, f"{search}: not done, no study started", messages.WARNING)
                 continue
             try:
-                study = scaling.study_create(search=search, axis="machines")
+                study = study_create(search=search, axis="machines")
             except ValueError as exc:
                 self.message_user(request, f"{search}: no study started: {exc}", messages.ERROR)
                 continue
-            self.message_user(request, f"{search}: {study} started at {scaling.study_label(study)}", messages.SUCCESS)
+            self.message_user(request, f"{search}: {study} started at {study_label(study)}", messages.SUCCESS)
 
     @admin.action(description="Cancel the selected searches")
     def cancel(self, request: HttpRequest, queryset: QuerySet[Search]) -> None:
-        cancelled = [s for s in queryset if services.search_cancel(search=s)]
+        cancelled = [s for s in queryset if search_cancel(search=s)]
         skipped = queryset.count() - len(cancelled)
         self.message_user(
             request, f"cancelled {len(cancelled)} searches" + (f", {skipped} had already finished" if skipped else "")

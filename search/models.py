@@ -6,6 +6,11 @@ by a unique constraint so a fit delivered twice is stored once.
 
 from __future__ import annotations
 
+import hashlib
+import os
+import time
+from enum import nonmember
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -35,11 +40,26 @@ class Dataset(models.Model):
     def __str__(self) -> str:
         return self.name
 
-    def data_source(self, csv_path: str | None = None) -> dict[str, Any]:
+    def data_source(self) -> dict[str, Any]:
         """The engine's description of where the rows come from (see `engine.run.load_data`)."""
         if self.kind == self.Kind.CSV:
-            return {"kind": "csv", "path": csv_path, "target": self.source["target"]}
+            return {"kind": "csv", "path": self.local_path(), "target": self.source["target"]}
         return {"kind": self.kind, "name": self.source["name"], "options": self.source.get("options", {})}
+
+    def local_path(self) -> str | None:
+        """A CSV data set's bytes as a local file, cached per machine by content hash (written once,
+        atomically); None for bundled and generated data."""
+        if self.kind != self.Kind.CSV:
+            return None
+        cache: Path = settings.FANOUT_CACHE_DIR
+        cache.mkdir(parents=True, exist_ok=True)
+        content = bytes(self.content or b"")
+        path = cache / f"{hashlib.sha256(content).hexdigest()}.csv"
+        if not path.exists():
+            tmp = path.with_suffix(f".{time.time_ns()}.{os.getpid()}.tmp")
+            tmp.write_bytes(content)
+            tmp.replace(path)
+        return str(path)
 
 
 class Status(models.TextChoices):
@@ -49,13 +69,14 @@ class Status(models.TextChoices):
     FAILED = "failed"
     CANCELLED = "cancelled"
 
-
-FINISHED = (Status.DONE, Status.FAILED, Status.CANCELLED)
+    # The two groups every query of "still going" or "over" uses, named once.
+    ACTIVE = nonmember((QUEUED, RUNNING))
+    FINISHED = nonmember((DONE, FAILED, CANCELLED))
 
 
 class SearchQuerySet(models.QuerySet["Search"]):
     def active(self) -> SearchQuerySet:
-        return self.filter(status__in=[Status.QUEUED, Status.RUNNING])
+        return self.filter(status__in=Status.ACTIVE)
 
 
 class Search(models.Model):
@@ -121,7 +142,7 @@ class Search(models.Model):
 
     @property
     def is_finished(self) -> bool:
-        return self.status in FINISHED
+        return self.status in Status.FINISHED
 
     @property
     def wall_time(self) -> float | None:
@@ -184,6 +205,13 @@ class Candidate(models.Model):
         return f"#{self.index} {self.params}"
 
 
+class WorkUnitQuerySet(models.QuerySet["WorkUnit"]):
+    def held(self, unit: WorkUnit) -> WorkUnitQuerySet:
+        """The unit as long as this attempt still holds it: running, and not claimed again since (attempt
+        fencing, docs/traps.md). Every write by the attempt's supervisor goes through this guard."""
+        return self.filter(pk=unit.pk, attempt=unit.attempt, status=Status.RUNNING)
+
+
 class WorkUnit(models.Model):
     """A slice of a search (candidates [start, stop) × every fold) handed to the cluster as one task."""
 
@@ -213,6 +241,8 @@ class WorkUnit(models.Model):
     enqueued_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = WorkUnitQuerySet.as_manager()
 
     class Meta:
         ordering = ["search", "index"]

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from search import execution
+from search.services.reconcile import units_reconcile
+from search.services.units import unit_run
 
 
 def run_unit(unit_id: int) -> str:
-    return execution.unit_run(unit_id=unit_id)
+    return unit_run(unit_id=unit_id)
 
 
 def reconcile() -> dict[str, int]:
-    return execution.units_reconcile()
+    return units_reconcile()

@@ -13,8 +13,9 @@ import pytest
 from django.conf import settings
 
 from project.cluster import ROOT, start_qcluster, stop_qcluster
-from search import execution, services
 from search.models import Search
+from search.services.searches import plan_search, search_create
+from search.services.units import unit_run
 
 
 def queued_messages() -> int:
@@ -36,7 +37,7 @@ def _empty_redis_queue() -> Iterator[None]:
 
 def create_search(spec: dict[str, Any], **kwargs: Any) -> Search:
     """Validate and store a search without enqueueing it."""
-    return services.search_create(plan=services.plan_search(spec), enqueue=False, **kwargs)
+    return search_create(plan=plan_search(spec), enqueue=False, **kwargs)
 
 
 def run_inline(search: Search) -> Search:
@@ -46,7 +47,7 @@ def run_inline(search: Search) -> Search:
     while todo := list(search.units.exclude(pk__in=seen).order_by("index")):
         for unit in todo:
             seen.add(unit.pk)
-            execution.unit_run(unit_id=unit.pk)
+            unit_run(unit_id=unit.pk)
     search.refresh_from_db()
     return search
 

@@ -18,8 +18,8 @@ def main() -> None:
     django.setup()
     from django.db import OperationalError, transaction
 
-    from search.execution import results_write
     from search.models import Result, WorkUnit
+    from search.services.units import results_write
 
     unit_id, start, stop = (int(a) for a in sys.argv[1:4])
     read_first = sys.argv[4] == "read-then-write"

@@ -24,8 +24,8 @@ from django.test import Client
 from django.urls import reverse
 from django.utils.html import escape
 
-from search import dataset_services
 from search.models import Dataset, ScalingStudy, Search, Status, WorkUnit
+from search.services.datasets import dataset_upload
 from tests.conftest import create_search, manage, queued_messages
 
 pytestmark = pytest.mark.django_db
@@ -280,7 +280,7 @@ def run_cli(tmp_path: Path, bad: Bad) -> str:
 def post_form(web: Client, user: User, bad: Bad) -> None:
     data: dict[str, Any] = {**FORM, **(bad.form or {})}
     if bad.form_csv is not None:
-        dataset, _ = dataset_services.dataset_upload(owner=user, name="data.csv", content=bad.form_csv, target="y")
+        dataset, _ = dataset_upload(owner=user, name="data.csv", content=bad.form_csv, target="y")
         data.update(dataset_kind="upload", uploaded=str(dataset.pk))
     response = web.post(reverse("search-new"), data)
     assert response.status_code == 400

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from search import services
 from search.engine.run import Job, RunInfo, run_job
 from search.models import Result, Search, Status
+from search.services.searches import plan_search, search_create
 from tests.conftest import manage
 
 CPU_BOUND = {
@@ -41,7 +41,7 @@ def wait_finished(search: Search, timeout: float = 180) -> Search:
 @pytest.mark.cluster
 @pytest.mark.django_db(transaction=True)
 def test_a_search_through_a_real_qcluster_uses_every_core(qcluster: Any) -> None:
-    search = services.search_create(plan=services.plan_search(CPU_BOUND))  # enqueued on commit
+    search = search_create(plan=plan_search(CPU_BOUND))  # enqueued on commit
     wait_finished(search)
     assert search.status == Status.DONE, search.error
     unit = search.units.get()

@@ -14,11 +14,11 @@ from django.core.management import call_command
 from django.test import Client, override_settings
 from django.urls import reverse
 
-from search import estimates, services
 from search.engine import halving, pilot
 from search.engine.cost import relative_cost
-from search.estimates import estimate_plan
 from search.models import Search
+from search.services.estimates import _csv_rows, estimate_plan, search_size
+from search.services.searches import plan_search
 from tests.conftest import create_search, run_inline
 from tests.test_execution import alive
 
@@ -40,21 +40,21 @@ def pilots(settings: Any) -> Iterator[None]:
 
 def test_no_history_and_no_pilot_says_so(settings: Any) -> None:
     settings.FANOUT_PILOT_SECONDS = 0
-    estimate = estimate_plan(plan=services.plan_search(SPEC))
+    estimate = estimate_plan(plan=plan_search(SPEC))
     assert estimate.fits == 6 and estimate.cpu_seconds is None and estimate.source == "none"
     assert "no past fits of RandomForestClassifier" in estimate.line()
 
 
 def test_a_pilot_times_real_fits_when_there_is_no_history(pilots: None, monkeypatch: Any) -> None:
-    plan = services.plan_search(SPEC)
+    plan = plan_search(SPEC)
     estimate = estimate_plan(plan=plan)
     assert estimate.source == "pilot" and not estimate.lower_bound, estimate.basis
     assert estimate.cpu_seconds is not None and estimate.cpu_seconds > 0
     assert estimate.wall_seconds is not None and estimate.wall_seconds > 0
     assert "from a pilot of 2 fits of RandomForestClassifier" in estimate.line()
     ran: list[int] = []  # a second estimate of the same estimator, params and data comes from the cache
-    monkeypatch.setattr("search.estimates.pilot_run", lambda **kw: ran.append(1))
-    again = estimate_plan(plan=services.plan_search({**SPEC, "param_grid": {"n_estimators": [10, 20, 40]}}))
+    monkeypatch.setattr("search.services.estimates.pilot_run", lambda **kw: ran.append(1))
+    again = estimate_plan(plan=plan_search({**SPEC, "param_grid": {"n_estimators": [10, 20, 40]}}))
     assert not ran and again.source == "pilot" and again.fits == 9
     # cost grows with the trees; with path reuse each fold grows one forest: 40 trees instead of 20
     assert again.cpu_seconds == pytest.approx(estimate.cpu_seconds * 40 / 20)
@@ -62,12 +62,12 @@ def test_a_pilot_times_real_fits_when_there_is_no_history(pilots: None, monkeypa
 
 
 def test_a_pilot_over_budget_is_stopped_and_reported_as_a_lower_bound(pilots: None, settings: Any) -> None:
-    from search.estimates import pilot_run
+    from search.services.estimates import pilot_run
 
     settings.FANOUT_PILOT_SECONDS = 3
     slow = {**SPEC, "param_grid": {"n_estimators": [3000]},
             "dataset": {"name": "make_classification", "options": {"n_samples": 4000, "n_features": 40}}}  # fmt: skip
-    plan = services.plan_search(slow)
+    plan = plan_search(slow)
     result = pilot_run(plan=plan, source={"kind": "generator", **plan.spec.dataset.to_dict()}, budget=3)
     assert result.killed and result.lower_bound
     assert result.runner_pid is not None and not alive(result.runner_pid)
@@ -78,7 +78,7 @@ def test_a_pilot_over_budget_is_stopped_and_reported_as_a_lower_bound(pilots: No
 
 def test_with_history_the_history_is_used(pilots: None) -> None:
     run_inline(create_search(SPEC))
-    estimate = estimate_plan(plan=services.plan_search(SPEC))
+    estimate = estimate_plan(plan=plan_search(SPEC))
     assert estimate.source == "history" and "past fits" in estimate.basis
 
 
@@ -94,18 +94,18 @@ def test_extrapolation_is_cost_times_seconds_per_cost() -> None:
 @override_settings(FANOUT_PATH_REUSE=False)  # every fit from scratch: the estimate does not model path reuse
 def test_same_grid_on_the_same_data_estimates_the_measured_cpu_time() -> None:
     done = run_inline(create_search(SPEC))
-    estimate = estimate_plan(plan=services.plan_search(SPEC))
+    estimate = estimate_plan(plan=plan_search(SPEC))
     assert estimate.cpu_seconds == pytest.approx(done.busy_time)
     assert estimate.wall_seconds is not None and estimate.wall_seconds > 0
     assert "from 6 past fits of RandomForestClassifier on this data set" in estimate.basis
-    bigger = estimate_plan(plan=services.plan_search({**SPEC, "param_grid": {"n_estimators": [40, 80]}}))
+    bigger = estimate_plan(plan=plan_search({**SPEC, "param_grid": {"n_estimators": [40, 80]}}))
     assert done.busy_time is not None
     assert bigger.cpu_seconds == pytest.approx(done.busy_time * 4)  # 120 trees per fold pair instead of 30
 
 
 def test_other_data_is_scaled_by_rows() -> None:
     run_inline(create_search(SPEC))  # wine: 178 rows
-    other = estimate_plan(plan=services.plan_search({**SPEC, "dataset": "breast_cancer"}))  # 569 rows
+    other = estimate_plan(plan=plan_search({**SPEC, "dataset": "breast_cancer"}))  # 569 rows
     assert "other data sets, scaled to 569 rows" in other.basis and other.cpu_seconds
 
 
@@ -181,7 +181,7 @@ def test_a_halving_estimate_counts_every_round_at_its_budget(settings: Any) -> N
     spec = {"estimator": "RandomForestClassifier", "params": {"random_state": 0}, "dataset": "wine", "cv": 3,
             "param_grid": {"max_depth": [2, 3, 4, 5, 6, 7, 8, 9, 10]}, "strategy": "halving",
             "halving": {"resource": "n_estimators", "min_resources": 5, "max_resources": 45}}  # fmt: skip
-    plan = services.plan_search(spec)
+    plan = plan_search(spec)
     search = create_search(spec)
     estimate = estimate_plan(plan=plan)
     assert search.schedule["n_candidates"] == [9, 3, 1] and search.schedule["n_resources"] == [5, 15, 45]
@@ -198,9 +198,9 @@ def test_a_halving_estimate_counts_every_round_at_its_budget(settings: Any) -> N
 def test_a_halving_estimate_over_rows_scales_each_round_by_its_rows() -> None:
     spec = {"estimator": "LogisticRegression", "dataset": "breast_cancer", "cv": 3, "strategy": "halving",
             "param_grid": {"C": [0.01, 0.1, 1, 10, 100, 1000]}, "halving": {"factor": 2}}  # fmt: skip
-    plan = services.plan_search(spec)
+    plan = plan_search(spec)
     search = create_search(spec)
-    size = estimates.search_size(plan, n_samples=569, n_classes=2)
+    size = search_size(plan, n_samples=569, n_classes=2)
     rounds = search.schedule
     assert size.fits == search.n_fits == sum(rounds["n_candidates"]) * 3
     per_candidate = sum(relative_cost(c) for c in plan.candidates) / len(plan.candidates)  # C counts
@@ -212,9 +212,9 @@ def test_csv_rows_are_counted_without_parsing(tmp_path: Path) -> None:
     for text, rows in [("a,b\n1,2\n3,4\n", 2), ("a,b\n1,2\n3,4", 2), ("a,b\n", 0), ("", 0)]:
         path = tmp_path / "data.csv"
         path.write_text(text)
-        assert estimates._csv_rows(str(path)) == rows, text
-    assert estimates._csv_rows(str(tmp_path / "missing.csv")) == 0
-    assert estimates._csv_rows("/dev/zero") == 0  # not a regular file: never read (it would never end)
+        assert _csv_rows(str(path)) == rows, text
+    assert _csv_rows(str(tmp_path / "missing.csv")) == 0
+    assert _csv_rows("/dev/zero") == 0  # not a regular file: never read (it would never end)
 
 
 def test_the_live_check_reports_what_would_only_fail_on_submit() -> None:

@@ -13,8 +13,10 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from search import execution, services
 from search.models import Result, Search, Status, WorkUnit
+from search.services.reconcile import units_reconcile
+from search.services.searches import search_cancel, search_enqueue, unit_ranges
+from search.services.units import results_write, unit_claim, unit_run
 from tests.conftest import create_search, queued_messages, run_inline
 
 SMALL = {"estimator": "LogisticRegression", "param_grid": {"C": [0.1, 1.0, 10.0]}, "dataset": "iris", "cv": 3}
@@ -62,10 +64,10 @@ def test_run_records_every_fit_and_the_processes_used() -> None:
 def test_running_the_same_unit_twice_stores_each_fit_once() -> None:
     search = run_inline(create_search(SMALL))
     unit = search.units.get()
-    assert execution.unit_run(unit_id=unit.pk) == "skipped"  # a duplicate delivery: already done
+    assert unit_run(unit_id=unit.pk) == "skipped"  # a duplicate delivery: already done
     WorkUnit.objects.filter(pk=unit.pk).update(status=Status.QUEUED)  # force it through again
     Search.objects.filter(pk=search.pk).update(status=Status.RUNNING)
-    assert execution.unit_run(unit_id=unit.pk) == "done"
+    assert unit_run(unit_id=unit.pk) == "done"
     unit.refresh_from_db()
     assert unit.attempt == 2 and unit.fits_run == 0  # nothing recomputed
     assert Result.objects.filter(search=search).count() == 9
@@ -94,8 +96,8 @@ def test_writing_the_same_fits_twice_keeps_one_row_each() -> None:
         for c in range(3)
         for f in range(3)
     ]
-    execution.results_write(unit=unit, fits=fits)
-    execution.results_write(unit=unit, fits=fits)
+    results_write(unit=unit, fits=fits)
+    results_write(unit=unit, fits=fits)
     assert list(Result.objects.filter(search=search).values("id", "test_scores")) == rows  # first write wins
 
 
@@ -106,7 +108,7 @@ def test_resume_computes_only_the_missing_fits() -> None:
     Result.objects.filter(search=search, candidate__index=1).delete()
     WorkUnit.objects.filter(search=search).update(status=Status.QUEUED)
     Search.objects.filter(pk=search.pk).update(status=Status.RUNNING)
-    assert execution.unit_run(unit_id=search.units.get().pk) == "done"
+    assert unit_run(unit_id=search.units.get().pk) == "done"
     assert search.units.get().fits_run == 3
     assert Result.objects.filter(search=search).count() == 9
     assert dict(Result.objects.filter(pk__in=kept).values_list("pk", "test_scores")) == kept
@@ -116,8 +118,8 @@ def test_resume_computes_only_the_missing_fits() -> None:
 def test_a_unit_is_claimed_once() -> None:
     search = create_search(SMALL)
     unit = search.units.get()
-    assert execution.unit_claim(unit_id=unit.pk) is not None
-    assert execution.unit_claim(unit_id=unit.pk) is None  # lease still valid
+    assert unit_claim(unit_id=unit.pk) is not None
+    assert unit_claim(unit_id=unit.pk) is None  # lease still valid
     search.refresh_from_db()
     assert search.status == Status.RUNNING
 
@@ -125,15 +127,15 @@ def test_a_unit_is_claimed_once() -> None:
 @pytest.mark.django_db
 def test_reconcile_hands_out_a_unit_whose_lease_expired() -> None:
     search = create_search(SMALL)
-    unit = execution.unit_claim(unit_id=search.units.get().pk)
+    unit = unit_claim(unit_id=search.units.get().pk)
     assert unit is not None
     WorkUnit.objects.filter(pk=unit.pk).update(lease_until=timezone.now() - timedelta(seconds=1))
     before = queued_messages()
-    assert execution.units_reconcile()["requeued"] == 1
+    assert units_reconcile()["requeued"] == 1
     unit.refresh_from_db()
     assert unit.status == Status.QUEUED and "stopped answering" in unit.error
     assert queued_messages() == before + 1  # enqueued again
-    assert execution.unit_run(unit_id=unit.pk) == "done"
+    assert unit_run(unit_id=unit.pk) == "done"
     assert Search.objects.get(pk=search.pk).status == Status.DONE
 
 
@@ -145,7 +147,7 @@ def test_reconcile_fails_a_unit_after_max_attempts(settings: Any) -> None:
         status=Status.RUNNING, attempt=settings.FANOUT_MAX_ATTEMPTS, lease_until=timezone.now() - timedelta(seconds=1)
     )
     Search.objects.filter(pk=search.pk).update(status=Status.RUNNING)
-    assert execution.units_reconcile() == {"requeued": 0, "resent": 0, "failed": 1, "finalized": 1}
+    assert units_reconcile() == {"requeued": 0, "resent": 0, "failed": 1, "finalized": 1}
     search.refresh_from_db()
     assert search.status == Status.FAILED and "stopped answering" in search.error
 
@@ -153,11 +155,11 @@ def test_reconcile_fails_a_unit_after_max_attempts(settings: Any) -> None:
 @pytest.mark.django_db
 def test_cancel_before_start_drops_queued_units() -> None:
     search = create_search(SMALL)
-    assert services.search_cancel(search=search)
-    assert execution.unit_run(unit_id=search.units.get().pk) == "skipped"
+    assert search_cancel(search=search)
+    assert unit_run(unit_id=search.units.get().pk) == "skipped"
     assert search.units.get().status == Status.CANCELLED
     assert Result.objects.filter(search=search).count() == 0
-    assert not services.search_cancel(search=search)  # already over
+    assert not search_cancel(search=search)  # already over
 
 
 def _run_in_thread(unit_id: int) -> tuple[threading.Thread, list[str]]:
@@ -165,7 +167,7 @@ def _run_in_thread(unit_id: int) -> tuple[threading.Thread, list[str]]:
 
     def target() -> None:
         try:
-            outcome.append(execution.unit_run(unit_id=unit_id))
+            outcome.append(unit_run(unit_id=unit_id))
         finally:
             connection.close()
 
@@ -182,7 +184,8 @@ def _wait_for(predicate: Any, timeout: float = 60) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_cancel_while_running_kills_the_runner_and_its_workers() -> None:
+def test_cancel_while_running_kills_the_runner_and_its_workers(settings: Any) -> None:
+    settings.FANOUT_PATH_REUSE = False  # grown forests finish SLOW in ~3 s, before the test can cancel it
     search = create_search(SLOW)
     unit = search.units.get()
     thread, outcome = _run_in_thread(unit.pk)
@@ -190,7 +193,7 @@ def test_cancel_while_running_kills_the_runner_and_its_workers() -> None:
     unit.refresh_from_db()
     pids = [unit.runner_pid, *unit.worker_pids]
     assert all(alive(p) for p in pids)
-    services.search_cancel(search=search)
+    search_cancel(search=search)
     thread.join(timeout=15)
     assert outcome == ["stopped"]
     assert not any(alive(p) for p in pids)  # the runner and every loky worker are gone
@@ -213,7 +216,7 @@ def test_killed_runner_is_retried_without_recomputing_finished_fits() -> None:
     unit.refresh_from_db()
     assert unit.status == Status.QUEUED and "exited with code -9" in unit.error
     survivors = dict(Result.objects.filter(search=search).values_list("pk", "finished_at"))
-    assert execution.unit_run(unit_id=unit.pk) == "done"
+    assert unit_run(unit_id=unit.pk) == "done"
     unit.refresh_from_db()
     assert unit.attempt == 2 and unit.fits_run == 30 - len(survivors)
     assert Result.objects.filter(search=search).count() == 30
@@ -243,14 +246,14 @@ def test_reconcile_resends_units_whose_message_was_lost(settings: Any) -> None:
 
     settings.FANOUT_RESEND_SECONDS = 0
     search = create_search(SMALL)
-    services.search_enqueue(search_id=search.pk)
-    assert execution.units_reconcile()["resent"] == 0  # the message is still there
+    search_enqueue(search_id=search.pk)
+    assert units_reconcile()["resent"] == 0  # the message is still there
     get_broker().purge_queue()  # what a killed Redis cluster or a rotated SECRET_KEY does
     assert queued_messages() == 0
-    assert execution.units_reconcile()["resent"] == 1
+    assert units_reconcile()["resent"] == 1
     assert queued_messages() == 1
-    assert execution.unit_run(unit_id=search.units.get().pk) == "done"
-    assert execution.units_reconcile()["resent"] == 0
+    assert unit_run(unit_id=search.units.get().pk) == "done"
+    assert units_reconcile()["resent"] == 0
 
 
 @pytest.mark.parametrize(
@@ -267,7 +270,7 @@ def test_reconcile_resends_units_whose_message_was_lost(settings: Any) -> None:
 def test_units_are_sized_for_the_machines_attached(
     candidates: int, splits: int, machines: int, expected: list[tuple[int, int]]
 ) -> None:
-    assert services.unit_ranges(candidates, splits, machines) == expected
+    assert unit_ranges(candidates, splits, machines) == expected
 
 
 @pytest.mark.django_db(transaction=True)

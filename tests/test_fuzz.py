@@ -22,12 +22,12 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from search import services
 from search.engine import datasets, guards, spec
 from search.engine.datasets import DatasetError
 from search.engine.spec import Plan, SearchSpec, SpecError
 from search.forms.datasets import DatasetUploadForm
 from search.forms.searches import SearchForm
+from search.services.searches import _check_data_fits_cv
 
 settings.register_profile(
     "fanout-fuzz", derandomize=True, database=None, deadline=None, max_examples=250, print_blob=True,
@@ -143,7 +143,7 @@ def check_against_data(plan: Plan) -> None:
     except DatasetError:
         return
     try:
-        services._check_data_fits_cv(plan, data)
+        _check_data_fits_cv(plan, data)
     except SpecError as exc:
         assert exc.field and exc.message
 

@@ -18,8 +18,12 @@ import pytest
 from django_q.models import Task
 
 from project.cluster import start_qcluster, stop_qcluster
-from search import scaling, services, speedup_plots
-from search.models import FINISHED, Result, ScalingStudy, Search, Status, WorkUnit
+from search import speedup_plots
+from search.models import Result, ScalingStudy, Search, Status, WorkUnit
+from search.selectors.cluster import live_clusters
+from search.selectors.studies import study_axes, study_points, study_table
+from search.services.scaling import study_create
+from search.services.searches import plan_search, search_create
 from tests.conftest import create_search, project_env
 from tests.test_scaleout import wait_for
 
@@ -61,12 +65,12 @@ def assert_one_result_per_cell(search: Search) -> None:
 
 def test_a_machines_study_stores_one_measured_run_per_machine_count(machines: Any) -> None:
     machines("machine-a"), machines("machine-b")
-    wait_for(lambda: services.live_clusters() == 2, 30, "both clusters to report")
-    assert scaling.study_axes() == ["processes", "machines"]
+    wait_for(lambda: live_clusters() == 2, 30, "both clusters to report")
+    assert study_axes() == ["processes", "machines"]
     search = create_search(SPEC)
-    study = scaling.study_create(search=search, axis="machines")
+    study = study_create(search=search, axis="machines")
     assert study.n_machines_list == [1, 2] and study.n_candidates == 16
-    wait_for(lambda: ScalingStudy.objects.get(pk=study.pk).status in FINISHED, 300, "the study to finish")
+    wait_for(lambda: ScalingStudy.objects.get(pk=study.pk).status in Status.FINISHED, 300, "the study to finish")
     study.refresh_from_db()
     assert study.status == Status.DONE, study.error
     one, two = study.runs.order_by("max_machines")
@@ -75,21 +79,21 @@ def test_a_machines_study_stores_one_measured_run_per_machine_count(machines: An
         assert_one_result_per_cell(run)
     assert len(hosts(one)) == 1 and hosts(two) == {"machine-a", "machine-b"}
     assert len(set(WorkUnit.objects.filter(search=one).values_list("host", flat=True))) == 1
-    table = scaling.study_table(study)
+    table = study_table(study)
     assert table["unit"] == "machines" and [row["width"] for row in table["rows"]] == [1, 2]
     assert table["rows"][0]["speedup"] == pytest.approx(1.0) and table["rows"][1]["speedup"] > 0
     assert table["rows"][1]["machines"] == ["machine-a", "machine-b"] and table["warnings"] == []
     assert study.serial_fraction is not None and 0 <= study.serial_fraction <= 1
-    figure = speedup_plots.scaling_figure(scaling.study_points(study), study.serial_fraction, 2, study.axis)
+    figure = speedup_plots.scaling_figure(study_points(study), study.serial_fraction, 2, study.axis)
     assert figure["layout"]["xaxis"]["title"]["text"] == "machines"
     print(f"\n1 machine: {one.accounting['wall']:.2f} s, 2 machines: {two.accounting['wall']:.2f} s")
 
 
 def test_a_run_limited_to_one_machine_stays_there_while_the_other_declines(machines: Any, settings: Any) -> None:
     machines("machine-a"), machines("machine-b")
-    wait_for(lambda: services.live_clusters() == 2, 30, "both clusters to report")
+    wait_for(lambda: live_clusters() == 2, 30, "both clusters to report")
     settings.FANOUT_MAX_FITS_PER_UNIT = 10  # 8 units, so the second machine is offered some
-    search = services.search_create(plan=services.plan_search(SPEC), max_machines=1)
+    search = search_create(plan=plan_search(SPEC), max_machines=1)
     assert search.units.count() == 8
     wait_for(lambda: Search.objects.get(pk=search.pk).is_finished, 300, "the search to finish")
     assert_one_result_per_cell(search)
@@ -103,9 +107,9 @@ def test_a_run_limited_to_one_machine_stays_there_while_the_other_declines(machi
 
 def test_a_dead_machine_gives_its_place_to_another(machines: Any, settings: Any) -> None:
     a, b = machines("machine-a", lease=3), machines("machine-b", lease=3)
-    wait_for(lambda: services.live_clusters() == 2, 30, "both clusters to report")
+    wait_for(lambda: live_clusters() == 2, 30, "both clusters to report")
     settings.FANOUT_MAX_FITS_PER_UNIT = 10
-    search = services.search_create(plan=services.plan_search(SPEC), max_machines=1)
+    search = search_create(plan=plan_search(SPEC), max_machines=1)
     wait_for(lambda: Result.objects.filter(search=search).count() >= 10, 120, "the first fits")
     (first,) = hosts(search)
     dead, alive = (a, "machine-b") if first == "machine-a" else (b, "machine-a")

@@ -13,8 +13,11 @@ from django.core.management import call_command
 from django.test import Client, override_settings
 from django.urls import reverse
 
-from search import execution, reuse_services, services
 from search.models import Result, ScalingStudy, Search, Status, WorkUnit
+from search.selectors.results import search_accounting, search_spans
+from search.services.finalize import search_refresh_progress
+from search.services.reuse import reuse_enabled
+from search.services.units import unit_run
 from tests.conftest import create_search, run_inline
 
 pytestmark = pytest.mark.django_db
@@ -79,7 +82,7 @@ def test_a_second_identical_search_reuses_every_fit() -> None:
     assert exported(second)["cv_results"] == exported(first)["cv_results"]
     assert exported(second)["search"]["fits_reused"] == 9
     # copies spent no time here: left out of the accounting and the timeline
-    assert services.search_spans(second) == [] and second.busy_time == 0.0 and second.speedup is None
+    assert search_spans(second) == [] and second.busy_time == 0.0 and second.speedup is None
     # a third search points at the fits really computed, not at the copies
     third = run(SMALL)
     assert set(Result.objects.filter(search=third).values_list("reused_from__search", flat=True)) == {first.pk}
@@ -90,11 +93,11 @@ def test_copies_stay_copies_when_their_original_search_is_deleted() -> None:
     second = run(SMALL)
     first.delete()  # the copies' links become NULL (SET_NULL)
     assert not Result.objects.filter(search=second, reused_from__isnull=False).exists()
-    services.search_refresh_progress(search_id=second.pk)
+    search_refresh_progress(search_id=second.pk)
     second.refresh_from_db()
     assert second.fits_reused == 9 and Result.objects.filter(search=second, reused=True).count() == 9
     # still no time spent here: not counted as computed in the accounting or the timeline
-    assert services.search_spans(second) == [] and services.search_accounting(second)["busy"] == 0.0
+    assert search_spans(second) == [] and search_accounting(second)["busy"] == 0.0
 
 
 def test_reused_fits_show_on_the_detail_page() -> None:
@@ -161,7 +164,7 @@ def test_scaling_study_runs_always_fit() -> None:
     first = run(SMALL)
     study = ScalingStudy.objects.create(search=first, n_jobs_list=[1], n_candidates=3)
     measured = create_search(SMALL, study=study)
-    assert not reuse_services.reuse_enabled(measured.units.get())
+    assert not reuse_enabled(measured.units.get())
 
 
 def test_a_unit_run_again_after_reuse_stores_each_fit_once() -> None:
@@ -170,7 +173,7 @@ def test_a_unit_run_again_after_reuse_stores_each_fit_once() -> None:
     unit = second.units.get()
     WorkUnit.objects.filter(pk=unit.pk).update(status=Status.QUEUED)
     Search.objects.filter(pk=second.pk).update(status=Status.RUNNING)
-    assert execution.unit_run(unit_id=unit.pk) == "done"
+    assert unit_run(unit_id=unit.pk) == "done"
     assert Result.objects.filter(search=second).count() == 9
     assert WorkUnit.objects.get(pk=unit.pk).fits_run == 0
 
@@ -187,6 +190,6 @@ def test_fits_of_an_interrupted_search_are_reused_by_the_next() -> None:
 
 def test_lookups_in_batches_find_every_fit(monkeypatch: pytest.MonkeyPatch) -> None:
     run(SMALL)
-    monkeypatch.setattr(reuse_services, "LOOKUP_BATCH", 2)
+    monkeypatch.setattr("search.services.reuse.LOOKUP_BATCH", 2)
     second = run(SMALL)
     assert second.fits_reused == 9 and fits_run(second) == 0

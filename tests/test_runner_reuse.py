@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from search import execution
 from search.models import Result, Status
+from search.services import runners
 from tests.conftest import create_search, run_inline
 from tests.test_execution import SMALL, alive, break_dataset
 
@@ -20,12 +20,12 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def worker() -> Iterator[None]:
     """This process acts as a django-q2 worker: it keeps a spare runner, as `post_spawn` makes it do."""
-    execution.keep_warm_runner()
+    runners.keep_warm_runner()
     yield
-    spare, execution._spare = execution._spare, None
-    execution._keep_spare = False
+    spare, runners._spare = runners._spare, None
+    runners._keep_spare = False
     if spare is not None:
-        execution._kill_group(spare.proc)
+        runners.kill_group(spare.proc)
 
 
 def test_consecutive_units_reuse_one_runner_and_still_use_every_core(worker: None, settings: Any) -> None:

@@ -23,8 +23,10 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.model_selection import GridSearchCV
 
 from project.cluster import start_qcluster, stop_qcluster
-from search import execution, services
 from search.models import Result, Search, Status, WorkUnit
+from search.selectors.cluster import live_clusters
+from search.services.reconcile import units_reconcile
+from search.services.searches import plan_search, search_create
 from tests.conftest import project_env
 from tests.test_execution import alive
 from tests.test_oracle import assert_same_cv_results
@@ -65,7 +67,7 @@ def wait_for(predicate: Callable[[], Any], timeout: float, what: str, reconcile:
     while not predicate():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         if reconcile:  # what the every-minute schedule does, more often
-            execution.units_reconcile()
+            units_reconcile()
         time.sleep(0.5)
 
 
@@ -84,8 +86,8 @@ def assert_complete_and_exact(search: Search) -> None:
 def test_two_clusters_share_a_search_and_one_is_killed(clusters: Any, settings: Any) -> None:
     settings.FANOUT_RESEND_SECONDS = 1
     a, b = clusters("a"), clusters("b")
-    wait_for(lambda: services.live_clusters() == 2, 30, "both clusters to report")
-    search = services.search_create(plan=services.plan_search(SPEC))
+    wait_for(lambda: live_clusters() == 2, 30, "both clusters to report")
+    search = search_create(plan=plan_search(SPEC))
     assert search.units.count() == 4  # 2 machines x several units each, >= 20 fits per unit
 
     def contributed() -> set[int | None]:
@@ -111,7 +113,7 @@ def test_two_clusters_share_a_search_and_one_is_killed(clusters: Any, settings: 
 def test_a_cluster_restarted_mid_search_resumes_it(clusters: Any, settings: Any) -> None:
     settings.FANOUT_RESEND_SECONDS = 1
     first = clusters("first")
-    search = services.search_create(plan=services.plan_search({**SPEC, "n_jobs": -1}))
+    search = search_create(plan=plan_search({**SPEC, "n_jobs": -1}))
     wait_for(lambda: Result.objects.filter(search=search).count() >= 6, 120, "the first fits")
     os.killpg(first.pid, signal.SIGKILL)
     first.wait()

@@ -20,9 +20,10 @@ from django.test import Client
 from django.urls import URLPattern, reverse
 
 from project.cluster import ROOT
-from search import dataset_services, urls
+from search import urls
 from search.engine import registry
 from search.models import Dataset, ScalingStudy, Search, Status
+from search.services.datasets import dataset_upload
 from tests.conftest import create_search, queued_messages
 
 pytestmark = pytest.mark.django_db
@@ -56,7 +57,7 @@ def search(owner: User) -> Search:
 
 @pytest.fixture
 def dataset(owner: User) -> Dataset:
-    return dataset_services.dataset_upload(owner=owner, name="mine.csv", content=CSV, target="label")[0]
+    return dataset_upload(owner=owner, name="mine.csv", content=CSV, target="label")[0]
 
 
 def every_url(search: Search, dataset: Dataset, owned_only: bool = False) -> list[tuple[str, str]]:

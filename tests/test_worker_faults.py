@@ -16,8 +16,9 @@ from sklearn.datasets import make_classification
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.model_selection import GridSearchCV
 
-from search import execution, services
 from search.models import Result, Search, Status, WorkUnit
+from search.services.reconcile import units_reconcile
+from search.services.searches import plan_search, search_create
 from tests.test_execution import alive
 from tests.test_oracle import assert_same_cv_results
 
@@ -48,7 +49,7 @@ def wait_for(predicate: Any, timeout: float, what: str) -> None:
 @pytest.mark.cluster
 @pytest.mark.django_db(transaction=True)
 def test_sigkilled_worker_loses_nothing_and_duplicates_nothing(qcluster: Any) -> None:
-    search = services.search_create(plan=services.plan_search(SPEC))
+    search = search_create(plan=plan_search(SPEC))
     wait_for(lambda: Result.objects.filter(search=search).count() >= 8, 120, "the first fits")
     unit = WorkUnit.objects.get(search=search)
     assert unit.worker_pid is not None and unit.runner_pid is not None
@@ -59,7 +60,7 @@ def test_sigkilled_worker_loses_nothing_and_duplicates_nothing(qcluster: Any) ->
     survivors = dict(Result.objects.filter(search=search).values_list("pk", "finished_at"))
     assert len(survivors) < search.n_fits
 
-    wait_for(lambda: execution.units_reconcile()["requeued"] == 1, 30, "the lease to expire")
+    wait_for(lambda: units_reconcile()["requeued"] == 1, 30, "the lease to expire")
     wait_for(lambda: Search.objects.get(pk=search.pk).is_finished, 180, "the search to finish")
     search.refresh_from_db()
     assert search.status == Status.DONE, search.error

@@ -22,18 +22,18 @@ from typing import IO, Any
 from .run import Job, RunInfo, run_job, warm_up
 
 
-def _kill_group(signum: int, frame: object) -> None:
+def kill_group(signum: int, frame: object) -> None:
     os.killpg(0, signal.SIGKILL)
 
 
 def _die_with_parent() -> None:
-    """SIGTERM this process (→ `_kill_group`) when the worker that started it dies (Linux prctl)."""
+    """SIGTERM this process (→ `kill_group`) when the worker that started it dies (Linux prctl)."""
     parent = int(os.environ.get("FANOUT_RUNNER_PARENT", "0"))
     if not parent or not sys.platform.startswith("linux"):
         return
     ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     if os.getppid() != parent:  # the parent died before prctl took effect
-        _kill_group(signal.SIGTERM, None)
+        kill_group(signal.SIGTERM, None)
 
 
 def _emit(out: IO[str], event: str, **payload: Any) -> None:
@@ -58,7 +58,7 @@ def main() -> int:
     # The protocol gets its own copy of stdout; stray prints from estimators go to stderr.
     out = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)
-    signal.signal(signal.SIGTERM, _kill_group)
+    signal.signal(signal.SIGTERM, kill_group)
     _die_with_parent()
     try:
         if "--warm" in sys.argv:

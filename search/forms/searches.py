@@ -11,10 +11,10 @@ from typing import Any
 
 from django import forms
 
-from search import services
 from search.engine import datasets, registry
 from search.engine.spec import Plan, SpecError, scorer_task
 from search.models import Dataset, Search
+from search.services.searches import plan_search
 
 PIPELINES = [
     ("StandardScaler", "LogisticRegression"), ("StandardScaler", "SVC"), ("StandardScaler", "KNeighborsClassifier"),
@@ -171,7 +171,7 @@ class SearchForm(forms.Form):
         if ds is None:
             self.add_error("uploaded", "choose one of your uploaded CSV data sets (upload one on the Data sets page)")
             return None
-        return {"csv": services.dataset_local_path(ds), "target": ds.source["target"]}
+        return {"csv": ds.local_path(), "target": ds.source["target"]}
 
     def spec(self) -> dict[str, Any] | None:
         """The spec dict, or None when a field could not even be parsed (its error is already set)."""
@@ -258,7 +258,7 @@ class SearchForm(forms.Form):
         spec = self.spec()
         if spec is not None:
             try:
-                self.plan = services.plan_search(spec)
+                self.plan = plan_search(spec)
             except SpecError as exc:
                 self.add_spec_error(exc)
         return cleaned

@@ -10,9 +10,11 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from search import dataset_services
 from search.forms.datasets import DatasetUploadForm
 from search.models import Dataset
+from search.selectors.datasets import dataset_preview, datasets_of
+from search.services import datasets as datasets_service
+from search.services.datasets import DatasetInUse
 
 PER_PAGE = 25
 
@@ -20,7 +22,7 @@ PER_PAGE = 25
 @login_required
 @require_GET
 def dataset_list(request: HttpRequest) -> HttpResponse:
-    page = Paginator(dataset_services.datasets_of(owner=request.user), PER_PAGE).get_page(request.GET.get("page"))
+    page = Paginator(datasets_of(owner=request.user), PER_PAGE).get_page(request.GET.get("page"))
     return render(request, "datasets/list.html", {"page": page, "query": "", "nav": "datasets"})
 
 
@@ -29,7 +31,7 @@ def dataset_list(request: HttpRequest) -> HttpResponse:
 def dataset_upload(request: HttpRequest) -> HttpResponse:
     form = DatasetUploadForm(request.POST, request.FILES) if request.method == "POST" else DatasetUploadForm()
     if request.method == "POST" and form.is_valid():
-        dataset, created = dataset_services.dataset_upload(owner=request.user, **form.upload_args())
+        dataset, created = datasets_service.dataset_upload(owner=request.user, **form.upload_args())
         if created:
             shape = f"{dataset.n_samples} rows × {dataset.n_features} features"
             messages.success(request, f"Uploaded {dataset.name!r}: {shape}.")
@@ -48,7 +50,7 @@ def dataset_detail(request: HttpRequest, pk: int) -> HttpResponse:
     searches = list(dataset.searches.order_by("-created_at", "-id").only("name", "status", "estimator", "created_at"))
     context = {
         "dataset": dataset,
-        "preview": dataset_services.dataset_preview(dataset=dataset),
+        "preview": dataset_preview(dataset=dataset),
         "searches": searches,
         "size_kb": len(dataset.content) / 1024 if dataset.content is not None else None,
         "nav": "datasets",
@@ -62,8 +64,8 @@ def dataset_delete(request: HttpRequest, pk: int) -> HttpResponse:
     dataset = get_object_or_404(Dataset.objects.defer("content"), pk=pk, owner=request.user)
     name = dataset.name
     try:
-        dataset_services.dataset_delete(dataset=dataset)
-    except dataset_services.DatasetInUse as exc:
+        datasets_service.dataset_delete(dataset=dataset)
+    except DatasetInUse as exc:
         messages.error(request, f"Not deleted: {exc}.")
         return redirect("dataset-detail", pk=pk)
     messages.success(request, f"Deleted data set {name!r}.")

@@ -14,12 +14,31 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadReque
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from search import plots, scaling, selectors, services, speedup_plots
+from search import plots, speedup_plots
 from search.engine import speedup
 from search.engine.spec import SpecError
-from search.estimates import estimate_plan
 from search.forms.searches import SearchForm, initial_from
 from search.models import Search, Status
+from search.selectors import searches as searches_selector
+from search.selectors.export import NotExportable, search_export_text
+from search.selectors.results import search_spans
+from search.selectors.searches import (
+    best_comparison,
+    candidate_rows,
+    estimators_used,
+    failures,
+    fit_labels,
+    halving_rounds,
+    leaderboard,
+    progress,
+    reuse_by_candidate,
+    search_for,
+)
+from search.selectors.studies import study_axes, study_counts, study_label, study_points, study_table
+from search.services import searches as searches_service
+from search.services.estimates import estimate_plan
+from search.services.scaling import study_create
+from search.services.searches import plan_check_data, search_create
 
 PER_PAGE = 25
 SPEEDUP_CHARTS = ("timeline", "utilisation", "busy", "scaling")
@@ -32,12 +51,12 @@ def search_list(request: HttpRequest) -> HttpResponse:
     status = request.GET.get("status", "")
     estimator = request.GET.get("estimator", "")
     sort = request.GET.get("sort", "-created")
-    qs = selectors.search_list(request.user, status=status, estimator=estimator, sort=sort)
+    qs = searches_selector.search_list(request.user, status=status, estimator=estimator, sort=sort)
     page = Paginator(qs, PER_PAGE).get_page(request.GET.get("page"))
     keep = "&".join(f"{k}={v}" for k, v in (("status", status), ("estimator", estimator), ("sort", sort)) if v)
     return render(request, "searches/list.html", {
         "nav": "searches", "page": page, "status": status, "estimator": estimator, "sort": sort,
-        "statuses": Status.choices, "estimators": selectors.estimators_used(request.user),
+        "statuses": Status.choices, "estimators": estimators_used(request.user),
         "query": f"{keep}&" if keep else "", "filters": f"status={status}&estimator={estimator}&",
     })  # fmt: skip
 
@@ -48,7 +67,7 @@ def search_new(request: HttpRequest) -> HttpResponse:
         form = SearchForm(request.POST, owner=request.user)
         if form.is_valid() and form.plan is not None:
             try:
-                search = services.search_create(plan=form.plan, owner=request.user)
+                search = search_create(plan=form.plan, owner=request.user)
             except SpecError as exc:  # data-dependent checks (folds vs classes, target type)
                 form.add_spec_error(exc)
             else:
@@ -58,7 +77,7 @@ def search_new(request: HttpRequest) -> HttpResponse:
     else:
         initial: dict[str, Any] = {}
         if request.GET.get("from", "").isdigit():
-            initial = initial_from(selectors.search_for(request.user, int(request.GET["from"])))
+            initial = initial_from(search_for(request.user, int(request.GET["from"])))
         form = SearchForm(initial=initial, owner=request.user)
         status = 200
     return render(request, "searches/new.html", {"nav": "new", "form": form}, status=status)
@@ -67,35 +86,35 @@ def search_new(request: HttpRequest) -> HttpResponse:
 @require_GET
 @login_required
 def search_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    search = selectors.search_for(request.user, pk)
-    rows = selectors.candidate_rows(search) if search.status == Status.DONE else []
+    search = search_for(request.user, pk)
+    rows = candidate_rows(search) if search.status == Status.DONE else []
     study = search.studies.order_by("-pk").first()
     return render(request, "searches/detail.html", {
-        "nav": "searches", "search": search, "progress": selectors.progress(search),
-        "study": scaling.study_table(study) if study else None,
-        "study_axes": scaling.study_axes() if search.status == Status.DONE else ["processes"],
+        "nav": "searches", "search": search, "progress": progress(search),
+        "study": study_table(study) if study else None,
+        "study_axes": study_axes() if search.status == Status.DONE else ["processes"],
         "params": plots.varied_params(rows) if rows else sorted(
             {k for g in search.spec.get("param_grid") or search.spec.get("param_distributions") or [] for k in g}
         ),
-        "rounds": selectors.halving_rounds(search),
+        "rounds": halving_rounds(search),
         "has_train": bool(search.spec.get("return_train_score")),
-        "comparison": selectors.best_comparison(search),
+        "comparison": best_comparison(search),
     })  # fmt: skip
 
 
 @require_GET
 @login_required
 def search_progress(request: HttpRequest, pk: int) -> JsonResponse:
-    return JsonResponse(selectors.progress(selectors.search_for(request.user, pk)))
+    return JsonResponse(progress(search_for(request.user, pk)))
 
 
 @require_GET
 @login_required
 def search_leaderboard(request: HttpRequest, pk: int) -> HttpResponse:
-    search = selectors.search_for(request.user, pk)
+    search = search_for(request.user, pk)
     sort = request.GET.get("sort", "rank")
-    page = Paginator(selectors.leaderboard(search, sort), LEADERBOARD_PER_PAGE).get_page(request.GET.get("page"))
-    reuse = selectors.reuse_by_candidate(search, [c.pk for c in page.object_list])
+    page = Paginator(leaderboard(search, sort), LEADERBOARD_PER_PAGE).get_page(request.GET.get("page"))
+    reuse = reuse_by_candidate(search, [c.pk for c in page.object_list])
     rows = [
         {
             "c": c,
@@ -110,7 +129,7 @@ def search_leaderboard(request: HttpRequest, pk: int) -> HttpResponse:
     ]
     return render(request, "searches/_leaderboard.html", {
         "search": search, "page": page, "rows": rows, "sort": sort, "query": f"sort={sort}&",
-        "failures": selectors.failures(search), "metrics": search.metrics,
+        "failures": failures(search), "metrics": search.metrics,
     })  # fmt: skip
 
 
@@ -121,11 +140,11 @@ def _speedup_figure(search: Search, kind: str) -> dict[str, Any] | None:
         if study is None:
             return plots.empty_figure("No scaling study yet: start one with the button above.")
         return speedup_plots.scaling_figure(
-            scaling.study_points(study), study.serial_fraction, max(scaling.study_counts(study)), study.axis
+            study_points(study), study.serial_fraction, max(study_counts(study)), study.axis
         )
-    spans = services.search_spans(search)
+    spans = search_spans(search)
     if kind == "timeline":
-        return speedup_plots.timeline(spans, selectors.fit_labels(search))
+        return speedup_plots.timeline(spans, fit_labels(search))
     if kind == "utilisation":
         times, running = speedup.utilisation(spans)
         return speedup_plots.utilisation_figure(times, running, search.cores_used or len({s.pid for s in spans}))
@@ -140,9 +159,7 @@ def _figure(search: Any, kind: str, request: HttpRequest) -> dict[str, Any] | No
     if kind == "rounds":
         if search.kind != "halving":
             return plots.empty_figure("Only successive-halving searches have rounds.")
-        return plots.halving_rounds(
-            selectors.halving_rounds(search), search.refit_metric, search.spec["halving"]["resource"]
-        )
+        return plots.halving_rounds(halving_rounds(search), search.refit_metric, search.spec["halving"]["resource"])
     metric = request.GET.get("metric") or search.refit_metric
     if metric not in search.metrics:
         raise Http404("unknown metric")
@@ -150,7 +167,7 @@ def _figure(search: Any, kind: str, request: HttpRequest) -> dict[str, Any] | No
         return plots.empty_figure(f"This search {search.status} before every fit was in: no charts.")
     if search.status != Status.DONE:
         return plots.empty_figure("Charts appear when every fit is in.")
-    rows = selectors.candidate_rows(search, metric)
+    rows = candidate_rows(search, metric)
     label = metric if metric != "score" or not isinstance(search.spec.get("scoring"), str) else search.spec["scoring"]
     varied = plots.varied_params(rows)
     if kind == "param":
@@ -174,7 +191,7 @@ def _figure(search: Any, kind: str, request: HttpRequest) -> dict[str, Any] | No
 @require_GET
 @login_required
 def search_chart(request: HttpRequest, pk: int, kind: str) -> JsonResponse:
-    figure = _figure(selectors.search_for(request.user, pk), kind, request)
+    figure = _figure(search_for(request.user, pk), kind, request)
     if figure is None:
         raise Http404("unknown chart")
     return JsonResponse(figure, json_dumps_params={"allow_nan": False})
@@ -183,12 +200,12 @@ def search_chart(request: HttpRequest, pk: int, kind: str) -> JsonResponse:
 @require_GET
 @login_required
 def search_export(request: HttpRequest, pk: int, fmt: str) -> HttpResponse:
-    search = selectors.search_for(request.user, pk)
+    search = search_for(request.user, pk)
     if fmt not in ("csv", "json"):
         raise Http404("unknown format")
     try:
-        text = services.search_export_text(search=search, fmt=fmt)
-    except services.NotExportable as exc:
+        text = search_export_text(search=search, fmt=fmt)
+    except NotExportable as exc:
         return HttpResponseBadRequest(str(exc), content_type="text/plain")
     response = HttpResponse(text, content_type="text/csv" if fmt == "csv" else "application/json")
     response["Content-Disposition"] = f'attachment; filename="search-{search.pk}.{fmt}"'
@@ -198,8 +215,8 @@ def search_export(request: HttpRequest, pk: int, fmt: str) -> HttpResponse:
 @require_POST
 @login_required
 def search_cancel(request: HttpRequest, pk: int) -> HttpResponse:
-    search = selectors.search_for(request.user, pk)
-    if services.search_cancel(search=search):
+    search = search_for(request.user, pk)
+    if searches_service.search_cancel(search=search):
         messages.success(request, f"Search {search.pk} cancelled.")
     else:
         messages.warning(request, f"Search {search.pk} had already finished ({search.status}).")
@@ -209,9 +226,9 @@ def search_cancel(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @login_required
 def search_rerun(request: HttpRequest, pk: int) -> HttpResponse:
-    search = selectors.search_for(request.user, pk)
+    search = search_for(request.user, pk)
     try:
-        new = services.search_rerun(search=search)
+        new = searches_service.search_rerun(search=search)
     except SpecError as exc:
         messages.error(request, f"Cannot rerun: {exc}")
         return redirect("search-detail", pk=search.pk)
@@ -222,17 +239,17 @@ def search_rerun(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @login_required
 def search_study(request: HttpRequest, pk: int) -> HttpResponse:
-    search = selectors.search_for(request.user, pk)
+    search = search_for(request.user, pk)
     if search.status != Status.DONE:
         messages.error(request, "A scaling study reruns a finished search: wait until this one is done.")
         return redirect("search-detail", pk=search.pk)
     try:
-        study = scaling.study_create(search=search, axis=request.POST.get("axis", "processes"))
+        study = study_create(search=search, axis=request.POST.get("axis", "processes"))
     except (SpecError, ValueError) as exc:
         messages.error(request, f"Cannot start a scaling study: {exc}")
         return redirect("search-detail", pk=search.pk)
     messages.success(
-        request, f"Scaling study started: {study.n_candidates} candidates at {scaling.study_label(study)}, "
+        request, f"Scaling study started: {study.n_candidates} candidates at {study_label(study)}, "
         "one run after another.",
     )  # fmt: skip
     return redirect("search-detail", pk=search.pk)
@@ -246,7 +263,7 @@ def search_estimate(request: HttpRequest) -> JsonResponse:
     if not form.is_valid() or form.plan is None:
         return JsonResponse({"ok": False, "errors": form.errors.get_json_data()}, status=400)
     try:  # what would only fail on submit: folds against classes, scorer against target, halving against rows
-        shape = services.plan_check_data(form.plan)
+        shape = plan_check_data(form.plan)
     except SpecError as exc:
         form.add_spec_error(exc)
         return JsonResponse({"ok": False, "errors": form.errors.get_json_data()}, status=400)

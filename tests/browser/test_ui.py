@@ -14,8 +14,8 @@ from django.contrib.auth.models import User
 from playwright.sync_api import FilePayload, Page, expect
 
 from project.cluster import group_alive
-from search import services
 from search.models import Dataset, Search, Status
+from search.services.searches import plan_search, search_create
 from tests.browser.conftest import PASSWORD, PHONE, login
 from tests.conftest import create_search, run_inline
 
@@ -181,7 +181,7 @@ def test_cancel_a_running_search_stops_it(
     logged_in: Page, base_url: str, user: User, qcluster: Any, screenshot: Any
 ) -> None:
     page = logged_in
-    search = services.search_create(plan=services.plan_search(SLOW), owner=user)  # enqueued on commit
+    search = search_create(plan=plan_search(SLOW), owner=user)  # enqueued on commit
     page.goto(f"{base_url}/searches/{search.pk}/")
     page.wait_for_function(
         "() => parseInt(document.getElementById('p-done').textContent, 10) > 0", timeout=SEARCH_TIMEOUT_MS

@@ -12,9 +12,10 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 
-from search import dataset_services, services
 from search.engine.datasets import sha256
 from search.models import Dataset, Search
+from search.services.datasets import DatasetInUse, dataset_create_from_upload, dataset_delete
+from search.services.searches import plan_search, search_create
 
 if TYPE_CHECKING:
     from django.test.client import _MonkeyPatchedWSGIResponse as Response
@@ -64,14 +65,14 @@ def messages_of(response: Response) -> list[str]:
 
 
 def make_dataset(owner: User, content: bytes = GOOD_CSV, target: str = "label") -> Dataset:
-    return dataset_services.dataset_create_from_upload(owner=owner, name="points.csv", content=content, target=target)
+    return dataset_create_from_upload(owner=owner, name="points.csv", content=content, target=target)
 
 
 def make_search(owner: User, tmp_path: Path, content: bytes = GOOD_CSV) -> Search:
     path = tmp_path / "points.csv"
     path.write_bytes(content)
     spec = {"estimator": "LogisticRegression", "dataset": {"csv": str(path), "target": "label"}, "cv": 3}
-    return services.search_create(plan=services.plan_search(spec), owner=owner, enqueue=False)
+    return search_create(plan=plan_search(spec), owner=owner, enqueue=False)
 
 
 # --- anonymous visitors ---------------------------------------------------------------------------
@@ -109,8 +110,8 @@ def test_another_users_dataset_is_404(owner: User, client_other: Client) -> None
 
 
 def test_list_shows_only_own_datasets(owner: User, other: User, client_owner: Client) -> None:
-    mine = dataset_services.dataset_create_from_upload(owner=owner, name="mine.csv", content=GOOD_CSV, target="label")
-    dataset_services.dataset_create_from_upload(owner=other, name="theirs.csv", content=GOOD_CSV, target="label")
+    mine = dataset_create_from_upload(owner=owner, name="mine.csv", content=GOOD_CSV, target="label")
+    dataset_create_from_upload(owner=other, name="theirs.csv", content=GOOD_CSV, target="label")
     response = client_owner.get(reverse("dataset-list"))
     assert response.status_code == 200
     body = response.content.decode()
@@ -135,7 +136,7 @@ def test_list_newest_first_paginated_with_search_counts(owner: User, client_owne
 
 def test_list_includes_builtin_datasets_from_searches(owner: User, client_owner: Client) -> None:
     spec = {"estimator": "LogisticRegression", "dataset": "iris", "cv": 3}
-    services.search_create(plan=services.plan_search(spec), owner=owner, enqueue=False)
+    search_create(plan=plan_search(spec), owner=owner, enqueue=False)
     body = client_owner.get(reverse("dataset-list")).content.decode()
     assert "iris" in body and "150 × 4" in body
 
@@ -268,7 +269,7 @@ def test_detail_regression_target_has_no_class_balance(owner: User, client_owner
 
 def test_detail_of_a_builtin_dataset(owner: User, client_owner: Client) -> None:
     spec = {"estimator": "LogisticRegression", "dataset": "iris", "cv": 3}
-    search = services.search_create(plan=services.plan_search(spec), owner=owner, enqueue=False)
+    search = search_create(plan=plan_search(spec), owner=owner, enqueue=False)
     response = client_owner.get(reverse("dataset-detail", args=[search.dataset_id]))
     assert response.status_code == 200
     preview = response.context["preview"]
@@ -310,8 +311,8 @@ def test_delete_service_names_every_search(owner: User, tmp_path: Path) -> None:
     first = make_search(owner, tmp_path)
     second = make_search(owner, tmp_path)
     assert first.dataset_id == second.dataset_id
-    with pytest.raises(dataset_services.DatasetInUse, match=f"2 searches \\(ids {first.pk}, {second.pk}\\)"):
-        dataset_services.dataset_delete(dataset=first.dataset)
+    with pytest.raises(DatasetInUse, match=f"2 searches \\(ids {first.pk}, {second.pk}\\)"):
+        dataset_delete(dataset=first.dataset)
 
 
 def test_delete_needs_post(owner: User, client_owner: Client) -> None:

@@ -14,8 +14,8 @@ from sklearn.datasets import load_iris
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.svm import SVC
 
-from search import selectors
 from search.models import Search
+from search.selectors.searches import best_comparison
 from tests.conftest import create_search, run_inline
 
 pytestmark = pytest.mark.django_db
@@ -59,7 +59,7 @@ def test_detail_page_shows_the_corrected_tests(client: Client, owner: User) -> N
     html = client.get(reverse("search-detail", args=[search.pk])).content.decode()
     assert "Is the best really best?" in html and "plot_grid_search_stats.html" in html
     assert "n<sub>test</sub>/n<sub>train</sub> = 30/120" in html
-    comparison = selectors.best_comparison(search)
+    comparison = best_comparison(search)
     assert comparison is not None and (comparison.n_train, comparison.n_test, comparison.k) == (120, 30, 5)
     expected = expected_rows(10)
     assert [r.index for r in comparison.rows] == [i for i, _, _ in expected]
@@ -69,13 +69,13 @@ def test_detail_page_shows_the_corrected_tests(client: Client, owner: User) -> N
         assert f'<td class="num p-value">{p:.3g}</td>' in cell
         assert ("within noise" if p >= 0.05 else "worse") in cell
     assert {r.test.verdict for r in comparison.rows} == {"within noise", "worse"}  # both kinds occur here
-    top3 = selectors.best_comparison(search, top=3)
+    top3 = best_comparison(search, top=3)
     assert top3 is not None and [r.index for r in top3.rows] == [i for i, _, _ in expected_rows(3)]
 
 
 def test_no_table_before_the_search_is_done(client: Client, owner: User) -> None:
     search = create_search(SPEC, owner=owner)
-    assert selectors.best_comparison(search) is None
+    assert best_comparison(search) is None
     assert "Is the best really best?" not in client.get(reverse("search-detail", args=[search.pk])).content.decode()
 
 
@@ -85,7 +85,7 @@ def test_a_candidate_with_failed_fits_gets_no_test(client: Client, owner: User) 
         "param_grid": {"penalty": ["l2", "l1"], "C": [0.1, 1.0]},
     }  # fmt: skip
     search: Search = run_inline(create_search(spec, owner=owner))
-    comparison = selectors.best_comparison(search)
+    comparison = best_comparison(search)
     assert comparison is not None
     failed = [r for r in comparison.rows if r.params["penalty"] == "l1"]
     assert len(failed) == 2 and all(r.test.verdict == "no test" and r.test.p is None for r in failed)

@@ -6,8 +6,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from search import services
 from search.models import Search
+from search.selectors.export import NotExportable, search_export_text
 
 
 class Command(BaseCommand):
@@ -24,8 +24,8 @@ class Command(BaseCommand):
         except Search.DoesNotExist:
             raise CommandError(f"search {opts['search_id']} does not exist", returncode=2) from None
         try:
-            text = services.search_export_text(search=search, fmt=opts["format"])
-        except services.NotExportable as exc:
+            text = search_export_text(search=search, fmt=opts["format"])
+        except NotExportable as exc:
             raise CommandError(str(exc), returncode=2) from None
         if opts["output"]:
             try:

@@ -18,10 +18,13 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection, transaction
 
-from search import execution, scaling, services
 from search.engine.spec import SpecError
-from search.estimates import estimate_plan
-from search.models import FINISHED, Search, Status
+from search.models import Search, Status
+from search.selectors.studies import AXES, study_label, study_table
+from search.services.estimates import estimate_plan
+from search.services.scaling import study_advance, study_create
+from search.services.searches import plan_search, search_create
+from search.services.units import unit_run
 
 POLL_SECONDS = 0.1
 
@@ -64,7 +67,7 @@ class Command(BaseCommand):
             help="after each search, measure it again at 1..N processes and print the speedup (needs a cluster)",
         )  # fmt: skip
         parser.add_argument(
-            "--scaling-axis", choices=scaling.AXES, default="processes",
+            "--scaling-axis", choices=AXES, default="processes",
             help="with --scaling: processes on one machine, or machines (1..M clusters attached, n_jobs=-1)",
         )  # fmt: skip
         parser.add_argument("--owner", help="user name that owns the searches (they then show in that user's pages)")
@@ -83,7 +86,7 @@ class Command(BaseCommand):
         plans = []
         for where, data in entries:
             try:
-                plans.append((where, services.plan_search(data)))
+                plans.append((where, plan_search(data)))
             except SpecError as exc:
                 raise CommandError(f"{where}: {exc}", returncode=2) from None
         estimates = {id(plan): estimate_plan(plan=plan, owner=owner).line() for _, plan in plans}
@@ -92,9 +95,7 @@ class Command(BaseCommand):
             for where, plan in plans:
                 base_dir = Path(where.split("[")[0]).resolve().parent
                 try:
-                    searches.append(
-                        services.search_create(plan=plan, owner=owner, base_dir=base_dir, enqueue=not opts["local"])
-                    )
+                    searches.append(search_create(plan=plan, owner=owner, base_dir=base_dir, enqueue=not opts["local"]))
                 except SpecError as exc:
                     raise CommandError(f"{where}: {exc}", returncode=2) from None
         for s, (_, plan) in zip(searches, plans, strict=True):
@@ -119,7 +120,7 @@ class Command(BaseCommand):
                 .values_list("units__pk", flat=True)
                 .order_by("pk", "units__index")
             ):
-                execution.unit_run(unit_id=unit_id)
+                unit_run(unit_id=unit_id)
         finally:
             connection.close()
 
@@ -135,7 +136,7 @@ class Command(BaseCommand):
             rows = list(Search.objects.filter(pk__in=search_ids).values_list("status", "n_fits_done", "n_fits"))
             done = sum(r[1] for r in rows)
             total = sum(r[2] for r in rows)
-            finished = sum(r[0] in FINISHED for r in rows)
+            finished = sum(r[0] in Status.FINISHED for r in rows)
             elapsed = time.monotonic() - started
             counts = f"{done}/{total} fits ({100 * done / total:.0f}%), {finished}/{len(rows)} searches finished"
             if tty:
@@ -187,15 +188,14 @@ class Command(BaseCommand):
 
     def _scaling(self, search: Search, axis: str = "processes") -> None:
         try:
-            study = scaling.study_create(search=search, axis=axis)
+            study = study_create(search=search, axis=axis)
         except ValueError as exc:
             raise CommandError(f"--scaling-axis {axis}: {exc}", returncode=1) from None
         self.stdout.write(
-            f"scaling study {study.pk} of search {search.pk}: {study.n_candidates} candidates at "
-            f"{scaling.study_label(study)}"
+            f"scaling study {study.pk} of search {search.pk}: {study.n_candidates} candidates at {study_label(study)}"
         )
         self._wait(list(study.runs.values_list("pk", flat=True)), expect_cluster=True)
-        table = scaling.study_table(scaling.study_advance(study_id=study.pk))
+        table = study_table(study_advance(study_id=study.pk))
         self.stdout.write(f"  {table['unit']:>9}  wall (s)  speedup  efficiency")
         for row in table["rows"]:
             if row["speedup"] is None:

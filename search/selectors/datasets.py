@@ -1,8 +1,4 @@
-"""Data set services for the web pages: upload a CSV, preview a data set, delete one that no search uses.
-
-Naming follows `services.py`: `<entity>_<action>(*, kw-only args)`. A CSV's key is the same formula
-`services.dataset_get_or_create` uses, so a search on the same bytes and target finds the uploaded row.
-"""
+"""Data sets for the pages: a user's list with use counts, and a preview (rows, columns, class balance)."""
 
 from __future__ import annotations
 
@@ -14,35 +10,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from django.db import transaction
-from django.db.models import Count, ProtectedError, QuerySet
+from django.db.models import Count, QuerySet
 
-from search import services
 from search.engine import datasets
 from search.engine.run import load_data
 from search.models import Dataset
 
 PREVIEW_ROWS = 20
+
+
 MAX_CLASSES = 20
-
-
-class DatasetInUse(Exception):
-    """A data set that searches still reference (`Search.dataset` is PROTECT); the message names them."""
-
-    def __init__(self, dataset: Dataset, search_ids: list[int]) -> None:
-        self.dataset = dataset
-        self.search_ids = search_ids
-        n = len(search_ids)
-        ids = ", ".join(str(i) for i in search_ids)
-        super().__init__(
-            f"{dataset.name!r} is used by {n} search{'es' if n != 1 else ''} (id{'s' if n != 1 else ''} {ids}); "
-            "delete those searches first"
-        )
-
-
-def csv_key(content: bytes, target: str) -> str:
-    """The key of a CSV data set: its bytes and its target column (as in `services.dataset_get_or_create`)."""
-    return datasets.sha256(content + b"\0" + target.encode())
 
 
 def datasets_of(*, owner: Any) -> QuerySet[Dataset]:
@@ -53,56 +30,6 @@ def datasets_of(*, owner: Any) -> QuerySet[Dataset]:
         .annotate(n_searches=Count("searches"))
         .order_by("-created_at", "-id")
     )
-
-
-def dataset_upload(
-    *, owner: Any, name: str, content: bytes, target: str, filename: str = "", data: datasets.Data | None = None
-) -> tuple[Dataset, bool]:
-    """The Dataset row for uploaded CSV bytes, and whether it is new (False: this user already has that key).
-
-    `data` is `read_csv(content, target)` when the caller has parsed it already (the upload form has).
-    Raises `datasets.DatasetError` when the bytes do not parse with that target column.
-    """
-    if data is None:
-        data = datasets.read_csv(content, target)
-    key = csv_key(content, target)
-    found = Dataset.objects.filter(key=key, owner=owner).defer("content").order_by("created_at", "id").first()
-    if found is not None:
-        return found, False
-    dataset = Dataset.objects.create(
-        name=(name or filename or "upload.csv")[:200],
-        kind=Dataset.Kind.CSV,
-        source={"target": target, "filename": filename or name},
-        content=content,
-        key=key,
-        n_samples=data.n_samples,
-        n_features=data.n_features,
-        owner=owner,
-    )
-    return dataset, True
-
-
-def dataset_create_from_upload(*, owner: Any, name: str, content: bytes, target: str) -> Dataset:
-    """A CSV data set from uploaded bytes; the existing row if this user already has the same bytes + target."""
-    dataset, _ = dataset_upload(owner=owner, name=name, content=content, target=target, filename=name)
-    return dataset
-
-
-def dataset_delete(*, dataset: Dataset) -> None:
-    """Delete a data set; raises `DatasetInUse` when a search references it."""
-    with transaction.atomic():
-        search_ids = sorted(dataset.searches.values_list("pk", flat=True))
-        if search_ids:
-            raise DatasetInUse(dataset, search_ids)
-        try:
-            dataset.delete()
-        except ProtectedError:  # a search was created in between
-            raise DatasetInUse(dataset, sorted(dataset.searches.values_list("pk", flat=True))) from None
-
-
-# ---------------------------------------------------------------------------------------------
-# Preview (the detail page)
-# ---------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -175,7 +102,7 @@ def _fmt(value: Any) -> str:
 
 def _loaded_preview(dataset: Dataset) -> Preview:
     try:
-        data = load_data(dataset.data_source(services.dataset_local_path(dataset)))
+        data = load_data(dataset.data_source())
     except (datasets.DatasetError, ValueError, KeyError, OSError) as exc:
         return Preview(error=f"cannot load this data set: {exc}")
     columns = [*data.feature_names, data.target_name]

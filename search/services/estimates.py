@@ -31,6 +31,9 @@ from search.engine.cost import relative_cost
 from search.engine.run import Job
 from search.engine.spec import Plan
 from search.models import Dataset, Result, Search, Status
+from search.services.datasets import dataset_key
+from search.services.runners import spawn_runner
+from search.services.searches import classes_of
 
 HISTORY = 2000  # most recent fits looked at
 DEFAULT_EFFICIENCY = 0.9
@@ -168,8 +171,6 @@ def _data_source(plan: Plan) -> dict[str, Any] | None:
 
 def pilot_run(*, plan: Plan, source: dict[str, Any], budget: float) -> pilot.PilotResult:
     """Time `plan`'s most expensive and cheapest candidates (first fold) in a runner, within `budget` s."""
-    from search import execution
-
     spec = plan.spec.to_dict()
     cells = pilot.pilot_cells(plan.candidates)
     job = Job(
@@ -178,7 +179,7 @@ def pilot_run(*, plan: Plan, source: dict[str, Any], budget: float) -> pilot.Pil
         cells=cells, cluster_workers=joblib.cpu_count(),  # one BLAS thread per fit, as in a search on every core
         path_reuse=False,  # each pilot fit timed from scratch (a grown one would time only what it added)
     )  # fmt: skip
-    proc = execution.spawn_runner(job)
+    proc = spawn_runner(job)
     return pilot.watch(proc, {i: relative_cost(p) for i, _, p in cells}, budget)
 
 
@@ -215,27 +216,25 @@ def _pilot_estimate(plan: Plan, data_key: str | None, processes: int, width: int
 
 def estimate_plan(*, plan: Plan, owner: Any = None, shape: tuple[int, int | None] | None = None) -> Estimate:
     """The estimate for a spec that is not stored yet: nothing is created, large data is not built.
-    `shape`: the data's (rows, classes) when the caller has read it already (services.plan_check_data)."""
-    from search import services
-
+    `shape`: the data's (rows, classes) when the caller has read it already (services.searches.plan_check_data)."""
     ds = plan.spec.dataset
     dataset = None
     if ds.csv is None:
-        dataset = Dataset.objects.filter(key=services.dataset_key(ds), owner=owner).first()
+        dataset = Dataset.objects.filter(key=dataset_key(ds), owner=owner).first()
     classification = plan.task == "classification"
     n_classes: int | None = None
     if shape is not None:
         n_samples, n_classes = shape
     elif ds.name in datasets.BUILTIN:  # small and bundled: read as the search will
         data = datasets.load_builtin(ds.name)
-        n_samples, n_classes = data.n_samples, services.classes_of(plan, data)
+        n_samples, n_classes = data.n_samples, classes_of(plan, data)
     elif ds.csv is not None:
         n_samples = _csv_rows(ds.csv)
     else:  # a generator: from its options, without building the data
         n_samples = dataset.n_samples if dataset else int(ds.options.get("n_samples", 100))
         if classification and ds.name == "make_classification":
             n_classes = int(ds.options.get("n_classes", 2))
-    key = services.dataset_key(ds) if ds.csv is None else _file_key(ds.csv)
+    key = dataset_key(ds) if ds.csv is None else _file_key(ds.csv)
     note = ""
     if spec_mod.needs_data_to_sample(plan.spec):  # halving over n_candidates="exhaust" sampled candidates
         if n_samples and (n_classes or not classification):  # draw them as the search will

@@ -1,48 +1,62 @@
-"""Running a work unit: claim it, supervise an isolated runner process, stream its fits into the DB.
+"""Running a work unit: claim it, hand its fits to a warm runner process, stream them into the database.
 
-Why this shape (HAZARDS.md):
-- §1 django-q2 workers are daemonic, so joblib there silently uses one core. The fits run in a child
-  interpreter (`python -m search.engine.runner`) in its own process group, which gets every core.
-- §3 tasks are delivered more than once: the unit is claimed with one conditional UPDATE, finished
-  cells are skipped, and results are inserted with ON CONFLICT DO NOTHING on (candidate, fold).
-- §4 a killed worker's task may be redelivered late (ORM) or never (Redis): the unit's lease expires
-  and `units_reconcile` (a django-q2 schedule) hands it out again.
-- §5 cancel: the supervisor polls the unit row at every heartbeat and kills the runner's group.
-"""
+Why this shape (docs/traps.md):
+- the daemonic-worker trap: django-q2 workers are daemonic, so joblib there silently uses one core. The
+  fits run in a child interpreter (`python -m search.engine.runner`, services.runners) in its own process
+  group, which gets every core.
+- at-least-once delivery: the unit is claimed with one conditional UPDATE, finished cells are skipped, and
+  results are inserted with ON CONFLICT DO NOTHING on (candidate, fold).
+- a killed worker's task may be redelivered late (ORM) or never (Redis): the unit's lease expires and
+  services.reconcile hands it out again.
+- cancel: the supervisor polls the unit row at every heartbeat and kills the runner's group."""
 
 from __future__ import annotations
 
-import contextlib
-import json
 import logging
 import os
 import queue
-import signal
 import subprocess
-import sys
-import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import IO, Any, TypeVar
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from search import machines, reuse_services, services
-from search.engine.pilot import pump_events
 from search.engine.run import Job, machine_name
 from search.models import Candidate, Result, Search, Status, WorkUnit
+from search.services.finalize import search_finalize, search_refresh_progress
+from search.services.machines import Declined, may_claim, unit_decline
+from search.services.reuse import results_reuse, reuse_enabled
+from search.services.runners import Runner, runner_release, runner_take, spare_replace
+from search.services.searches import search_enqueue
+
+
+def halving_subsample(search: Search, iteration: int) -> dict[str, Any] | None:
+    """The runner's subsampling for a halving round over `n_samples` (None when nothing is subsampled)."""
+    if search.kind != "halving" or search.spec["halving"]["resource"] != "n_samples":
+        return None
+    n_resources = search.schedule["n_resources"][iteration]
+    return {"fraction": n_resources / search.dataset.n_samples, "random_state": search.spec.get("random_state")}
+
 
 log = logging.getLogger(__name__)
 
+
 T = TypeVar("T")
+
+
 HEARTBEAT_SECONDS = 2.0
+
+
 TIMED_OUT = "timed out"
+
+
 FLUSH_SECONDS = 0.5
 
 
@@ -54,10 +68,10 @@ def unit_claim(*, unit_id: int) -> WorkUnit | None:
     """Take a unit for this process with one conditional UPDATE; None if someone else has it or it is over."""
     now = timezone.now()
     claimable = Q(status=Status.QUEUED) | Q(status=Status.RUNNING, lease_until__lt=now)
-    live_search = Q(search__status__in=[Status.QUEUED, Status.RUNNING])
+    live_search = Q(search__status__in=Status.ACTIVE)
     with transaction.atomic():
-        if not machines.may_claim(unit_id=unit_id, host=machine_name(), now=now):
-            raise machines.Declined(unit_id)  # a search limited to machines that already hold a place
+        if not may_claim(unit_id=unit_id, host=machine_name(), now=now):
+            raise Declined(unit_id)  # a search limited to machines that already hold a place
         claimed = WorkUnit.objects.filter(claimable, live_search, pk=unit_id).update(
             status=Status.RUNNING,
             attempt=F("attempt") + 1,
@@ -105,147 +119,16 @@ def unit_job(unit: WorkUnit, cells: list[tuple[int, int, dict[str, Any]]]) -> Jo
         steps=steps,
         params=spec.get("params", {}),
         # `key`, the data set's content hash, goes into every fit's key (engine.reuse.fit_keys)
-        data={**search.dataset.data_source(services.dataset_local_path(search.dataset)), "key": search.dataset.key},
+        data={**search.dataset.data_source(), "key": search.dataset.key},
         cv=spec["cv"],
         scoring=scoring,
         n_jobs=search.n_jobs,
         return_train_score=bool(spec.get("return_train_score")),
         cells=cells,
         cluster_workers=int(settings.Q_CLUSTER.get("workers", 1)),
-        subsample=services.halving_subsample(search, unit.iteration),
+        subsample=halving_subsample(search, unit.iteration),
         path_reuse=settings.FANOUT_PATH_REUSE,
     )
-
-
-def _kill_group(proc: subprocess.Popen[str]) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    # The loky workers are not our children: wait (briefly) until the kernel has really ended them too. A
-    # worker holding a large model takes a moment to exit, and "stopped" must mean nothing runs any more.
-    deadline = time.monotonic() + 5.0
-    while _group_running(proc.pid) and time.monotonic() < deadline:
-        time.sleep(0.01)
-
-
-def _group_running(pgid: int) -> bool:
-    """Whether a process of group `pgid` still runs (zombies waiting for init to reap them do not count)."""
-    try:
-        entries = os.listdir("/proc")
-    except OSError:
-        return False  # no /proc (not Linux): nothing to wait for
-    for entry in entries:
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[-1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            return True
-    return False
-
-
-# A warm runner waits in each django-q2 worker: interpreter started, scikit-learn imported, loky pool
-# up. Taking it saves ~2 s per unit. A runner whose job ended cleanly is kept as the next spare (its
-# pool and imports stay warm, so back-to-back units and halving rounds start at once); any other end
-# (cancel, timeout, crash, lost lease) kills its whole group, and a fresh spare is started when idle.
-RUNNER_MAX_JOBS = 200  # a reused runner is retired after this many jobs, bounding what a leak could hold
-
-
-@dataclass
-class _Runner:
-    """One runner process with its event stream; it takes one job per line on stdin, one after another."""
-
-    proc: subprocess.Popen[str]
-    events: queue.Queue[dict[str, Any] | None] = field(default_factory=queue.Queue)
-    stderr: deque[str] = field(default_factory=lambda: deque(maxlen=50))
-    jobs: int = 0
-
-    def __post_init__(self) -> None:
-        assert self.proc.stdout is not None and self.proc.stderr is not None
-        threading.Thread(target=pump_events, args=(self.proc.stdout, self.events), daemon=True).start()
-        threading.Thread(target=_drain, args=(self.proc.stderr, self.stderr), daemon=True).start()
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def send(self, job: Job) -> None:
-        assert self.proc.stdin is not None
-        self.stderr.clear()
-        self.jobs += 1
-        self.proc.stdin.write(json.dumps(job.to_dict(), allow_nan=False) + "\n")
-        self.proc.stdin.flush()
-
-
-_spare: _Runner | None = None
-_keep_spare = False
-
-
-def _start_runner(*, warm: bool) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "search.engine.runner", *(["--warm"] if warm else [])],
-        cwd=str(settings.BASE_DIR),
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,  # its own process group, so one killpg takes every loky child too
-        env={**os.environ, "FANOUT_RUNNER_PARENT": str(os.getpid())},
-    )
-
-
-def keep_warm_runner(**kwargs: Any) -> None:
-    """django-q2 `post_spawn` receiver: every worker keeps one warm runner ready."""
-    global _keep_spare, _spare
-    _keep_spare = True
-    if _spare is None:
-        _spare = _Runner(_start_runner(warm=True))
-
-
-def _replace_spare() -> None:
-    global _spare
-    if _keep_spare and (_spare is None or not _spare.alive()):
-        _spare = _Runner(_start_runner(warm=True))
-
-
-def _take_runner(job: Job) -> _Runner:
-    """The spare (kept from the last unit, or warmed while idle) if it is alive, else a new runner; `job` sent."""
-    global _spare
-    runner, _spare = _spare, None
-    if runner is None or not runner.alive():
-        runner = _Runner(_start_runner(warm=False))
-    runner.send(job)
-    return runner
-
-
-def _release_runner(runner: _Runner, *, reusable: bool) -> None:
-    """Keep a cleanly finished runner as the next spare; otherwise kill its whole group."""
-    global _spare
-    if reusable and _keep_spare and _spare is None and runner.alive() and runner.jobs < RUNNER_MAX_JOBS:
-        _spare = runner
-        return
-    _kill_group(runner.proc)
-
-
-def spawn_runner(job: Job) -> subprocess.Popen[str]:
-    """A one-job runner (its stdin closed after `job`, so it exits at the end), for pilots."""
-    proc = _start_runner(warm=False)
-    assert proc.stdin is not None
-    proc.stdin.write(json.dumps(job.to_dict(), allow_nan=False) + "\n")
-    proc.stdin.close()
-    return proc
-
-
-def _drain(stream: IO[str], tail: deque[str]) -> None:
-    """Keep reading the runner's stderr so a chatty estimator can never block on a full pipe."""
-    for line in stream:
-        tail.append(line)
 
 
 @dataclass
@@ -297,7 +180,7 @@ def results_write(*, unit: WorkUnit, fits: list[dict[str, Any]]) -> None:
     ]
     with transaction.atomic():
         Result.objects.bulk_create(rows, ignore_conflicts=True)
-    services.search_refresh_progress(search_id=unit.search_id)
+    search_refresh_progress(search_id=unit.search_id)
 
 
 def _with_db_retry(action: Callable[[], T], deadline: float) -> T:
@@ -341,10 +224,10 @@ def _heartbeat(unit: WorkUnit, progress: _Progress) -> bool:
         )
     if progress.pids:
         update.update(processes_used=len(progress.pids), worker_pids=sorted(progress.pids))
-    return bool(WorkUnit.objects.filter(pk=unit.pk, attempt=unit.attempt, status=Status.RUNNING).update(**update))
+    return bool(WorkUnit.objects.held(unit).update(**update))
 
 
-def _supervise(unit: WorkUnit, runner: _Runner, progress: _Progress) -> str:
+def _supervise(unit: WorkUnit, runner: Runner, progress: _Progress) -> str:
     """Stream the runner's events for this unit's job into the DB until it ends; returns why it stopped."""
     events = runner.events
     progress.stderr = runner.stderr
@@ -389,7 +272,7 @@ def _supervise(unit: WorkUnit, runner: _Runner, progress: _Progress) -> str:
 
 def _finish_unit(unit: WorkUnit, status: str, error: str = "", timed_out: bool = False) -> bool:
     return bool(
-        WorkUnit.objects.filter(pk=unit.pk, attempt=unit.attempt, status=Status.RUNNING).update(
+        WorkUnit.objects.held(unit).update(
             status=status, error=error, finished_at=timezone.now(), lease_until=None, timed_out=timed_out
         )
     )
@@ -399,28 +282,28 @@ def unit_run(*, unit_id: int) -> str:
     """Claim and run one unit to the end. Safe to call any number of times, from any process."""
     try:
         unit = unit_claim(unit_id=unit_id)
-    except machines.Declined:
-        return machines.unit_decline(unit_id=unit_id)
+    except Declined:
+        return unit_decline(unit_id=unit_id)
     if unit is None:
         return "skipped"
     cells = _pending_cells(unit)
-    if cells and reuse_services.reuse_enabled(unit):  # identical fits stored earlier are copied, not rerun
-        cells = reuse_services.results_reuse(unit=unit, job=unit_job(unit, cells))
+    if cells and reuse_enabled(unit):  # identical fits stored earlier are copied, not rerun
+        cells = results_reuse(unit=unit, job=unit_job(unit, cells))
     if not cells:
         _finish_unit(unit, Status.DONE)
-        services.search_finalize(search_id=unit.search_id)
+        search_finalize(search_id=unit.search_id)
         return "done"
-    runner = _take_runner(unit_job(unit, cells))
-    WorkUnit.objects.filter(pk=unit.pk, attempt=unit.attempt).update(runner_pid=runner.pid)
+    runner = runner_take(unit_job(unit, cells))
+    WorkUnit.objects.held(unit).update(runner_pid=runner.pid)
     progress = _Progress()
     why = "interrupted"
     try:
         why = _supervise(unit, runner, progress)
     finally:  # django-q2 timeout, worker shutdown, any error: never leave the runner group behind
-        _release_runner(runner, reusable=why == "ended" and progress.ended is not None)
+        runner_release(runner, reusable=why == "ended" and progress.ended is not None)
     outcome = _conclude(unit, runner.proc, progress, why)
-    services.search_finalize(search_id=unit.search_id)
-    _replace_spare()
+    search_finalize(search_id=unit.search_id)
+    spare_replace()
     return outcome
 
 
@@ -437,58 +320,9 @@ def _conclude(unit: WorkUnit, proc: subprocess.Popen[str], progress: _Progress, 
     if why == "ended" and not progress.error and unit.attempt < settings.FANOUT_MAX_ATTEMPTS:
         # A crash (killed runner, out of memory): try again; finished fits are kept and skipped.
         if _finish_unit(unit, Status.QUEUED, error=f"attempt {unit.attempt}: {error}"):
-            services.search_enqueue(search_id=unit.search_id, units=[unit])
+            search_enqueue(search_id=unit.search_id, units=[unit])
         return "requeued"
     if why == TIMED_OUT:  # a timeout is final: the same fits would only run out of time again
         error = f"stopped after {settings.FANOUT_UNIT_TIMEOUT} s (FANOUT_UNIT_TIMEOUT), {progress.fits} fits stored"
     _finish_unit(unit, Status.FAILED, error=error, timed_out=why == TIMED_OUT)
     return "failed"
-
-
-def units_reconcile() -> dict[str, int]:
-    """Hand out again units whose worker vanished (lease expired); finish searches with no live work.
-
-    Runs as a django-q2 schedule every minute, and can be called by hand (`manage.py reconcile`)."""
-    now = timezone.now()
-    stale = list(WorkUnit.objects.filter(status=Status.RUNNING, lease_until__lt=now).select_related("search"))
-    requeued = failed = 0
-    for unit in stale:
-        if unit.attempt >= settings.FANOUT_MAX_ATTEMPTS:
-            failed += WorkUnit.objects.filter(pk=unit.pk, attempt=unit.attempt, status=Status.RUNNING).update(
-                status=Status.FAILED, error=f"worker on {unit.host} stopped answering {unit.attempt} times",
-                finished_at=now,
-            )  # fmt: skip
-        elif WorkUnit.objects.filter(pk=unit.pk, attempt=unit.attempt, status=Status.RUNNING).update(
-            status=Status.QUEUED, error=f"worker on {unit.host} (pid {unit.worker_pid}) stopped answering"
-        ):
-            services.search_enqueue(search_id=unit.search_id, units=[unit])
-            requeued += 1
-    resent = _resend_lost(now)
-    finalized = 0
-    for search_id in Search.objects.active().values_list("pk", flat=True):
-        if not WorkUnit.objects.filter(search_id=search_id, status__in=[Status.QUEUED, Status.RUNNING]).exists():
-            services.search_finalize(search_id=search_id)
-            finalized += 1
-    return {"requeued": requeued, "resent": resent, "failed": failed, "finalized": finalized}
-
-
-def _resend_lost(now: datetime) -> int:
-    """Enqueue again queued units whose message the broker lost.
-
-    Redis drops the running and prefetched tasks of a killed cluster, a rotated SECRET_KEY makes every
-    queued message unreadable, and a crash between commit and enqueue sends none (HAZARDS.md §4, §6).
-    When the broker holds fewer messages than there are queued units, the units waiting longest are
-    sent again; a duplicate costs nothing (the second claim finds the unit taken or done)."""
-    from django_q.brokers import get_broker
-
-    before = now - timedelta(seconds=settings.FANOUT_RESEND_SECONDS)
-    live = Q(search__status__in=[Status.QUEUED, Status.RUNNING])
-    waited = Q(enqueued_at__lt=before) | Q(enqueued_at=None, search__study=None, search__created_at__lt=before)
-    waiting = WorkUnit.objects.filter(live, waited, status=Status.QUEUED)
-    if not waiting.exists():
-        return 0
-    missing = WorkUnit.objects.filter(live, status=Status.QUEUED).count() - int(get_broker().queue_size() or 0)
-    units = list(waiting.order_by(F("enqueued_at").asc(nulls_first=True), "pk")[: max(0, missing)])
-    for unit in units:
-        services.search_enqueue(search_id=unit.search_id, units=[unit])
-    return len(units)

@@ -12,35 +12,23 @@ Two axes:
   cluster as usual, and a cluster beyond the first k declines them (see `search.machines`).
 
 The representative subset is the grid's first `ceil(TARGET_FITS / folds)` candidates (all of them for a
-small search), in `ParameterGrid` order, with every fold.
-"""
+small search), in `ParameterGrid` order, with every fold."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import replace
-from typing import Any
 
-import joblib
 from django.db import transaction
 from django.utils import timezone
 
-from search import services
 from search.engine import speedup
 from search.models import ScalingStudy, Search, Status
+from search.selectors.cluster import live_clusters
+from search.selectors.studies import AXES, default_n_jobs, run_width, study_points, study_runs
+from search.services.searches import plan_search, search_create, search_enqueue
 
 TARGET_FITS = 100  # a study run covers about this many fits: enough to measure, quick to repeat
-AXES = ("processes", "machines")
-
-
-def default_n_jobs(search: Search) -> list[int]:
-    cores = max([u for u in search.units.values_list("cpu_count", flat=True) if u] or [joblib.cpu_count()])
-    return list(range(1, cores + 1))
-
-
-def study_axes() -> list[str]:
-    """The axes a study can take now: machines only while more than one cluster is attached."""
-    return list(AXES) if services.live_clusters() > 1 else ["processes"]
 
 
 def _widths(axis: str, search: Search, n_jobs_list: list[int] | None, n_machines_list: list[int] | None) -> list[int]:
@@ -49,7 +37,7 @@ def _widths(axis: str, search: Search, n_jobs_list: list[int] | None, n_machines
     if axis == "processes":
         counts = sorted(set(n_jobs_list or default_n_jobs(search)))
     else:
-        live = services.live_clusters()
+        live = live_clusters()
         counts = sorted(set(n_machines_list or range(1, live + 1)))
         if live < 2 or (counts and counts[-1] > live):
             raise ValueError(f"a study over machines needs that many clusters attached; {live} reporting now")
@@ -75,10 +63,10 @@ def study_create(
     k = n_candidates or max(1, min(search.n_candidates, math.ceil(TARGET_FITS / search.n_splits)))
     raw = dict(search.spec)
     if "dataset_id" in raw["dataset"]:
-        raw["dataset"] = {"csv": services.dataset_local_path(search.dataset), "target": raw["dataset"]["target"]}
+        raw["dataset"] = {"csv": search.dataset.local_path(), "target": raw["dataset"]["target"]}
     if raw.get("strategy") == "halving" and "param_distributions" in raw:
         raw["halving"] = {**raw["halving"], "n_candidates": k}  # a sample of k candidates, not "exhaust"
-    plan = services.plan_search(raw)
+    plan = plan_search(raw)
     plan = replace(plan, candidates=plan.candidates[:k])
     machines = axis == "machines"
     with transaction.atomic():
@@ -91,7 +79,7 @@ def study_create(
             spec = replace(
                 plan.spec, n_jobs=-1 if machines else n, name=f"scaling {label}: {search.name or search.pk}"[:200]
             )
-            services.search_create(
+            search_create(
                 plan=replace(plan, spec=spec), owner=search.owner, enqueue=False, study=study,
                 max_machines=n if machines else None,
             )  # fmt: skip
@@ -101,34 +89,16 @@ def study_create(
     return study
 
 
-def study_counts(study: ScalingStudy) -> list[int]:
-    """The process or machine counts measured, in order."""
-    return list(study.n_machines_list) if study.axis == "machines" else list(study.n_jobs_list)
-
-
-def study_label(study: ScalingStudy) -> str:
-    """The counts measured and their unit: "1, 2 processes" or "1, 2 machines"."""
-    return f"{', '.join(map(str, study_counts(study)))} {study.axis}"
-
-
-def _width(study: ScalingStudy, run: Search) -> int | None:
-    return run.max_machines if study.axis == "machines" else run.study_n_jobs
-
-
-def _runs(study: ScalingStudy) -> list[Search]:
-    return list(study.runs.order_by("max_machines", "study_n_jobs", "pk"))
-
-
 def study_advance(*, study_id: int) -> ScalingStudy:
     """Enqueue the next queued run, or conclude the study when every run has finished."""
     study = ScalingStudy.objects.get(pk=study_id)
-    if study.status in (Status.DONE, Status.FAILED, Status.CANCELLED):
+    if study.status in Status.FINISHED:
         return study
-    runs = _runs(study)
+    runs = study_runs(study)
     bad = [r for r in runs if r.status in (Status.FAILED, Status.CANCELLED)]
     if bad:
         ScalingStudy.objects.filter(pk=study_id).update(
-            status=Status.FAILED, error=f"run {bad[0].pk} ({_width(study, bad[0])} {study.axis}) {bad[0].status}: "
+            status=Status.FAILED, error=f"run {bad[0].pk} ({run_width(study, bad[0])} {study.axis}) {bad[0].status}: "
             f"{bad[0].error}", finished_at=timezone.now(),
         )  # fmt: skip
     elif any(r.status == Status.RUNNING for r in runs):
@@ -137,7 +107,7 @@ def study_advance(*, study_id: int) -> ScalingStudy:
         ScalingStudy.objects.filter(pk=study_id).update(status=Status.RUNNING)
         nxt = queued[0]
         if not nxt.units.exclude(q_task_id="").exists():
-            services.search_enqueue(search_id=nxt.pk)
+            search_enqueue(search_id=nxt.pk)
     else:
         points = study_points(study)
         ScalingStudy.objects.filter(pk=study_id).update(
@@ -145,42 +115,3 @@ def study_advance(*, study_id: int) -> ScalingStudy:
         )
     study.refresh_from_db()
     return study
-
-
-def study_points(study: ScalingStudy) -> list[tuple[int, float]]:
-    """(processes or machines, measured speedup over the 1-process or 1-machine run) for every finished run."""
-    walls = {_width(study, r): (r.accounting or {}).get("wall") for r in _runs(study) if r.status == Status.DONE}
-    base = walls.get(1)
-    if not base:
-        return []
-    return [(n, base / wall) for n, wall in sorted((n, w) for n, w in walls.items() if n) if wall]
-
-
-def study_table(study: ScalingStudy) -> dict[str, Any]:
-    """Everything the page and the CLI show: runs, measured speedups, Amdahl fit and projections.
-
-    Each row's `width` is its process or machine count (`axis` says which); `processes` is kept for the
-    processes axis, and `machines` lists the machines whose fits the run stored."""
-    points = dict(study_points(study))
-    rows: list[dict[str, Any]] = []
-    for r in _runs(study):
-        width = _width(study, r) or 0
-        rows.append({
-            "search": r.pk, "width": width, "processes": r.study_n_jobs, "status": r.status,
-            "machines": sorted((r.accounting or {}).get("machines") or {}),
-            "wall": (r.accounting or {}).get("wall"), "speedup": points.get(width),
-            "efficiency": points[width] / width if width in points else None,
-        })  # fmt: skip
-    s = study.serial_fraction
-    counts = study_counts(study)
-    short = [  # a machine left (or never came) between runs: that point measured fewer machines than asked
-        f"run {row['search']} was given {row['width']} machines but ran on {len(row['machines'])}"
-        for row in rows
-        if study.axis == "machines" and row["status"] == Status.DONE and len(row["machines"]) < row["width"]
-    ]
-    return {
-        "study": study.pk, "status": study.status, "n_candidates": study.n_candidates, "rows": rows,
-        "axis": study.axis, "unit": "machines" if study.axis == "machines" else "processes",
-        "serial_fraction": s, "error": study.error, "warnings": short,
-        "projections": {str(n): v for n, v in speedup.projections(s, max(counts)).items()} if s is not None else {},
-    }  # fmt: skip

@@ -21,8 +21,8 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from search import services
 from search.models import Search, Status, WorkUnit
+from search.services.searches import search_enqueue
 
 DECLINE_DELAY = 1.0  # seconds before a declined unit's task goes back to the broker
 
@@ -60,12 +60,12 @@ def unit_decline(*, unit_id: int, delay: float = DECLINE_DELAY) -> str:
     declined every unit it was offered kept the search's last messages for itself, the machine holding
     the place saw none, and after a lease period without work lost its place to the decliner (CI saw it).
     Nothing is sent if the unit was taken or its search ended; `enqueued_at` is renewed with the send."""
-    live = Q(status=Status.QUEUED, search__status__in=[Status.QUEUED, Status.RUNNING])
+    live = Q(status=Status.QUEUED, search__status__in=Status.ACTIVE)
     if not WorkUnit.objects.filter(live, pk=unit_id).update(enqueued_at=timezone.now()):
         return "skipped"
     unit = WorkUnit.objects.filter(live, pk=unit_id).first()
     if unit is None:
         return "skipped"
-    services.search_enqueue(search_id=unit.search_id, units=[unit])
+    search_enqueue(search_id=unit.search_id, units=[unit])
     time.sleep(delay)  # a busy loop of declines otherwise, while no machine that holds a place is free
     return "declined"

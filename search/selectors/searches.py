@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -144,7 +145,7 @@ def failures(search: Search, limit: int = 20) -> list[FailureGroup]:
 
 
 def fit_labels(search: Search) -> list[str]:
-    """ "candidate i, fold k" per fit, in the order of `services.search_spans`."""
+    """ "candidate i, fold k" per fit, in the order of `selectors.results.search_spans`."""
     rows = Result.objects.filter(search=search).order_by("pk").values_list("candidate__index", "fold")
     return [f"candidate {c}, fold {f}" for c, f in rows]
 
@@ -275,3 +276,9 @@ def halving_rounds(search: Search) -> list[HalvingRound]:
             )
         )  # fmt: skip
     return out
+
+
+def searches_unfinished(ids: Iterable[int]) -> list[int]:
+    return list(
+        Search.objects.filter(pk__in=list(ids)).exclude(status__in=Status.FINISHED).values_list("pk", flat=True)
+    )

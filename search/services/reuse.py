@@ -17,10 +17,10 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from search import services
 from search.engine.reuse import fit_keys
 from search.engine.run import Job
 from search.models import Candidate, Result, WorkUnit
+from search.services.finalize import search_refresh_progress
 
 Cell = tuple[int, int, dict[str, Any]]
 LOOKUP_BATCH = 500  # keys per query: far below SQLite's and PostgreSQL's parameter limits
@@ -74,4 +74,4 @@ def _copy(
         )  # fmt: skip
     with transaction.atomic():
         Result.objects.bulk_create(rows, ignore_conflicts=True)
-    services.search_refresh_progress(search_id=unit.search_id)
+    search_refresh_progress(search_id=unit.search_id)

@@ -1,0 +1,103 @@
+"""The export of a finished search: metadata plus `cv_results` (JSON), or one row per candidate (CSV)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+from search.models import Search
+from search.selectors.results import search_cv_results
+
+
+def search_export(*, search: Search) -> dict[str, Any]:
+    """Metadata plus `cv_results` in scikit-learn's layout (null where a score is NaN)."""
+    units = search.units.order_by("index")
+    return {
+        "search": {
+            "id": search.pk,
+            "name": search.name,
+            "status": search.status,
+            "estimator": search.estimator,
+            "strategy": search.kind,
+            "schedule": search.schedule or None,
+            "task": search.task,
+            "dataset": {"id": search.dataset_id, "name": search.dataset.name, "kind": search.dataset.kind},
+            "spec": search.spec,
+            "n_candidates": search.n_candidates,
+            "n_splits": search.n_splits,
+            "n_fits": search.n_fits,
+            "n_fits_done": search.n_fits_done,
+            "n_fits_failed": search.n_fits_failed,
+            "fits_saved": search.fits_saved,  # path reuse: fits scored from a model grown for a larger one
+            "fits_reused": search.fits_reused,  # copied from identical fits of earlier searches
+            "metrics": search.metrics,
+            "refit_metric": search.refit_metric,
+            "best_index": search.best_index,
+            "best_params": search.best_params,
+            "best_score": search.best_score,
+            "cores_used": search.cores_used,
+            "busy_time": search.busy_time,
+            "speedup": search.speedup,
+            "efficiency": search.efficiency,
+            "accounting": search.accounting,
+            "warnings": search.warnings,
+            "created_at": search.created_at.isoformat(),
+            "started_at": search.started_at.isoformat() if search.started_at else None,
+            "finished_at": search.finished_at.isoformat() if search.finished_at else None,
+            "wall_time": search.wall_time,
+            "versions": search.versions,
+            "units": [
+                {
+                    "index": u.index,
+                    "status": u.status,
+                    "host": u.host,
+                    "attempt": u.attempt,
+                    "n_jobs_requested": u.n_jobs_requested,
+                    "n_jobs_effective": u.n_jobs_effective,
+                    "processes_used": u.processes_used,
+                    "cpu_count": u.cpu_count,
+                }
+                for u in units
+            ],
+        },
+        "cv_results": search_cv_results(search=search),
+    }
+
+
+class NotExportable(Exception):
+    """The search has fits missing; its message says how many."""
+
+
+def search_export_text(*, search: Search, fmt: str) -> str:
+    """The export file's text: JSON (metadata + cv_results) or CSV (one row per candidate)."""
+    payload = search_export(search=search)
+    if payload["cv_results"] is None:
+        raise NotExportable(
+            f"search {search.pk} is {search.status} with {search.n_fits_done}/{search.n_fits} fits stored; "
+            "results can be exported once every fit is in"
+        )
+    if fmt == "json":
+        return json.dumps(payload, indent=2, allow_nan=False) + "\n"
+    results = payload["cv_results"]
+    columns = cv_results_columns(results)
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(columns)
+    for i in range(len(results["params"])):
+        writer.writerow([_csv_cell(results[c][i], c == "params") for c in columns])
+    return buf.getvalue()
+
+
+def _csv_cell(value: Any, as_json: bool) -> Any:
+    if as_json or isinstance(value, (list, dict)):
+        return json.dumps(value, sort_keys=True)
+    return "" if value is None else value
+
+
+def cv_results_columns(results: dict[str, list[Any]]) -> list[str]:
+    """Column order for CSV: params, param_*, then scikit-learn's keys as they come."""
+    keys = list(results)
+    first = ["params"] + [k for k in keys if k.startswith("param_")]
+    return first + [k for k in keys if k not in first]

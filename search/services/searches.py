@@ -1,0 +1,280 @@
+"""Searches: plan a spec, store it with its candidates and work units, enqueue, cancel, rerun.
+
+Every adapter (views, admin, management commands, tasks) calls these. Naming follows
+`<entity>_<action>(*, kw-only args)`. Multi-step writes are short transactions; work is enqueued only after
+the transaction commits (docs/traps.md, at-least-once delivery)."""
+
+from __future__ import annotations
+
+import logging
+import math
+import platform
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import sklearn
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from search.engine import datasets, guards, halving
+from search.engine import spec as spec_mod
+from search.engine.spec import Plan, SearchSpec, SpecError
+from search.models import Candidate, ScalingStudy, Search, Status, WorkUnit
+from search.selectors.cluster import live_clusters
+from search.services.datasets import dataset_with_data
+
+log = logging.getLogger(__name__)
+
+
+def library_versions() -> dict[str, str]:
+    return {
+        "python": platform.python_version(),
+        "scikit-learn": sklearn.__version__,
+        "joblib": joblib.__version__,
+        "numpy": np.__version__,
+    }
+
+
+def _check_data_fits_cv(plan: Plan, data: datasets.Data) -> None:
+    guards.check_target(plan.task, plan.spec.estimator[-1], data.y)
+    k = plan.spec.cv.n_splits
+    if k > data.n_samples:
+        raise SpecError("cv.n_splits", f"{k} folds need at least {k} rows; the data set has {data.n_samples}")
+    if plan.task == "classification":
+        _, counts = np.unique(data.y, return_counts=True)
+        if len(counts) < 2:
+            raise SpecError("dataset", "the target has a single class; a classifier needs at least two")
+        if k > counts.min():
+            raise SpecError(
+                "cv.n_splits",
+                f"{k} stratified folds need at least {k} rows of every class; the smallest class has "
+                f"{counts.min()}. Lower n_splits or use a larger data set.",
+            )
+    elif not np.issubdtype(data.y.dtype, np.number):
+        raise SpecError("dataset", "a regressor needs a numeric target; this target holds text labels")
+    guards.check_scoring_on_target(plan.spec, plan.task, data.y)
+
+
+def plan_search(data: Any) -> Plan:
+    """Parse and validate a spec (JSON-like) with scikit-learn's checks; raises SpecError.
+    A search above FANOUT_MAX_FITS is refused before its candidates are listed."""
+    spec = data if isinstance(data, SearchSpec) else spec_mod.parse_spec(data)
+    guards.check_size(spec, settings.FANOUT_MAX_FITS)
+    guards.check_params_safe(spec)
+    return spec_mod.validate_spec(spec)
+
+
+def unit_ranges(n_candidates: int, n_splits: int, machines: int) -> list[tuple[int, int]]:
+    """Candidate ranges of equal size. One machine: as few units as possible (every unit boundary
+    leaves a short tail). Several: about FANOUT_UNITS_PER_MACHINE units each, so a fast machine takes
+    more while a slow one finishes, but never fewer than FANOUT_MIN_FITS_PER_UNIT fits per unit."""
+    per_unit = max(1, settings.FANOUT_MAX_FITS_PER_UNIT // n_splits)
+    n_units = math.ceil(n_candidates / per_unit)
+    if machines > 1:
+        by_fits = max(1, n_candidates * n_splits // settings.FANOUT_MIN_FITS_PER_UNIT)
+        n_units = max(n_units, min(machines * settings.FANOUT_UNITS_PER_MACHINE, by_fits, n_candidates))
+    size = math.ceil(n_candidates / n_units)
+    return [(start, min(start + size, n_candidates)) for start in range(0, n_candidates, size)]
+
+
+def search_create(
+    *,
+    plan: Plan,
+    owner: Any = None,
+    base_dir: Path | None = None,
+    enqueue: bool = True,
+    rerun_of: Search | None = None,
+    study: ScalingStudy | None = None,
+    max_machines: int | None = None,
+) -> Search:
+    """Store a validated search with its candidates and work units; enqueue the units after commit.
+    `max_machines` limits it to that many machines (see search.machines); its units are sized for them."""
+    spec = plan.spec
+    with transaction.atomic():  # a data check that fails stores nothing, not even the data set's row
+        dataset, data = dataset_with_data(spec.dataset, owner, base_dir)
+        _check_data_fits_cv(plan, data)
+        plan = _sampled_for_data(plan, data)
+        rounds = _halving_schedule(plan, data)
+    first = plan.candidates
+    n_candidates = plan.n_candidates
+    if rounds is not None:  # round 0 now; the next rounds once a round is scored (search_finalize)
+        assert spec.halving is not None
+        first = [halving.round_params(p, spec.halving, rounds.n_resources[0]) for p in plan.candidates]
+        n_candidates = sum(rounds.n_candidates)
+    stored_spec = spec.to_dict()
+    if spec.dataset.csv is not None:
+        stored_spec["dataset"] = {"csv": dataset.name, "target": spec.dataset.target, "dataset_id": dataset.pk}
+    with transaction.atomic():
+        search = Search.objects.create(
+            name=spec.name, owner=owner, spec=stored_spec, estimator=spec.estimator_label, task=plan.task,
+            dataset=dataset, n_candidates=n_candidates, n_splits=spec.cv.n_splits,
+            n_fits=n_candidates * spec.cv.n_splits,
+            metrics=list(spec.metrics), refit_metric=spec.refit_metric, n_jobs=spec.n_jobs,
+            versions=library_versions(), rerun_of=rerun_of, steps=[list(step) for step in plan.steps],
+            study=study, study_n_jobs=spec.n_jobs if study else None, max_machines=max_machines,
+            kind=spec.strategy, schedule=rounds.to_dict() if rounds else {},
+        )  # fmt: skip
+        search_round_create(search, first, iteration=0, start=0, n_resources=rounds.n_resources[0] if rounds else None)
+        if enqueue:
+            search_id = search.pk
+            transaction.on_commit(lambda: search_enqueue(search_id=search_id))
+    return search
+
+
+LIVE_CHECK_BYTES = 5 * 1024 * 1024  # a CSV file read for the form's live check (larger ones: checked on submit)
+
+
+LIVE_CHECK_CELLS = 2_000_000  # generated rows × features built for the live check
+
+
+def classes_of(plan: Plan, data: datasets.Data) -> int | None:
+    """The number of classes of the target for a classifier (what halving's "smallest" counts); None for a
+    regressor."""
+    return len(np.unique(data.y)) if plan.task == "classification" else None
+
+
+def plan_check_data(plan: Plan) -> tuple[int, int | None] | None:
+    """The checks `search_create` runs against the data (folds against classes, target against the estimator,
+    scorer against the target, halving budget against rows), for the form's live check; nothing is stored.
+    Bundled data, generated data up to LIVE_CHECK_CELLS and CSV files up to LIVE_CHECK_BYTES; larger ones
+    are checked when the search is submitted. Raises SpecError. Returns the data's (rows, classes) when it
+    was read (classes None for a regressor), for the estimate; None when it was not."""
+    ds = plan.spec.dataset
+    if ds.csv is not None:
+        path = Path(ds.csv)
+        if not path.is_file() or path.stat().st_size > LIVE_CHECK_BYTES:
+            return None
+        try:
+            data = datasets.read_csv(path.read_bytes(), ds.target or "")
+        except datasets.DatasetError:
+            return None  # the upload form has already reported it
+    elif ds.name in datasets.BUILTIN:
+        data = datasets.load_builtin(ds.name)
+    else:
+        assert ds.name is not None
+        options = {**datasets.generator_options(ds.name), **ds.options}
+        try:
+            cells = int(options.get("n_samples", 100)) * int(options.get("n_features", 2))
+        except (TypeError, ValueError):
+            return None  # per-cluster sample counts and the like: checked on submit
+        if cells > LIVE_CHECK_CELLS:
+            return None
+        try:
+            data = datasets.generate(ds.name, dict(ds.options))
+        except datasets.DatasetError as exc:
+            raise SpecError("dataset.options", str(exc)) from None
+    _check_data_fits_cv(plan, data)
+    _halving_schedule(_sampled_for_data(plan, data), data)
+    return data.n_samples, classes_of(plan, data)
+
+
+def _sampled_for_data(plan: Plan, data: datasets.Data) -> Plan:
+    """Halving over sampled candidates with n_candidates="exhaust": HalvingRandomSearchCV's number of
+    candidates depends on the data set's size, so they are drawn now (and the size limit checked again)."""
+    if not spec_mod.needs_data_to_sample(plan.spec):
+        return plan
+    n_classes = classes_of(plan, data)
+    plan = spec_mod.sampled_for_data(plan, n_samples=data.n_samples, n_classes=n_classes)
+    if settings.FANOUT_MAX_FITS is not None and plan.n_fits > settings.FANOUT_MAX_FITS:
+        raise SpecError(
+            "halving.n_candidates",
+            f"'exhaust' samples {plan.n_candidates:,} candidates for this data set ({plan.n_fits:,} fits in the "
+            f"first round); the limit is {settings.FANOUT_MAX_FITS:,} (FANOUT_MAX_FITS). Give an integer.",
+        )
+    return plan
+
+
+def _halving_schedule(plan: Plan, data: datasets.Data) -> halving.Schedule | None:
+    """HalvingGridSearchCV's (or HalvingRandomSearchCV's) rounds for this data set (None for grid and random
+    search)."""
+    hs = plan.spec.halving
+    if hs is None:
+        return None
+    n_classes = classes_of(plan, data)
+    try:
+        return halving.schedule(
+            hs, n_candidates=plan.n_candidates, n_samples=data.n_samples, n_splits=plan.spec.cv.n_splits,
+            n_classes=n_classes,
+        )  # fmt: skip
+    except halving.ScheduleError as exc:
+        raise SpecError("halving.min_resources", str(exc)) from None
+
+
+def search_round_create(
+    search: Search, params: list[dict[str, Any]], *, iteration: int, start: int, n_resources: int | None
+) -> list[WorkUnit]:
+    """A round's candidates (indices from `start`) and the work units that cover them, sized for the
+    machines attached (at most `search.max_machines`)."""
+    Candidate.objects.bulk_create(
+        [
+            Candidate(search=search, index=start + i, params=p, iteration=iteration, n_resources=n_resources)
+            for i, p in enumerate(params)
+        ],
+        batch_size=2000,
+    )
+    machines = live_clusters()
+    machines = min(machines, search.max_machines) if search.max_machines else machines
+    first_unit = search.units.count()
+    return WorkUnit.objects.bulk_create(
+        [
+            WorkUnit(search=search, index=first_unit + i, candidate_start=start + a, candidate_stop=start + b,
+                     iteration=iteration)
+            for i, (a, b) in enumerate(unit_ranges(len(params), search.n_splits, machines))
+        ]
+    )  # fmt: skip
+
+
+def search_enqueue(*, search_id: int, units: Iterable[WorkUnit] | None = None) -> int:
+    """Hand queued units to django-q2 (ids only, never data: HAZARDS.md §6). Returns how many."""
+    from django_q.tasks import async_task
+
+    todo = (
+        list(units) if units is not None else list(WorkUnit.objects.filter(search_id=search_id, status=Status.QUEUED))
+    )
+    sent = 0
+    for unit in todo:
+        try:
+            task_id = async_task(
+                "search.tasks.run_unit",
+                unit.pk,
+                task_name=f"search-{search_id}-unit-{unit.index}",
+                group=f"search-{search_id}",
+            )
+        except Exception:  # noqa: BLE001 - broker unreachable: the reconciler sends it once it is back
+            log.warning("could not enqueue unit %s of search %s; the reconciler will resend it", unit.pk, search_id)
+            continue
+        WorkUnit.objects.filter(pk=unit.pk).update(q_task_id=str(task_id), enqueued_at=timezone.now())
+        sent += 1
+    return sent
+
+
+def search_cancel(*, search: Search) -> bool:
+    """Stop a search: queued units are dropped, running ones see it at their next heartbeat."""
+    now = timezone.now()
+    with transaction.atomic():
+        changed = Search.objects.filter(pk=search.pk, status__in=Status.ACTIVE).update(
+            status=Status.CANCELLED, finished_at=now, error="cancelled by the user"
+        )
+        WorkUnit.objects.filter(search=search, status__in=Status.ACTIVE).update(
+            status=Status.CANCELLED, finished_at=now
+        )
+        if changed and search.study_id:  # one cancelled run ends its study: the later runs are dropped
+            ScalingStudy.objects.filter(pk=search.study_id, status__in=Status.ACTIVE).update(
+                status=Status.CANCELLED, error=f"run {search.pk} was cancelled", finished_at=now
+            )
+            for run in Search.objects.filter(study_id=search.study_id, status=Status.QUEUED).exclude(pk=search.pk):
+                search_cancel(search=run)
+    search.refresh_from_db()
+    return bool(changed)
+
+
+def search_rerun(*, search: Search, enqueue: bool = True) -> Search:
+    """A new search with the same spec and data set (the old one is kept and linked)."""
+    raw = dict(search.spec)
+    if "dataset_id" in raw["dataset"]:  # a stored CSV: validate from the cached copy of its bytes
+        raw["dataset"] = {"csv": search.dataset.local_path(), "target": raw["dataset"]["target"]}
+    return search_create(plan=plan_search(raw), owner=search.owner, enqueue=enqueue, rerun_of=search)
