@@ -16,6 +16,9 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.functional import cached_property
+
+from search.engine.stored import StoredSpec
 
 
 class Dataset(models.Model):
@@ -135,6 +138,11 @@ class Search(models.Model):
 
     def __str__(self) -> str:
         return f"search {self.pk}" + (f" ({self.name})" if self.name else "")
+
+    @cached_property
+    def stored(self) -> StoredSpec:
+        """The typed view of `spec` (read once per row)."""
+        return StoredSpec.from_dict(self.spec)
 
     @property
     def progress(self) -> float:

@@ -7,7 +7,7 @@ from search.services.units import unit_run
 
 
 def run_unit(unit_id: int) -> str:
-    return unit_run(unit_id=unit_id)
+    return unit_run(unit_id=unit_id).value  # a plain string in django-q2's task row
 
 
 def reconcile() -> dict[str, int]:

@@ -266,36 +266,32 @@ class SearchForm(forms.Form):
 
 def initial_from(search: Search) -> dict[str, Any]:
     """Form values that recreate `search` (Duplicate and edit)."""
-    spec = search.spec
-    steps = spec["estimator"] if isinstance(spec["estimator"], list) else [spec["estimator"]]
+    spec = search.stored
+    steps = list(spec.estimator)
     estimator, preprocessing = SEP.join(steps), ""
     if len(steps) > 1 and tuple(steps) not in PIPELINES:
         estimator, preprocessing = SEP.join(steps[1:]), steps[0]
-    ds, cv, scoring, grid = spec["dataset"], spec["cv"], spec.get("scoring"), spec.get("param_grid", [{}])
+    ds, cv, grid = spec.dataset, spec.cv, list(spec.param_grid) or [{}]
     initial: dict[str, Any] = {
-        "name": f"{spec.get('name') or 'search'} (copy)", "estimator": estimator, "preprocessing": preprocessing,
-        "params": json.dumps(spec.get("params") or {}) if spec.get("params") else "",
+        "name": f"{spec.name or 'search'} (copy)", "estimator": estimator, "preprocessing": preprocessing,
+        "params": json.dumps(spec.params) if spec.params else "",
         "param_grid": json.dumps(grid[0] if len(grid) == 1 else grid),
-        "cv_splits": cv["n_splits"], "cv_shuffle": cv["shuffle"], "cv_random_state": cv.get("random_state"),
-        "scoring": scoring if isinstance(scoring, list) else ([scoring] if scoring else []),
-        "refit": spec.get("refit") or "", "n_jobs": spec.get("n_jobs", -1),
-        "return_train_score": spec.get("return_train_score", False),
+        "cv_splits": cv.n_splits, "cv_shuffle": cv.shuffle, "cv_random_state": cv.random_state,
+        "scoring": list(spec.scoring) if isinstance(spec.scoring, tuple) else ([spec.scoring] if spec.scoring else []),
+        "refit": spec.refit or "", "n_jobs": spec.n_jobs, "return_train_score": spec.return_train_score,
     }  # fmt: skip
-    strategy = spec.get("strategy", "grid")
-    initial.update(strategy=strategy, random_state=spec.get("random_state"))
-    if "param_distributions" in spec:  # random search, or halving over sampled candidates
-        dists = spec["param_distributions"]
-        initial.update(param_grid="", param_distributions=json.dumps(dists[0] if len(dists) == 1 else dists))
-    if strategy == "random":
-        initial.update(n_iter=spec.get("n_iter", 10))
-    if strategy == "halving":
-        h = spec["halving"]
+    initial.update(strategy=spec.strategy, random_state=spec.random_state)
+    if dists := spec.param_distributions:  # random search, or halving over sampled candidates
+        initial.update(param_grid="", param_distributions=json.dumps(dists[0] if len(dists) == 1 else list(dists)))
+    if spec.strategy == "random":
+        initial.update(n_iter=spec.n_iter)
+    if (h := spec.halving) is not None:
         initial.update(
-            halving_factor=h["factor"], halving_resource=h["resource"], halving_min_resources=str(h["min_resources"]),
-            halving_max_resources=str(h["max_resources"]), halving_aggressive=h["aggressive_elimination"],
+            halving_factor=h.factor, halving_resource=h.resource, halving_min_resources=str(h.min_resources),
+            halving_max_resources=str(h.max_resources), halving_aggressive=h.aggressive_elimination,
         )  # fmt: skip
-        if "param_distributions" in spec:
-            initial.update(strategy="halving_random", halving_n_candidates=str(h.get("n_candidates", "exhaust")))
+        if dists:
+            initial.update(strategy="halving_random", halving_n_candidates=str(h.n_candidates or "exhaust"))
     if "csv" in ds:
         initial.update(dataset_kind="upload", uploaded=search.dataset_id)
     elif ds["name"] in datasets.GENERATORS:

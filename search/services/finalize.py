@@ -72,9 +72,10 @@ def _halving_advance(search: Search) -> bool:
     params = [c.params for c in cands]
     results = aggregate.cv_results(params, search.n_splits, fits, search.metrics)
     sched = halving.Schedule.from_dict(search.schedule)
-    hs = halving.HalvingSpec(**search.spec["halving"])
     means = results[f"mean_test_{search.metrics[0]}"]
     kept = halving.keep(params, means, sched.n_candidates[itr + 1])
+    hs = search.stored.halving
+    assert hs is not None
     nxt = [halving.round_params(p, hs, sched.n_resources[itr + 1]) for p in kept]
     with transaction.atomic():
         moved = Search.objects.filter(pk=search.pk, iteration=itr, status__in=Status.ACTIVE)
@@ -108,7 +109,7 @@ def _update_rows(rows: list[Candidate], fields: list[str]) -> None:
 
 def _store_aggregates(search: Search, results: dict[str, list[Any]]) -> int:
     metrics: list[str] = search.metrics
-    rts = bool(search.spec.get("return_train_score"))
+    rts = search.stored.return_train_score
     if search.kind == "halving":
         best = halving.best_index(results["iter"], results[f"mean_test_{search.refit_metric}"])
     else:

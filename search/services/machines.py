@@ -52,20 +52,20 @@ def may_claim(*, unit_id: int, host: str, now: datetime) -> bool:
     return host in holders or len(holders) < limit
 
 
-def unit_decline(*, unit_id: int, delay: float = DECLINE_DELAY) -> str:
+def unit_decline(*, unit_id: int, delay: float = DECLINE_DELAY) -> bool:
     """Hand a declined unit back to the broker at once, then keep this worker busy for `delay` seconds.
 
     The order matters: while the declining worker waits, its cluster's prefetch queue stays full, so the
     message goes to a machine that holds a place. Waiting first held it captive instead: a cluster that
     declined every unit it was offered kept the search's last messages for itself, the machine holding
     the place saw none, and after a lease period without work lost its place to the decliner (CI saw it).
-    Nothing is sent if the unit was taken or its search ended; `enqueued_at` is renewed with the send."""
+    Nothing is sent if the unit was taken or its search ended (False); `enqueued_at` is renewed with the send."""
     live = Q(status=Status.QUEUED, search__status__in=Status.ACTIVE)
     if not WorkUnit.objects.filter(live, pk=unit_id).update(enqueued_at=timezone.now()):
-        return "skipped"
+        return False
     unit = WorkUnit.objects.filter(live, pk=unit_id).first()
     if unit is None:
-        return "skipped"
+        return False
     search_enqueue(search_id=unit.search_id, units=[unit])
     time.sleep(delay)  # a busy loop of declines otherwise, while no machine that holds a place is free
-    return "declined"
+    return True

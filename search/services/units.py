@@ -21,6 +21,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from typing import Any, TypeVar
 
 from django.conf import settings
@@ -28,6 +29,7 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from search.engine import registry
 from search.engine.run import Job, machine_name
 from search.models import Candidate, Result, Search, Status, WorkUnit
 from search.services.finalize import search_finalize, search_refresh_progress
@@ -35,15 +37,6 @@ from search.services.machines import Declined, may_claim, unit_decline
 from search.services.reuse import results_reuse, reuse_enabled
 from search.services.runners import Runner, runner_release, runner_take, spare_replace
 from search.services.searches import search_enqueue
-
-
-def halving_subsample(search: Search, iteration: int) -> dict[str, Any] | None:
-    """The runner's subsampling for a halving round over `n_samples` (None when nothing is subsampled)."""
-    if search.kind != "halving" or search.spec["halving"]["resource"] != "n_samples":
-        return None
-    n_resources = search.schedule["n_resources"][iteration]
-    return {"fraction": n_resources / search.dataset.n_samples, "random_state": search.spec.get("random_state")}
-
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +47,24 @@ T = TypeVar("T")
 HEARTBEAT_SECONDS = 2.0
 
 
-TIMED_OUT = "timed out"
+class Outcome(StrEnum):
+    """How one call of `unit_run` ended (the django-q2 task's result)."""
+
+    DONE = "done"  # every cell of the unit is stored
+    SKIPPED = "skipped"  # someone else holds the unit, or it is over (a duplicate delivery)
+    DECLINED = "declined"  # its search may not use this machine now; the unit went back to the broker
+    STOPPED = "stopped"  # cancelled, or the lease was taken over: the new holder decides
+    REQUEUED = "requeued"  # the runner crashed; queued again, finished fits kept
+    FAILED = "failed"  # a runner error, a timeout, or out of attempts
+
+
+class Stop(StrEnum):
+    """Why the supervision of a runner ended."""
+
+    ENDED = "ended"  # the runner said `end` or `error`, or its output closed
+    LOST = "lost"  # the unit is no longer held by this attempt
+    TIMED_OUT = "timed out"  # FANOUT_UNIT_TIMEOUT passed
+    INTERRUPTED = "interrupted"  # an exception (django-q2 timeout, worker shutdown) left the supervisor
 
 
 FLUSH_SECONDS = 0.5
@@ -106,24 +116,30 @@ def _pending_cells(unit: WorkUnit) -> list[tuple[int, int, dict[str, Any]]]:
     ]
 
 
+def halving_subsample(search: Search, iteration: int) -> dict[str, Any] | None:
+    """The runner's subsampling for a halving round over `n_samples` (None when nothing is subsampled)."""
+    hs = search.stored.halving
+    if hs is None or hs.resource != "n_samples":
+        return None
+    n_resources = search.schedule["n_resources"][iteration]
+    return {"fraction": n_resources / search.dataset.n_samples, "random_state": search.stored.random_state}
+
+
 def unit_job(unit: WorkUnit, cells: list[tuple[int, int, dict[str, Any]]]) -> Job:
     search = unit.search
-    spec = search.spec
+    spec = search.stored
     steps = [(name, module) for name, module in search.steps]
     if not steps:  # rows stored before `steps` existed: resolve through the registry
-        from search.engine import registry
-
         steps = [(name, registry.lookup(name).module) for name in search.estimator.split(" → ")]
-    scoring = spec.get("scoring")
     return Job(
         steps=steps,
-        params=spec.get("params", {}),
+        params=spec.params,
         # `key`, the data set's content hash, goes into every fit's key (engine.reuse.fit_keys)
         data={**search.dataset.data_source(), "key": search.dataset.key},
-        cv=spec["cv"],
-        scoring=scoring,
+        cv=spec.cv.to_dict(),
+        scoring=spec.scoring_json,
         n_jobs=search.n_jobs,
-        return_train_score=bool(spec.get("return_train_score")),
+        return_train_score=spec.return_train_score,
         cells=cells,
         cluster_workers=int(settings.Q_CLUSTER.get("workers", 1)),
         subsample=halving_subsample(search, unit.iteration),
@@ -227,7 +243,7 @@ def _heartbeat(unit: WorkUnit, progress: _Progress) -> bool:
     return bool(WorkUnit.objects.held(unit).update(**update))
 
 
-def _supervise(unit: WorkUnit, runner: Runner, progress: _Progress) -> str:
+def _supervise(unit: WorkUnit, runner: Runner, progress: _Progress) -> Stop:
     """Stream the runner's events for this unit's job into the DB until it ends; returns why it stopped."""
     events = runner.events
     progress.stderr = runner.stderr
@@ -262,12 +278,12 @@ def _supervise(unit: WorkUnit, runner: Runner, progress: _Progress) -> str:
             next_flush = now + FLUSH_SECONDS
         if now >= next_beat or over:
             if not _with_db_retry(lambda: _heartbeat(unit, progress), outage_limit):
-                return "lost"
+                return Stop.LOST
             next_beat = now + HEARTBEAT_SECONDS
         if now > deadline:
             _with_db_retry(lambda: _flush(unit, progress), outage_limit)  # keep what finished in time
-            return TIMED_OUT
-    return "ended"
+            return Stop.TIMED_OUT
+    return Stop.ENDED
 
 
 def _finish_unit(unit: WorkUnit, status: str, error: str = "", timed_out: bool = False) -> bool:
@@ -278,51 +294,51 @@ def _finish_unit(unit: WorkUnit, status: str, error: str = "", timed_out: bool =
     )
 
 
-def unit_run(*, unit_id: int) -> str:
+def unit_run(*, unit_id: int) -> Outcome:
     """Claim and run one unit to the end. Safe to call any number of times, from any process."""
     try:
         unit = unit_claim(unit_id=unit_id)
     except Declined:
-        return unit_decline(unit_id=unit_id)
+        return Outcome.DECLINED if unit_decline(unit_id=unit_id) else Outcome.SKIPPED
     if unit is None:
-        return "skipped"
+        return Outcome.SKIPPED
     cells = _pending_cells(unit)
     if cells and reuse_enabled(unit):  # identical fits stored earlier are copied, not rerun
         cells = results_reuse(unit=unit, job=unit_job(unit, cells))
     if not cells:
         _finish_unit(unit, Status.DONE)
         search_finalize(search_id=unit.search_id)
-        return "done"
+        return Outcome.DONE
     runner = runner_take(unit_job(unit, cells))
     WorkUnit.objects.held(unit).update(runner_pid=runner.pid)
     progress = _Progress()
-    why = "interrupted"
+    why = Stop.INTERRUPTED
     try:
         why = _supervise(unit, runner, progress)
     finally:  # django-q2 timeout, worker shutdown, any error: never leave the runner group behind
-        runner_release(runner, reusable=why == "ended" and progress.ended is not None)
+        runner_release(runner, reusable=why == Stop.ENDED and progress.ended is not None)
     outcome = _conclude(unit, runner.proc, progress, why)
     search_finalize(search_id=unit.search_id)
     spare_replace()
     return outcome
 
 
-def _conclude(unit: WorkUnit, proc: subprocess.Popen[str], progress: _Progress, why: str) -> str:
-    if why == "lost":  # cancelled, or the lease was taken over: the new owner decides
-        return "stopped"
-    if why == "ended" and progress.ended is not None:
+def _conclude(unit: WorkUnit, proc: subprocess.Popen[str], progress: _Progress, why: Stop) -> Outcome:
+    if why == Stop.LOST:  # cancelled, or the lease was taken over: the new owner decides
+        return Outcome.STOPPED
+    if why == Stop.ENDED and progress.ended is not None:
         _finish_unit(unit, Status.DONE)
-        return "done"
+        return Outcome.DONE
     stderr = "".join(progress.stderr).strip()
-    error = progress.error or (why if why != "ended" else f"runner exited with code {proc.returncode}")
+    error = progress.error or (str(why) if why != Stop.ENDED else f"runner exited with code {proc.returncode}")
     if stderr and not progress.error:
         error += f"\n{stderr.splitlines()[-1]}"
-    if why == "ended" and not progress.error and unit.attempt < settings.FANOUT_MAX_ATTEMPTS:
+    if why == Stop.ENDED and not progress.error and unit.attempt < settings.FANOUT_MAX_ATTEMPTS:
         # A crash (killed runner, out of memory): try again; finished fits are kept and skipped.
         if _finish_unit(unit, Status.QUEUED, error=f"attempt {unit.attempt}: {error}"):
             search_enqueue(search_id=unit.search_id, units=[unit])
-        return "requeued"
-    if why == TIMED_OUT:  # a timeout is final: the same fits would only run out of time again
+        return Outcome.REQUEUED
+    if why == Stop.TIMED_OUT:  # a timeout is final: the same fits would only run out of time again
         error = f"stopped after {settings.FANOUT_UNIT_TIMEOUT} s (FANOUT_UNIT_TIMEOUT), {progress.fits} fits stored"
-    _finish_unit(unit, Status.FAILED, error=error, timed_out=why == TIMED_OUT)
-    return "failed"
+    _finish_unit(unit, Status.FAILED, error=error, timed_out=why == Stop.TIMED_OUT)
+    return Outcome.FAILED

@@ -53,8 +53,8 @@ def _load_specs(path: Path) -> list[tuple[str, Any]]:
 
 def _metric_label(search: Search) -> str:
     """`score` is scikit-learn's key for a single scorer; show which scorer it is."""
-    scoring = search.spec.get("scoring")
-    return scoring if search.refit_metric == "score" and isinstance(scoring, str) else search.refit_metric
+    scoring = search.stored.scoring_label
+    return scoring if search.refit_metric == "score" and scoring else search.refit_metric
 
 
 class Command(BaseCommand):
