@@ -240,3 +240,36 @@ def test_the_live_check_reports_what_would_only_fail_on_submit() -> None:
         errors = response.json()["errors"]
         assert field in errors and words in errors[field][0]["message"], (changes, errors)
     assert Search.objects.count() == 0
+
+
+def test_an_estimate_request_samples_and_schedules_once(monkeypatch: Any) -> None:
+    """The form's live estimate of a halving search over 'exhaust' sampled candidates: the data-dependent
+    draw and the halving schedule are computed once (in the engine's plan_for_data), not again for the estimate."""
+    from search.engine import validate
+
+    calls = {"draw": 0, "schedule": 0}
+    draw, schedule = validate.sampled_for_data, halving.schedule
+
+    def counted_draw(*args: Any, **kwargs: Any) -> Any:
+        calls["draw"] += 1
+        return draw(*args, **kwargs)
+
+    def counted_schedule(*args: Any, **kwargs: Any) -> Any:
+        calls["schedule"] += 1
+        return schedule(*args, **kwargs)
+
+    monkeypatch.setattr(validate, "sampled_for_data", counted_draw)
+    monkeypatch.setattr(halving, "schedule", counted_schedule)
+    user = User.objects.create_user("u", password="a-long-test-password")
+    client = Client()
+    client.force_login(user)
+    form = {
+        "estimator": "LogisticRegression", "dataset_kind": "builtin", "builtin": "iris", "cv_splits": "3",
+        "n_jobs": "-1", "strategy": "halving_random", "halving_factor": "3", "halving_resource": "n_samples",
+        "param_distributions": '{"C": {"distribution": "loguniform", "args": [0.01, 100]}}',
+    }  # fmt: skip
+    response = client.post(reverse("search-estimate"), form)
+    assert response.status_code == 200, response.content
+    assert calls == {"draw": 1, "schedule": 1}
+    # 150 rows // (3 folds × 2 rows × 3 classes) = 8 candidates on 18 rows, then 3 on 54
+    assert response.json()["estimate"]["fits"] == (8 + 3) * 3

@@ -24,10 +24,10 @@ from hypothesis import strategies as st
 
 from search.engine import datasets, guards, spec
 from search.engine.datasets import DatasetError
-from search.engine.spec import Plan, SearchSpec, SpecError
+from search.engine.spec import SearchSpec, SpecError
+from search.engine.validate import Plan, check_data_fits_cv, validate_spec
 from search.forms.datasets import DatasetUploadForm
 from search.forms.searches import SearchForm
-from search.services.searches import _check_data_fits_cv
 
 settings.register_profile(
     "fanout-fuzz", derandomize=True, database=None, deadline=None, max_examples=250, print_blob=True,
@@ -124,7 +124,7 @@ def plan_or_spec_error(data: Any) -> Plan | None:
         assert isinstance(parsed, SearchSpec)
         guards.check_size(parsed, 1_000_000)
         guards.check_params_safe(parsed)
-        plan = spec.validate_spec(parsed)
+        plan = validate_spec(parsed)
     except SpecError as exc:
         assert exc.field and exc.message and str(exc).startswith(exc.field)
         return None
@@ -143,7 +143,7 @@ def check_against_data(plan: Plan) -> None:
     except DatasetError:
         return
     try:
-        _check_data_fits_cv(plan, data)
+        check_data_fits_cv(plan, data)
     except SpecError as exc:
         assert exc.field and exc.message
 

@@ -12,7 +12,8 @@ from typing import Any
 from django import forms
 
 from search.engine import datasets, registry
-from search.engine.spec import Plan, SpecError, scorer_task
+from search.engine.spec import SpecError
+from search.engine.validate import Plan, scorer_task
 from search.models import Dataset, Search
 from search.services.searches import plan_search
 

@@ -26,14 +26,13 @@ from django.conf import settings
 from django.core.cache import cache
 
 from search.engine import datasets, halving, pilot, registry
-from search.engine import spec as spec_mod
 from search.engine.cost import relative_cost
 from search.engine.run import Job
-from search.engine.spec import Plan
+from search.engine.validate import DataPlan, Plan, classes_of, needs_data_to_sample, sampled_for_data
 from search.models import Dataset, Result, Search, Status
 from search.services.datasets import dataset_key
 from search.services.runners import spawn_runner
-from search.services.searches import classes_of
+from search.services.searches import data_for_check
 
 HISTORY = 2000  # most recent fits looked at
 DEFAULT_EFFICIENCY = 0.9
@@ -102,12 +101,15 @@ def _efficiency(estimator: str) -> float:
     return min(1.0, sum(past) / len(past)) if past else DEFAULT_EFFICIENCY
 
 
-def search_size(plan: Plan, *, n_samples: int, n_classes: int | None) -> pilot.SearchCost:
+def search_size(
+    plan: Plan, *, n_samples: int, n_classes: int | None, schedule: halving.Schedule | None = None
+) -> pilot.SearchCost:
     """Fits and relative cost of the whole search: every halving round (its schedule for this data set's size),
-    and path-reuse chains costing their largest fit when FANOUT_PATH_REUSE is on."""
+    and path-reuse chains costing their largest fit when FANOUT_PATH_REUSE is on. `schedule`: the halving
+    rounds when the caller has them (`DataPlan.schedule`); without, they are computed here from `n_samples`."""
     hs = plan.spec.halving
-    schedule, budget_default = None, None
-    if hs is not None:
+    budget_default = None
+    if hs is not None and schedule is None:
         try:
             schedule = halving.schedule(
                 hs, n_candidates=plan.n_candidates, n_samples=n_samples, n_splits=plan.spec.cv.n_splits,
@@ -115,9 +117,9 @@ def search_size(plan: Plan, *, n_samples: int, n_classes: int | None) -> pilot.S
             )  # fmt: skip
         except halving.ScheduleError:
             schedule = None  # reported when the search is created; estimate the first round only
-        if hs.resource != "n_samples":
-            fixed = {**registry.build(plan.steps).get_params(), **plan.spec.params}
-            budget_default = fixed.get(hs.resource)
+    if hs is not None and hs.resource != "n_samples":
+        fixed = {**registry.build(plan.steps).get_params(), **plan.spec.params}
+        budget_default = fixed.get(hs.resource)
     return pilot.search_cost(
         steps=plan.steps, params=dict(plan.spec.params), candidates=plan.candidates, n_splits=plan.spec.cv.n_splits,
         n_samples=n_samples, path_reuse=bool(settings.FANOUT_PATH_REUSE), hs=hs, schedule=schedule,
@@ -137,11 +139,13 @@ def search_estimate(
     owner: Any = None,
     data_key: str | None = None,
     n_classes: int | None = None,
+    schedule: halving.Schedule | None = None,
 ) -> Estimate:
     """What the search will cost; `basis` says where the numbers come from (or why there are none).
-    `data_key` identifies the data for caching a pilot when there is no stored Dataset row yet."""
+    `data_key` identifies the data for caching a pilot when there is no stored Dataset row yet; `schedule`:
+    the halving rounds when the caller has them (see `search_size`)."""
     estimator = plan.spec.estimator_label
-    size = search_size(plan, n_samples=n_samples, n_classes=n_classes)
+    size = search_size(plan, n_samples=n_samples, n_classes=n_classes, schedule=schedule)
     processes = min(joblib.effective_n_jobs(plan.spec.n_jobs), size.fits)
     width = max(1, min(processes, joblib.cpu_count()))
     key = dataset.key if dataset is not None else None
@@ -214,19 +218,23 @@ def _pilot_estimate(plan: Plan, data_key: str | None, processes: int, width: int
     return Estimate(size.fits, processes, cpu, wall, basis + _size_note(size), "pilot", bool(found["lower_bound"]))
 
 
-def estimate_plan(*, plan: Plan, owner: Any = None, shape: tuple[int, int | None] | None = None) -> Estimate:
+def estimate_plan(*, plan: Plan, owner: Any = None, data_plan: DataPlan | None = None) -> Estimate:
     """The estimate for a spec that is not stored yet: nothing is created, large data is not built.
-    `shape`: the data's (rows, classes) when the caller has read it already (services.searches.plan_check_data)."""
+    `data_plan`: `plan` checked against its data when the caller has read it already
+    (services.searches.plan_check_data); its candidates, schedule, rows and classes are used as they are."""
     ds = plan.spec.dataset
     dataset = None
     if ds.csv is None:
         dataset = Dataset.objects.filter(key=dataset_key(ds), owner=owner).first()
     classification = plan.task == "classification"
     n_classes: int | None = None
-    if shape is not None:
-        n_samples, n_classes = shape
+    schedule: halving.Schedule | None = None
+    if data_plan is not None:
+        plan, schedule = data_plan.plan, data_plan.schedule
+        n_samples, n_classes = data_plan.n_samples, data_plan.n_classes
     elif ds.name in datasets.BUILTIN:  # small and bundled: read as the search will
-        data = datasets.load_builtin(ds.name)
+        data = data_for_check(ds)
+        assert data is not None
         n_samples, n_classes = data.n_samples, classes_of(plan, data)
     elif ds.csv is not None:
         n_samples = _csv_rows(ds.csv)
@@ -236,14 +244,20 @@ def estimate_plan(*, plan: Plan, owner: Any = None, shape: tuple[int, int | None
             n_classes = int(ds.options.get("n_classes", 2))
     key = dataset_key(ds) if ds.csv is None else _file_key(ds.csv)
     note = ""
-    if spec_mod.needs_data_to_sample(plan.spec):  # halving over n_candidates="exhaust" sampled candidates
+    if data_plan is None and needs_data_to_sample(plan.spec):  # halving over n_candidates="exhaust" sampling
         if n_samples and (n_classes or not classification):  # draw them as the search will
-            plan = spec_mod.sampled_for_data(plan, n_samples=n_samples, n_classes=n_classes)
+            plan = sampled_for_data(plan, n_samples=n_samples, n_classes=n_classes)
         else:
             n = plan.n_candidates
             note = f"; 'exhaust' draws its candidates from the data set's size at launch, this is for {n}"
     found = search_estimate(
-        plan=plan, dataset=dataset, n_samples=n_samples, owner=owner, data_key=key, n_classes=n_classes
+        plan=plan,
+        dataset=dataset,
+        n_samples=n_samples,
+        owner=owner,
+        data_key=key,
+        n_classes=n_classes,
+        schedule=schedule,
     )
     return replace(found, basis=found.basis + note) if note else found
 

@@ -20,9 +20,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from search.engine import datasets, guards, halving
-from search.engine import spec as spec_mod
-from search.engine.spec import Plan, SearchSpec, SpecError
+from search.engine import datasets, guards
+from search.engine.spec import DatasetSpec, SearchSpec, SpecError, parse_spec
+from search.engine.validate import DataPlan, Plan, plan_for_data, validate_spec
 from search.models import Candidate, ScalingStudy, Search, Status, WorkUnit
 from search.selectors.cluster import live_clusters
 from search.services.datasets import dataset_with_data
@@ -39,33 +39,13 @@ def library_versions() -> dict[str, str]:
     }
 
 
-def _check_data_fits_cv(plan: Plan, data: datasets.Data) -> None:
-    guards.check_target(plan.task, plan.spec.estimator[-1], data.y)
-    k = plan.spec.cv.n_splits
-    if k > data.n_samples:
-        raise SpecError("cv.n_splits", f"{k} folds need at least {k} rows; the data set has {data.n_samples}")
-    if plan.task == "classification":
-        _, counts = np.unique(data.y, return_counts=True)
-        if len(counts) < 2:
-            raise SpecError("dataset", "the target has a single class; a classifier needs at least two")
-        if k > counts.min():
-            raise SpecError(
-                "cv.n_splits",
-                f"{k} stratified folds need at least {k} rows of every class; the smallest class has "
-                f"{counts.min()}. Lower n_splits or use a larger data set.",
-            )
-    elif not np.issubdtype(data.y.dtype, np.number):
-        raise SpecError("dataset", "a regressor needs a numeric target; this target holds text labels")
-    guards.check_scoring_on_target(plan.spec, plan.task, data.y)
-
-
 def plan_search(data: Any) -> Plan:
     """Parse and validate a spec (JSON-like) with scikit-learn's checks; raises SpecError.
     A search above FANOUT_MAX_FITS is refused before its candidates are listed."""
-    spec = data if isinstance(data, SearchSpec) else spec_mod.parse_spec(data)
+    spec = data if isinstance(data, SearchSpec) else parse_spec(data)
     guards.check_size(spec, settings.FANOUT_MAX_FITS)
     guards.check_params_safe(spec)
-    return spec_mod.validate_spec(spec)
+    return validate_spec(spec)
 
 
 def unit_ranges(n_candidates: int, n_splits: int, machines: int) -> list[tuple[int, int]]:
@@ -96,15 +76,10 @@ def search_create(
     spec = plan.spec
     with transaction.atomic():  # a data check that fails stores nothing, not even the data set's row
         dataset, data = dataset_with_data(spec.dataset, owner, base_dir)
-        _check_data_fits_cv(plan, data)
-        plan = _sampled_for_data(plan, data)
-        rounds = _halving_schedule(plan, data)
-    first = plan.candidates
-    n_candidates = plan.n_candidates
-    if rounds is not None:  # round 0 now; the next rounds once a round is scored (search_finalize)
-        assert spec.halving is not None
-        first = [halving.round_params(p, spec.halving, rounds.n_resources[0]) for p in plan.candidates]
-        n_candidates = sum(rounds.n_candidates)
+        planned = plan_for_data(plan, data, max_fits=settings.FANOUT_MAX_FITS)
+    plan, rounds = planned.plan, planned.schedule
+    first = planned.first_round  # round 0 now; the next rounds once a round is scored (search_finalize)
+    n_candidates = planned.n_candidates
     stored_spec = spec.to_dict()
     if spec.dataset.csv is not None:
         stored_spec["dataset"] = {"csv": dataset.name, "target": spec.dataset.target, "dataset_id": dataset.pk}
@@ -131,77 +106,44 @@ LIVE_CHECK_BYTES = 5 * 1024 * 1024  # a CSV file read for the form's live check 
 LIVE_CHECK_CELLS = 2_000_000  # generated rows × features built for the live check
 
 
-def classes_of(plan: Plan, data: datasets.Data) -> int | None:
-    """The number of classes of the target for a classifier (what halving's "smallest" counts); None for a
-    regressor."""
-    return len(np.unique(data.y)) if plan.task == "classification" else None
-
-
-def plan_check_data(plan: Plan) -> tuple[int, int | None] | None:
-    """The checks `search_create` runs against the data (folds against classes, target against the estimator,
-    scorer against the target, halving budget against rows), for the form's live check; nothing is stored.
-    Bundled data, generated data up to LIVE_CHECK_CELLS and CSV files up to LIVE_CHECK_BYTES; larger ones
-    are checked when the search is submitted. Raises SpecError. Returns the data's (rows, classes) when it
-    was read (classes None for a regressor), for the estimate; None when it was not."""
-    ds = plan.spec.dataset
+def data_for_check(ds: DatasetSpec) -> datasets.Data | None:
+    """A spec's data read for a check before anything is stored: bundled data, generated data up to
+    LIVE_CHECK_CELLS and CSV files up to LIVE_CHECK_BYTES; None for larger ones (checked when the search is
+    submitted) and for a CSV file that cannot be read (the upload form has already reported it).
+    Raises SpecError for a generator's own refusal of its options."""
     if ds.csv is not None:
         path = Path(ds.csv)
         if not path.is_file() or path.stat().st_size > LIVE_CHECK_BYTES:
             return None
         try:
-            data = datasets.read_csv(path.read_bytes(), ds.target or "")
+            return datasets.read_csv(path.read_bytes(), ds.target or "")
         except datasets.DatasetError:
             return None  # the upload form has already reported it
-    elif ds.name in datasets.BUILTIN:
-        data = datasets.load_builtin(ds.name)
-    else:
-        assert ds.name is not None
-        options = {**datasets.generator_options(ds.name), **ds.options}
-        try:
-            cells = int(options.get("n_samples", 100)) * int(options.get("n_features", 2))
-        except (TypeError, ValueError):
-            return None  # per-cluster sample counts and the like: checked on submit
-        if cells > LIVE_CHECK_CELLS:
-            return None
-        try:
-            data = datasets.generate(ds.name, dict(ds.options))
-        except datasets.DatasetError as exc:
-            raise SpecError("dataset.options", str(exc)) from None
-    _check_data_fits_cv(plan, data)
-    _halving_schedule(_sampled_for_data(plan, data), data)
-    return data.n_samples, classes_of(plan, data)
-
-
-def _sampled_for_data(plan: Plan, data: datasets.Data) -> Plan:
-    """Halving over sampled candidates with n_candidates="exhaust": HalvingRandomSearchCV's number of
-    candidates depends on the data set's size, so they are drawn now (and the size limit checked again)."""
-    if not spec_mod.needs_data_to_sample(plan.spec):
-        return plan
-    n_classes = classes_of(plan, data)
-    plan = spec_mod.sampled_for_data(plan, n_samples=data.n_samples, n_classes=n_classes)
-    if settings.FANOUT_MAX_FITS is not None and plan.n_fits > settings.FANOUT_MAX_FITS:
-        raise SpecError(
-            "halving.n_candidates",
-            f"'exhaust' samples {plan.n_candidates:,} candidates for this data set ({plan.n_fits:,} fits in the "
-            f"first round); the limit is {settings.FANOUT_MAX_FITS:,} (FANOUT_MAX_FITS). Give an integer.",
-        )
-    return plan
-
-
-def _halving_schedule(plan: Plan, data: datasets.Data) -> halving.Schedule | None:
-    """HalvingGridSearchCV's (or HalvingRandomSearchCV's) rounds for this data set (None for grid and random
-    search)."""
-    hs = plan.spec.halving
-    if hs is None:
-        return None
-    n_classes = classes_of(plan, data)
+    if ds.name in datasets.BUILTIN:
+        return datasets.load_builtin(ds.name)
+    assert ds.name is not None
+    options = {**datasets.generator_options(ds.name), **ds.options}
     try:
-        return halving.schedule(
-            hs, n_candidates=plan.n_candidates, n_samples=data.n_samples, n_splits=plan.spec.cv.n_splits,
-            n_classes=n_classes,
-        )  # fmt: skip
-    except halving.ScheduleError as exc:
-        raise SpecError("halving.min_resources", str(exc)) from None
+        cells = int(options.get("n_samples", 100)) * int(options.get("n_features", 2))
+    except (TypeError, ValueError):
+        return None  # per-cluster sample counts and the like: checked on submit
+    if cells > LIVE_CHECK_CELLS:
+        return None
+    try:
+        return datasets.generate(ds.name, dict(ds.options))
+    except datasets.DatasetError as exc:
+        raise SpecError("dataset.options", str(exc)) from None
+
+
+def plan_check_data(plan: Plan) -> DataPlan | None:
+    """The step `search_create` runs against the data (`plan_for_data`: folds against classes, target against
+    the estimator, scorer against the target, 'exhaust' candidates drawn, halving budget against rows), for the
+    form's live check; nothing is stored. Raises SpecError. Returns the DataPlan when the data was read
+    (`data_for_check`), for the estimate; None when it was not."""
+    data = data_for_check(plan.spec.dataset)
+    if data is None:
+        return None
+    return plan_for_data(plan, data, max_fits=settings.FANOUT_MAX_FITS)
 
 
 def search_round_create(

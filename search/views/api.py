@@ -11,7 +11,7 @@ from django.http import Http404, HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
 from search.engine import datasets, registry
-from search.engine.spec import scorers_for
+from search.engine.validate import scorers_for
 from search.forms.searches import SEP
 
 

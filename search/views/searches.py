@@ -263,9 +263,9 @@ def search_estimate(request: HttpRequest) -> JsonResponse:
     if not form.is_valid() or form.plan is None:
         return JsonResponse({"ok": False, "errors": form.errors.get_json_data()}, status=400)
     try:  # what would only fail on submit: folds against classes, scorer against target, halving against rows
-        shape = plan_check_data(form.plan)
+        data_plan = plan_check_data(form.plan)
     except SpecError as exc:
         form.add_spec_error(exc)
         return JsonResponse({"ok": False, "errors": form.errors.get_json_data()}, status=400)
-    estimate = estimate_plan(plan=form.plan, owner=request.user, shape=shape)
+    estimate = estimate_plan(plan=form.plan, owner=request.user, data_plan=data_plan)
     return JsonResponse({"ok": True, "estimate": estimate.as_dict(), "text": estimate.line()})

@@ -1,6 +1,7 @@
 import pytest
 
-from search.engine.spec import SpecError, parse_spec, validate_spec
+from search.engine.spec import SpecError, parse_spec
+from search.engine.validate import validate_spec
 
 BASE = {"estimator": "SVC", "dataset": {"name": "iris"}}
 
