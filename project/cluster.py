@@ -1,6 +1,6 @@
 """Start and stop a `manage.py qcluster` child process (tests, benchmarks).
 
-Stop it the way a supervisor should (HAZARDS.md §5): SIGTERM to the main pid only, so django-q2
+Stop it the way a supervisor should (docs/traps.md, cancel and stop): SIGTERM to the main pid only, so django-q2
 shuts its own children down, then SIGKILL to the whole process group if anything is left. Killing
 only the main pid would leave a headless cluster; signalling every process at once can hang it.
 """

@@ -1,6 +1,6 @@
 """Fanout settings: one module, every knob read from the environment (documented in .env.example).
 
-Embedded default: SQLite (tuned for concurrent writers, HAZARDS.md §2) + django-q2's ORM broker.
+Embedded default: SQLite (tuned for concurrent writers: docs/traps.md, SQLite locking) + django-q2's ORM broker.
 Scale-out: DATABASE_URL (PostgreSQL) + REDIS_URL (broker and cache); nothing else changes.
 """
 
@@ -91,7 +91,7 @@ else:
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": SQLITE_PATH,
             # The only set-up with zero "database is locked" errors under concurrent writers
-            # (HAZARDS.md §2): WAL, a busy timeout, and BEGIN IMMEDIATE for every transaction.
+            # (docs/traps.md, SQLite locking): WAL, a busy timeout, and BEGIN IMMEDIATE for every transaction.
             "OPTIONS": {
                 "timeout": 20,
                 "transaction_mode": "IMMEDIATE",
@@ -147,9 +147,10 @@ FANOUT_REUSE_FITS = env_bool("FANOUT_REUSE_FITS", True)
 FANOUT_PATH_REUSE = env_bool("FANOUT_PATH_REUSE", True)
 
 # --- django-q2 --------------------------------------------------------------------------------
-# One worker per machine: each unit already uses every core with n_jobs=-1 (HAZARDS.md §6).
+# One worker per machine: each unit already uses every core with n_jobs=-1 (docs/traps.md, oversubscription and
+# memory).
 # Workers stay daemonic (the default); the fits run in a separate runner process group instead.
-# The broker never owns redelivery: our own WorkUnit lease + reconciler does (HAZARDS.md §3-4),
+# The broker never owns redelivery: our own WorkUnit lease + reconciler does (docs/traps.md, at-least-once delivery),
 # so `retry` is far above the timeout and failures are acknowledged.
 Q_CLUSTER: dict[str, Any] = {
     "name": FANOUT_CLUSTER_NAME,

@@ -1,4 +1,5 @@
-"""Fanout's own record of every search: the truth, whatever the broker did (HAZARDS.md §3-4).
+"""Fanout's own record of every search: the truth, whatever the broker did (docs/traps.md, at-least-once
+delivery; docs/traps.md, a killed worker).
 
 Rows follow scikit-learn's vocabulary (`cv_results_`); one `Result` per (candidate, fold), guarded
 by a unique constraint so a fit delivered twice is stored once.

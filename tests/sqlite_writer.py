@@ -2,7 +2,8 @@
 one, as a worker streaming results would; prints how many writes raised.
 
 MODE `stream` is our own write path; `read-then-write` wraps it in a transaction that reads first, the
-pattern of django-q2's monitor (HAZARDS.md §2) that fails under SQLite's default DEFERRED transactions."""
+pattern of django-q2's monitor (docs/traps.md, SQLite locking) that fails under SQLite's default DEFERRED
+transactions."""
 
 from __future__ import annotations
 

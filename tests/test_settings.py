@@ -26,10 +26,10 @@ def test_sqlite_is_tuned_for_concurrent_writers() -> None:
 
 def test_broker_never_redelivers_before_our_reconciler() -> None:
     q = settings.Q_CLUSTER
-    assert q["retry"] > 3 * q["timeout"]  # HAZARDS.md §3: prefetch makes retry < 3 x timeout run tasks twice
+    assert q["retry"] > 3 * q["timeout"]  # else prefetch runs tasks twice (docs/traps.md, at-least-once delivery)
     assert q["timeout"] > settings.FANOUT_UNIT_TIMEOUT
     assert q.get("daemonize_workers", True) is True  # fits run in a runner process, not in the worker
-    assert "cpu_affinity" not in q  # it silently pins loky to one core (HAZARDS.md §6)
+    assert "cpu_affinity" not in q  # it silently pins loky to one core (docs/traps.md, oversubscription and memory)
     assert q["workers"] == 1 and q["queue_limit"] == 1
 
 

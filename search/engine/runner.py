@@ -4,9 +4,9 @@ writes one JSON line per event on stdout (per job: `start`, one `fit` per finish
 worker keeps one such spare, and keeps a runner whose job ended for its next unit. It exits at EOF.
 
 Why a separate process: django-q2 workers are daemonic, and inside a daemonic process joblib
-silently runs `n_jobs=1` (HAZARDS.md §1). This process is an ordinary interpreter, so loky gets
-every core. It is started in its own process group with PDEATHSIG; on SIGTERM it kills its whole
-group, so no loky child outlives a cancelled, timed-out or killed unit.
+silently runs `n_jobs=1` (docs/traps.md, the daemonic-worker trap). This process is an ordinary
+interpreter, so loky gets every core. It is started in its own process group with PDEATHSIG; on SIGTERM
+it kills its whole group, so no loky child outlives a cancelled, timed-out or killed unit.
 """
 
 from __future__ import annotations

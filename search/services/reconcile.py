@@ -45,7 +45,7 @@ def _resend_lost(now: datetime) -> int:
     """Enqueue again queued units whose message the broker lost.
 
     Redis drops the running and prefetched tasks of a killed cluster, a rotated SECRET_KEY makes every
-    queued message unreadable, and a crash between commit and enqueue sends none (HAZARDS.md §4, §6).
+    queued message unreadable, and a crash between commit and enqueue sends none (docs/traps.md, a killed worker).
     When the broker holds fewer messages than there are queued units, the units waiting longest are
     sent again; a duplicate costs nothing (the second claim finds the unit taken or done)."""
     from django_q.brokers import get_broker

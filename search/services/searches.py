@@ -171,7 +171,8 @@ def search_round_create(
 
 
 def search_enqueue(*, search_id: int, units: Iterable[WorkUnit] | None = None) -> int:
-    """Hand queued units to django-q2 (ids only, never data: HAZARDS.md §6). Returns how many."""
+    """Hand queued units to django-q2 (ids only, never data: docs/traps.md, oversubscription and memory).
+    Returns how many."""
     from django_q.tasks import async_task
 
     todo = (

@@ -1,7 +1,7 @@
 """`python manage.py serve [ADDR:PORT]`: the web app and one qcluster, started and stopped together.
 
-This is what `make run` uses on the embedded default. The cluster is stopped the way HAZARDS.md §5
-asks: SIGTERM to its main process, then SIGKILL to its whole process group if anything is left.
+This is what `make run` uses on the embedded default. The cluster is stopped as docs/traps.md, cancel and
+stop, says: SIGTERM to its main process, then SIGKILL to its whole process group if anything is left.
 """
 
 from __future__ import annotations
