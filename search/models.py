@@ -107,7 +107,7 @@ class Search(models.Model):
     error = models.TextField(blank=True)
     versions = models.JSONField(default=dict)
     rerun_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL)
-    # Parallel accounting, stored at the end (see services.search_accounting): wall time is the span
+    # Parallel accounting, stored at the end (see selectors.results.search_accounting): wall time is the span
     # from the first fit's start to the last fit's end; busy time the sum of fit + score times.
     busy_time = models.FloatField(null=True, blank=True, help_text="sum of fit + score times (s)")
     speedup = models.FloatField(null=True, blank=True, help_text="busy time / wall time")

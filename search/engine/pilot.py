@@ -1,6 +1,6 @@
 """A pilot before launch: time a few real fits of a planned search, then extrapolate to the whole grid.
 
-Pure apart from reading a runner's output: no Django. The service layer (search.estimates) starts the
+Pure apart from reading a runner's output: no Django. The service layer (search.services.estimates) starts the
 isolated runner (`python -m search.engine.runner`) with `pilot_cells` as its job, and this module reads
 its JSON lines under a hard time budget, kills its process group when the budget is spent, and turns
 what came back into seconds per unit of relative cost (engine.cost), the same yardstick the estimate
@@ -148,7 +148,7 @@ def search_cost(
 
 def pump_events(stream: Any, events: queue.Queue[dict[str, Any] | None]) -> None:
     """Put each JSON line a runner writes on `events` (a line that is not JSON is logged and skipped), then
-    None at its end. Runs in a daemon thread per runner (here and in search.execution)."""
+    None at its end. Runs in a daemon thread per runner (here and in search.services.runners)."""
     for line in stream:
         try:
             events.put(json.loads(line))

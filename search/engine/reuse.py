@@ -24,7 +24,7 @@ for GradientBoosting with `n_iter_no_change`), bagging's `oob_score` (refused wi
 estimator steps, the full parameters, the data set's content key, the CV (`cv` dict, fold index and any
 other split setting of the job such as halving's `subsample`), scoring, `return_train_score` and the
 versions of scikit-learn, numpy and scipy. Two fits with the same key give the same scores, so a stored
-one can be copied instead of recomputed (see `search.reuse_services`).
+one can be copied instead of recomputed (see `search.services.reuse`).
 """
 
 from __future__ import annotations

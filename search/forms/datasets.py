@@ -96,7 +96,7 @@ class DatasetUploadForm(forms.Form):
         return cleaned
 
     def upload_args(self) -> dict[str, Any]:
-        """Keyword arguments for `dataset_services.dataset_upload` (call after `is_valid()`)."""
+        """Keyword arguments for `services.datasets.dataset_upload` (call after `is_valid()`)."""
         data = self.cleaned_data
         keys = ("name", "content", "target", "filename", "data")
         return {k: data[k] for k in keys}

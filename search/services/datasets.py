@@ -104,7 +104,7 @@ class DatasetInUse(Exception):
 
 
 def csv_key(content: bytes, target: str) -> str:
-    """The key of a CSV data set: its bytes and its target column (as in `services.dataset_get_or_create`)."""
+    """The key of a CSV data set: its bytes and its target column (as in `dataset_get_or_create`)."""
     return datasets.sha256(content + b"\0" + target.encode())
 
 

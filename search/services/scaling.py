@@ -9,7 +9,7 @@ Two axes:
 - `processes`: one machine, `n_jobs` fixed at 1, 2, … cores.
 - `machines`: `n_jobs=-1` (every core of a machine) at 1, 2, … M machines, M = the clusters attached
   now. A run is limited to k machines by `Search.max_machines`: the broker hands its units to any
-  cluster as usual, and a cluster beyond the first k declines them (see `search.machines`).
+  cluster as usual, and a cluster beyond the first k declines them (see `search.services.machines`).
 
 The representative subset is the grid's first `ceil(TARGET_FITS / folds)` candidates (all of them for a
 small search), in `ParameterGrid` order, with every fold."""
