@@ -145,6 +145,14 @@ class Search(models.Model):
         """The typed view of `spec` (read once per row)."""
         return StoredSpec.from_dict(self.spec)
 
+    def spec_to_replan(self) -> dict[str, Any]:
+        """The stored spec as `plan_search` takes it again (rerun, scaling study): a stored CSV data set
+        points at the cached copy of its bytes."""
+        raw = dict(self.spec)
+        if "dataset_id" in raw["dataset"]:
+            raw["dataset"] = {"csv": self.dataset.local_path(), "target": raw["dataset"]["target"]}
+        return raw
+
     @property
     def progress(self) -> float:
         return self.n_fits_done / self.n_fits if self.n_fits else 0.0

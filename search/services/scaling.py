@@ -61,9 +61,7 @@ def study_create(
     the first. Raises ValueError for an unknown axis, bad counts, or too few machines attached."""
     counts = _widths(axis, search, n_jobs_list, n_machines_list)
     k = n_candidates or max(1, min(search.n_candidates, math.ceil(TARGET_FITS / search.n_splits)))
-    raw = dict(search.spec)
-    if "dataset_id" in raw["dataset"]:
-        raw["dataset"] = {"csv": search.dataset.local_path(), "target": raw["dataset"]["target"]}
+    raw = search.spec_to_replan()
     if raw.get("strategy") == "halving" and "param_distributions" in raw:
         raw["halving"] = {**raw["halving"], "n_candidates": k}  # a sample of k candidates, not "exhaust"
     plan = plan_search(raw)

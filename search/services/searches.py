@@ -72,7 +72,7 @@ def search_create(
     max_machines: int | None = None,
 ) -> Search:
     """Store a validated search with its candidates and work units; enqueue the units after commit.
-    `max_machines` limits it to that many machines (see search.machines); its units are sized for them."""
+    `max_machines` limits it to that many machines (see services.machines); its units are sized for them."""
     spec = plan.spec
     with transaction.atomic():  # a data check that fails stores nothing, not even the data set's row
         dataset, data = dataset_with_data(spec.dataset, owner, base_dir)
@@ -217,7 +217,6 @@ def search_cancel(*, search: Search) -> bool:
 
 def search_rerun(*, search: Search, enqueue: bool = True) -> Search:
     """A new search with the same spec and data set (the old one is kept and linked)."""
-    raw = dict(search.spec)
-    if "dataset_id" in raw["dataset"]:  # a stored CSV: validate from the cached copy of its bytes
-        raw["dataset"] = {"csv": search.dataset.local_path(), "target": raw["dataset"]["target"]}
-    return search_create(plan=plan_search(raw), owner=search.owner, enqueue=enqueue, rerun_of=search)
+    return search_create(
+        plan=plan_search(search.spec_to_replan()), owner=search.owner, enqueue=enqueue, rerun_of=search
+    )
