@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from search.views import api, datasets, searches
+from search.views import api, charts, datasets, searches
 
 urlpatterns = [
     path("", searches.search_list, name="search-list"),
@@ -11,7 +11,7 @@ urlpatterns = [
     path("searches/<int:pk>/", searches.search_detail, name="search-detail"),
     path("searches/<int:pk>/progress.json", searches.search_progress, name="search-progress"),
     path("searches/<int:pk>/leaderboard/", searches.search_leaderboard, name="search-leaderboard"),
-    path("searches/<int:pk>/charts/<slug:kind>.json", searches.search_chart, name="search-chart"),
+    path("searches/<int:pk>/charts/<slug:kind>.json", charts.search_chart, name="search-chart"),
     path("searches/<int:pk>/export.<str:fmt>", searches.search_export, name="search-export"),
     path("searches/<int:pk>/cancel/", searches.search_cancel, name="search-cancel"),
     path("searches/<int:pk>/rerun/", searches.search_rerun, name="search-rerun"),

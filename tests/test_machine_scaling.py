@@ -18,7 +18,7 @@ import pytest
 from django_q.models import Task
 
 from project.cluster import start_qcluster, stop_qcluster
-from search import speedup_plots
+from search.charts import speedup as speedup_charts
 from search.models import Result, ScalingStudy, Search, Status, WorkUnit
 from search.selectors.cluster import live_clusters
 from search.selectors.studies import study_axes, study_points, study_table
@@ -84,7 +84,7 @@ def test_a_machines_study_stores_one_measured_run_per_machine_count(machines: An
     assert table["rows"][0]["speedup"] == pytest.approx(1.0) and table["rows"][1]["speedup"] > 0
     assert table["rows"][1]["machines"] == ["machine-a", "machine-b"] and table["warnings"] == []
     assert study.serial_fraction is not None and 0 <= study.serial_fraction <= 1
-    figure = speedup_plots.scaling_figure(study_points(study), study.serial_fraction, 2, study.axis)
+    figure = speedup_charts.scaling_figure(study_points(study), study.serial_fraction, 2, study.axis)
     assert figure["layout"]["xaxis"]["title"]["text"] == "machines"
     print(f"\n1 machine: {one.accounting['wall']:.2f} s, 2 machines: {two.accounting['wall']:.2f} s")
 

@@ -1,4 +1,4 @@
-"""search.plots: figure dicts from hand-built candidate rows (no database, no Django)."""
+"""search.charts.accuracy: figure dicts from hand-built candidate rows (no database, no Django)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from search.plots import (
+from search.charts._utils import empty_figure
+from search.charts.accuracy import (
     CandidateRow,
-    empty_figure,
     heatmap,
     is_numeric,
     parallel_coordinates,

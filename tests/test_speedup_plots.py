@@ -1,4 +1,4 @@
-"""search.speedup_plots: figure dicts from hand-built fit spans (no database, no Django)."""
+"""search.charts.speedup: figure dicts from hand-built fit spans (no database, no Django)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,8 @@ from typing import Any
 import plotly.graph_objects as go
 import pytest
 
-from search.engine.speedup import FitSpan, account, amdahl, projections, utilisation
-from search.plots import empty_figure
-from search.speedup_plots import (
+from search.charts._utils import empty_figure
+from search.charts.speedup import (
     MAX_BINS,
     busy_fractions,
     lane_name,
@@ -20,6 +19,7 @@ from search.speedup_plots import (
     timeline,
     utilisation_figure,
 )
+from search.engine.speedup import FitSpan, account, amdahl, projections, utilisation
 
 NAN = float("nan")
 T0 = 1_700_000_000.0  # unix seconds of the first fit

@@ -18,9 +18,9 @@ from django.db.models.expressions import OrderBy
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
+from search.charts.accuracy import CandidateRow
 from search.engine import stats
 from search.models import Candidate, Result, Search, Status, WorkUnit
-from search.plots import CandidateRow
 
 User = AbstractBaseUser | AnonymousUser
 

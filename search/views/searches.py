@@ -1,6 +1,6 @@
-"""Search pages: list, new (with duplicate-and-edit), detail with live progress, leaderboard, charts, actions.
+"""Search pages: list, new (with duplicate-and-edit), detail with live progress, leaderboard, actions.
 
-Thin views: parse the request, call a selector or a service, render or redirect.
+Thin views: parse the request, call a selector or a service, render or redirect. The charts are in views.charts.
 """
 
 from __future__ import annotations
@@ -14,34 +14,30 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadReque
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from search import plots, speedup_plots
-from search.engine import speedup
+from search.charts import accuracy
 from search.engine.spec import SpecError
 from search.forms.searches import SearchForm, initial_from
-from search.models import Search, Status
+from search.models import Status
 from search.selectors import searches as searches_selector
 from search.selectors.export import NotExportable, search_export_text
-from search.selectors.results import search_spans
 from search.selectors.searches import (
     best_comparison,
     candidate_rows,
     estimators_used,
     failures,
-    fit_labels,
     halving_rounds,
     leaderboard,
     progress,
     reuse_by_candidate,
     search_for,
 )
-from search.selectors.studies import study_axes, study_counts, study_label, study_points, study_table
+from search.selectors.studies import study_axes, study_label, study_table
 from search.services import searches as searches_service
 from search.services.estimates import estimate_plan
 from search.services.scaling import study_create
 from search.services.searches import plan_check_data, search_create
 
 PER_PAGE = 25
-SPEEDUP_CHARTS = ("timeline", "utilisation", "busy", "scaling")
 LEADERBOARD_PER_PAGE = 50
 
 
@@ -93,7 +89,7 @@ def search_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "nav": "searches", "search": search, "progress": progress(search),
         "study": study_table(study) if study else None,
         "study_axes": study_axes() if search.status == Status.DONE else ["processes"],
-        "params": plots.varied_params(rows) if rows else sorted(
+        "params": accuracy.varied_params(rows) if rows else sorted(
             {k for g in search.spec.get("param_grid") or search.spec.get("param_distributions") or [] for k in g}
         ),
         "rounds": halving_rounds(search),
@@ -131,70 +127,6 @@ def search_leaderboard(request: HttpRequest, pk: int) -> HttpResponse:
         "search": search, "page": page, "rows": rows, "sort": sort, "query": f"sort={sort}&",
         "failures": failures(search), "metrics": search.metrics,
     })  # fmt: skip
-
-
-def _speedup_figure(search: Search, kind: str) -> dict[str, Any] | None:
-    """Timeline, utilisation and busy time are drawn from the fits stored so far (live while running)."""
-    if kind == "scaling":
-        study = search.studies.order_by("-pk").first()
-        if study is None:
-            return plots.empty_figure("No scaling study yet: start one with the button above.")
-        return speedup_plots.scaling_figure(
-            study_points(study), study.serial_fraction, max(study_counts(study)), study.axis
-        )
-    spans = search_spans(search)
-    if kind == "timeline":
-        return speedup_plots.timeline(spans, fit_labels(search))
-    if kind == "utilisation":
-        times, running = speedup.utilisation(spans)
-        return speedup_plots.utilisation_figure(times, running, search.cores_used or len({s.pid for s in spans}))
-    if kind == "busy":
-        return speedup_plots.process_busy_figure(speedup.account(spans))
-    return None
-
-
-def _figure(search: Any, kind: str, request: HttpRequest) -> dict[str, Any] | None:
-    if kind in SPEEDUP_CHARTS:
-        return _speedup_figure(search, kind)
-    if kind == "rounds":
-        if search.kind != "halving":
-            return plots.empty_figure("Only successive-halving searches have rounds.")
-        return plots.halving_rounds(halving_rounds(search), search.refit_metric, search.spec["halving"]["resource"])
-    metric = request.GET.get("metric") or search.refit_metric
-    if metric not in search.metrics:
-        raise Http404("unknown metric")
-    if search.status in (Status.CANCELLED, Status.FAILED):
-        return plots.empty_figure(f"This search {search.status} before every fit was in: no charts.")
-    if search.status != Status.DONE:
-        return plots.empty_figure("Charts appear when every fit is in.")
-    rows = candidate_rows(search, metric)
-    label = metric if metric != "score" or not isinstance(search.spec.get("scoring"), str) else search.spec["scoring"]
-    varied = plots.varied_params(rows)
-    if kind == "param":
-        param = request.GET.get("param") or (varied[0] if varied else "")
-        return (
-            plots.score_vs_param(rows, param, label) if param in varied else plots.empty_figure("No parameter varies.")
-        )
-    if kind == "heatmap":
-        x, y = request.GET.get("x", ""), request.GET.get("y", "")
-        if len(varied) < 2:
-            return plots.empty_figure("A heatmap needs two parameters that vary.")
-        x, y = (x if x in varied else varied[0]), (y if y in varied else varied[1])
-        return plots.heatmap(rows, x, y, label) if x != y else plots.empty_figure("Pick two different parameters.")
-    if kind == "parallel":
-        return plots.parallel_coordinates(rows, varied, label) if varied else plots.empty_figure("No parameter varies.")
-    if kind == "train-test":
-        return plots.train_vs_test(rows, label) or plots.empty_figure("This search did not score the training folds.")
-    return None
-
-
-@require_GET
-@login_required
-def search_chart(request: HttpRequest, pk: int, kind: str) -> JsonResponse:
-    figure = _figure(search_for(request.user, pk), kind, request)
-    if figure is None:
-        raise Http404("unknown chart")
-    return JsonResponse(figure, json_dumps_params={"allow_nan": False})
 
 
 @require_GET

@@ -1,8 +1,8 @@
-"""Plotly figures for search results, as plain dicts that Plotly.js draws (`Plotly.react(div, fig.data, fig.layout)`).
+"""Accuracy figures: candidates' scores against their parameters, as plain dicts for Plotly.js.
 
 Pure functions over `CandidateRow`s: no Django, no database, no plotly objects. Scores follow scikit-learn
 conventions (higher is better). A score that is None or not finite (NaN, inf) counts as a failed candidate, and
-every returned figure is passed through `_json_safe`, so `json.dumps(fig, allow_nan=False)` always works.
+every returned figure is passed through `strict_figure`, so `json.dumps(fig, allow_nan=False)` always works.
 """
 
 from __future__ import annotations
@@ -14,10 +14,8 @@ from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-Figure = dict[str, Any]
+from search.charts._utils import Figure, base_layout, empty_figure, finite_or_none, is_number, strict_figure
 
-HEIGHT = 360
-MARGIN = {"l": 60, "r": 20, "t": 50, "b": 50}
 LOG_RATIO = 100  # a positive numeric parameter spanning at least this factor is shown on a log scale
 UNSET = "(unset)"  # parallel-coordinates label for candidates that lack a parameter
 
@@ -36,22 +34,11 @@ class CandidateRow:
 # --- parameter values -------------------------------------------------------------------------------------------
 
 
-def _is_number(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool)
-
-
-def _finite(x: Any) -> float | None:
-    """`x` as a float, or None when it is missing or not a finite number."""
-    if not _is_number(x) or not math.isfinite(x):
-        return None
-    return float(x)
-
-
 def _key(v: Any) -> Hashable:
     """A hashable identity for a parameter value (True and 1 stay distinct, 1 and 1.0 do not)."""
     if isinstance(v, bool):
         return ("bool", v)
-    if _is_number(v):
+    if is_number(v):
         return ("nan",) if math.isnan(v) else ("num", v)
     if v is None or isinstance(v, str):
         return ("str", v)
@@ -72,7 +59,7 @@ def value_label(v: Any) -> str:
 
 
 def _sort_key(v: Any) -> tuple[int, bool, float, str]:
-    if _is_number(v):
+    if is_number(v):
         return (0, math.isnan(v), 0.0 if math.isnan(v) else v, "")
     return (1, False, 0.0, value_label(v))
 
@@ -88,7 +75,7 @@ def param_values(rows: Iterable[CandidateRow], name: str) -> list[Any]:
 
 def is_numeric(values: Sequence[Any]) -> bool:
     """At least two values, all finite int/float (bools are not numbers here)."""
-    return len(values) >= 2 and all(_finite(v) is not None for v in values)
+    return len(values) >= 2 and all(finite_or_none(v) is not None for v in values)
 
 
 def _log_scale(values: Sequence[Any]) -> bool:
@@ -105,26 +92,6 @@ def varied_params(rows: Sequence[CandidateRow]) -> list[str]:
 # --- helpers ----------------------------------------------------------------------------------------------------
 
 
-def _json_safe(obj: Any) -> Any:
-    """A copy of `obj` with NaN/inf floats replaced by None (and tuples by lists)."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_json_safe(v) for v in obj]
-    return obj
-
-
-def _figure(data: list[dict[str, Any]], layout: dict[str, Any]) -> Figure:
-    """The figure dict, made strict-JSON safe."""
-    return {"data": _json_safe(data), "layout": _json_safe(layout)}
-
-
-def _layout(title: str, **extra: Any) -> dict[str, Any]:
-    return {"title": {"text": title}, "margin": dict(MARGIN), "height": HEIGHT, **extra}
-
-
 def _groups(rows: Iterable[CandidateRow], *names: str) -> dict[tuple[Hashable, ...], list[CandidateRow]]:
     """Rows grouped by their values of `names` (rows lacking any of them are skipped)."""
     out: dict[tuple[Hashable, ...], list[CandidateRow]] = defaultdict(list)
@@ -136,8 +103,8 @@ def _groups(rows: Iterable[CandidateRow], *names: str) -> dict[tuple[Hashable, .
 
 def _best(rows: Iterable[CandidateRow]) -> CandidateRow | None:
     """The row with the highest finite mean score, or None when every row failed."""
-    scored = [r for r in rows if _finite(r.mean) is not None]
-    return max(scored, key=lambda r: _finite(r.mean) or 0.0) if scored else None
+    scored = [r for r in rows if finite_or_none(r.mean) is not None]
+    return max(scored, key=lambda r: finite_or_none(r.mean) or 0.0) if scored else None
 
 
 def params_label(params: dict[str, Any]) -> str:
@@ -146,15 +113,6 @@ def params_label(params: dict[str, Any]) -> str:
 
 
 # --- figures ----------------------------------------------------------------------------------------------------
-
-
-def empty_figure(message: str) -> Figure:
-    """A figure with no data, hidden axes and `message` centred (when there is nothing to plot yet)."""
-    note = {"text": message, "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5, "showarrow": False}
-    layout = _layout(
-        "", xaxis={"visible": False}, yaxis={"visible": False}, annotations=[note | {"font": {"size": 16}}]
-    )
-    return {"data": [], "layout": layout}
 
 
 def _param_axis(param: str, values: Sequence[Any]) -> tuple[list[Any], dict[str, Any]]:
@@ -177,9 +135,9 @@ def score_vs_param(rows: Sequence[CandidateRow], param: str, metric: str) -> Fig
     for v in values:
         group = groups[(_key(v),)]
         best = _best(group)
-        best_y.append(_finite(best.mean) if best else None)
-        best_err.append(_finite(best.std) if best else None)
-        scores = [s for s in (_finite(r.mean) for r in group) if s is not None]
+        best_y.append(finite_or_none(best.mean) if best else None)
+        best_err.append(finite_or_none(best.std) if best else None)
+        scores = [s for s in (finite_or_none(r.mean) for r in group) if s is not None]
         avg_y.append(sum(scores) / len(scores) if scores else None)
     x, xaxis = _param_axis(param, values)
     best_trace = {
@@ -190,11 +148,11 @@ def score_vs_param(rows: Sequence[CandidateRow], param: str, metric: str) -> Fig
         "type": "scatter", "mode": "lines+markers", "name": "average over the other parameters", "x": x, "y": avg_y,
         "line": {"dash": "dash"},
     }  # fmt: skip
-    layout = _layout(
+    layout = base_layout(
         f"{metric} vs {param}", xaxis=xaxis, yaxis={"title": {"text": metric}}, hovermode="x unified",
         legend={"orientation": "h", "y": -0.25},
     )  # fmt: skip
-    return _figure([best_trace, avg_trace], layout)
+    return strict_figure([best_trace, avg_trace], layout)
 
 
 def heatmap(rows: Sequence[CandidateRow], x_param: str, y_param: str, metric: str) -> Figure:
@@ -206,7 +164,7 @@ def heatmap(rows: Sequence[CandidateRow], x_param: str, y_param: str, metric: st
         line: list[float | None] = []
         for x in xs:
             best = _best(groups.get((_key(x), _key(y)), []))
-            line.append(_finite(best.mean) if best else None)
+            line.append(finite_or_none(best.mean) if best else None)
         z.append(line)
     trace = {
         "type": "heatmap", "x": [value_label(v) for v in xs], "y": [value_label(v) for v in ys], "z": z,
@@ -214,16 +172,16 @@ def heatmap(rows: Sequence[CandidateRow], x_param: str, y_param: str, metric: st
         "texttemplate": "%{z:.4f}",
         "hovertemplate": f"{x_param}=%{{x}}<br>{y_param}=%{{y}}<br>{metric}=%{{z:.4f}}<extra></extra>",
     }  # fmt: skip
-    layout = _layout(
+    layout = base_layout(
         f"best {metric} by {x_param} × {y_param}",
         xaxis={"title": {"text": x_param}, "type": "category"}, yaxis={"title": {"text": y_param}, "type": "category"},
     )  # fmt: skip
-    return _figure([trace], layout)
+    return strict_figure([trace], layout)
 
 
 def _rank_key(row: CandidateRow) -> tuple[bool, int, float]:
     """Best first: by rank (missing ranks last), then by higher mean score."""
-    return (row.rank is None, row.rank or 0, -(_finite(row.mean) or 0.0))
+    return (row.rank is None, row.rank or 0, -(finite_or_none(row.mean) or 0.0))
 
 
 def _dimension(rows: Sequence[CandidateRow], param: str) -> dict[str, Any]:
@@ -253,28 +211,28 @@ def parallel_coordinates(
     """
     if limit < 1:
         raise ValueError("limit must be at least 1")
-    kept = [r for r in rows if _finite(r.mean) is not None]
+    kept = [r for r in rows if finite_or_none(r.mean) is not None]
     if not kept:
         return empty_figure("no successful candidates yet")
     if len(kept) > limit:
         kept = sorted(sorted(kept, key=_rank_key)[:limit], key=lambda r: r.index)
-    scores = [_finite(r.mean) for r in kept]
+    scores = [finite_or_none(r.mean) for r in kept]
     dimensions = [_dimension(kept, p) for p in params] + [{"label": metric, "values": scores}]
     line = {"color": scores, "colorscale": "Viridis", "showscale": True, "colorbar": {"title": {"text": metric}}}
     trace = {"type": "parcoords", "dimensions": dimensions, "line": line}
-    layout = _layout(f"all candidates: {metric}", margin={"l": 80, "r": 80, "t": 80, "b": 40}, height=420)
-    return _figure([trace], layout)
+    layout = base_layout(f"all candidates: {metric}", margin={"l": 80, "r": 80, "t": 80, "b": 40}, height=420)
+    return strict_figure([trace], layout)
 
 
 def train_vs_test(rows: Sequence[CandidateRow], metric: str) -> Figure | None:
     """Mean train vs mean test score per candidate with a y = x reference; None without train scores."""
-    if not any(_finite(r.mean_train) is not None for r in rows):
+    if not any(finite_or_none(r.mean_train) is not None for r in rows):
         return None
-    points = [r for r in rows if _finite(r.mean_train) is not None and _finite(r.mean) is not None]
+    points = [r for r in rows if finite_or_none(r.mean_train) is not None and finite_or_none(r.mean) is not None]
     if not points:
         return empty_figure("no candidate has both train and test scores")
-    xs = [_finite(r.mean_train) or 0.0 for r in points]
-    ys = [_finite(r.mean) or 0.0 for r in points]
+    xs = [finite_or_none(r.mean_train) or 0.0 for r in points]
+    ys = [finite_or_none(r.mean) or 0.0 for r in points]
     lo, hi = min(*xs, *ys), max(*xs, *ys)
     scatter = {
         "type": "scatter", "mode": "markers", "name": "candidates", "x": xs, "y": ys,
@@ -285,11 +243,11 @@ def train_vs_test(rows: Sequence[CandidateRow], metric: str) -> Figure | None:
         "type": "scatter", "mode": "lines", "name": "train = test", "x": [lo, hi], "y": [lo, hi],
         "line": {"dash": "dot", "color": "grey"}, "hoverinfo": "skip",
     }  # fmt: skip
-    layout = _layout(
+    layout = base_layout(
         f"train vs test {metric} (points below the line overfit)",
         xaxis={"title": {"text": f"mean train {metric}"}}, yaxis={"title": {"text": f"mean test {metric}"}},
     )  # fmt: skip
-    return _figure([scatter, diagonal], layout)
+    return strict_figure([scatter, diagonal], layout)
 
 
 def halving_rounds(rounds: Sequence[Any], metric: str, resource: str) -> Figure:
@@ -301,7 +259,7 @@ def halving_rounds(rounds: Sequence[Any], metric: str, resource: str) -> Figure:
             key = params_label({k: v for k, v in params.items() if k != resource})
             line = lines.setdefault(key, {"x": [], "y": [], "customdata": []})
             line["x"].append(rnd.n_resources)
-            line["y"].append(_finite(score))
+            line["y"].append(finite_or_none(score))
             line["customdata"].append(index)
     if not lines:
         return empty_figure("No round has been scored yet.")
@@ -313,8 +271,8 @@ def halving_rounds(rounds: Sequence[Any], metric: str, resource: str) -> Figure:
         }
         for key, line in lines.items()
     ]  # fmt: skip
-    layout = _layout(
+    layout = base_layout(
         f"successive halving: mean test {metric} per round",
         xaxis={"title": {"text": resource}, "type": "log"}, yaxis={"title": {"text": f"mean test {metric}"}},
     )  # fmt: skip
-    return _figure(traces, layout)
+    return strict_figure(traces, layout)

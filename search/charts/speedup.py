@@ -1,8 +1,8 @@
 """Plotly figures for parallel accounting, as plain dicts that Plotly.js draws (`Plotly.react(div, data, layout)`).
 
 Pure functions over `FitSpan`s and the results of `search.engine.speedup`: no Django, no database, no plotly
-objects. Times are shown in seconds since the first fit started. Every returned figure is passed through `_clean`,
-so `json.dumps(fig, allow_nan=False)` always works (NaN/inf become None).
+objects. Times are shown in seconds since the first fit started. Every returned figure is passed through
+`strict_figure`, so `json.dumps(fig, allow_nan=False)` always works (NaN/inf become None).
 
 - `timeline`: every fit as a bar on its process lane (a busy-fraction heatmap when there are too many fits).
 - `utilisation_figure`: how many fits ran at once over time, against the number of cores.
@@ -12,14 +12,11 @@ so `json.dumps(fig, allow_nan=False)` always works (NaN/inf become None).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
+from search.charts._utils import Figure, base_layout, empty_figure, finite_or_none, strict_figure
 from search.engine.speedup import FitSpan, amdahl, projections
-from search.plots import HEIGHT, MARGIN, empty_figure
-
-Figure = dict[str, Any]
 
 LANE_HEIGHT = 40  # pixels per process lane in the timeline
 BASE_HEIGHT = 120
@@ -30,34 +27,6 @@ NO_FITS = "No fits yet."
 
 
 # --- helpers ----------------------------------------------------------------------------------------------------
-
-
-def _clean(obj: Any) -> Any:
-    """A copy of `obj` with NaN/inf floats replaced by None (and tuples by lists)."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: _clean(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_clean(v) for v in obj]
-    return obj
-
-
-def _figure(data: list[dict[str, Any]], layout: dict[str, Any]) -> Figure:
-    """The figure dict, made strict-JSON safe."""
-    return {"data": _clean(data), "layout": _clean(layout)}
-
-
-def _layout(title: str, x_title: str, y_title: str, **extra: Any) -> dict[str, Any]:
-    layout = {
-        "title": {"text": title}, "margin": dict(MARGIN), "height": HEIGHT,
-        "xaxis": {"title": {"text": x_title}}, "yaxis": {"title": {"text": y_title}},
-    }  # fmt: skip
-    return layout | extra
-
-
-def _finite(x: Any) -> bool:
-    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
 
 
 def lane_name(host: str, pid: int | str) -> str:
@@ -91,7 +60,7 @@ def _valid(spans: Sequence[FitSpan], labels: Sequence[str] | None) -> tuple[list
     kept = [
         (FitSpan(s.host, s.pid, s.start, max(s.start, s.end), s.busy), name)
         for s, name in zip(spans, names, strict=True)
-        if _finite(s.start) and _finite(s.end)
+        if finite_or_none(s.start) is not None and finite_or_none(s.end) is not None
     ]
     return [s for s, _ in kept], [name for _, name in kept]
 
@@ -108,13 +77,13 @@ def _bars(spans: Sequence[FitSpan], labels: Sequence[str], t0: float, wall: floa
         "<br>%{y}<extra></extra>",
         "marker": {"line": {"width": 0.5, "color": "white"}},
     }  # fmt: skip
-    layout = _layout(
+    layout = base_layout(
         "timeline: every fit on its process", "seconds since the first fit", "", barmode="overlay",
         height=_height(len(lanes)), bargap=0.25,
     )  # fmt: skip
     layout["xaxis"] |= {"range": [0.0, wall], "zeroline": False}
     layout["yaxis"] |= {"type": "category", "categoryorder": "array", "categoryarray": lanes, "autorange": "reversed"}
-    return _figure([trace], layout)
+    return strict_figure([trace], layout)
 
 
 def busy_fractions(spans: Sequence[FitSpan], bins: int = MAX_BINS) -> tuple[list[str], list[float], list[list[float]]]:
@@ -146,13 +115,13 @@ def _busy_heatmap(spans: Sequence[FitSpan], wall: float) -> Figure:
         "colorbar": {"title": {"text": "busy fraction"}}, "xgap": 0, "ygap": 2,
         "hovertemplate": "%{y}<br>%{x:.2f} s<br>busy %{z:.0%}<extra></extra>",
     }  # fmt: skip
-    layout = _layout(
+    layout = base_layout(
         f"timeline ({len(spans)} fits, shown as busy fraction per process)", "seconds since the first fit", "",
         height=_height(len(lanes)),
     )  # fmt: skip
     layout["xaxis"] |= {"range": [0.0, wall]}
     layout["yaxis"] |= {"type": "category", "autorange": "reversed"}
-    return _figure([trace], layout)
+    return strict_figure([trace], layout)
 
 
 def timeline(spans: Sequence[FitSpan], labels: Sequence[str] | None = None, limit: int = 3000) -> Figure:
@@ -184,17 +153,17 @@ def utilisation_figure(times: Sequence[float], running: Sequence[float], cores: 
         "type": "scatter", "mode": "lines", "name": "fits running", "x": list(times), "y": list(running),
         "fill": "tozeroy", "hovertemplate": "%{x:.2f} s<br>%{y:.2f} fits running<extra></extra>",
     }  # fmt: skip
-    finite = [t for t in times if _finite(t)] or [0.0]
+    finite = [t for t in times if finite_or_none(t) is not None] or [0.0]
     limit = {
         "type": "scatter", "mode": "lines", "name": f"{cores} cores", "x": [min(0.0, *finite), max(finite)],
         "y": [cores, cores], "line": {"dash": "dash", "color": "grey"}, "hoverinfo": "skip",
     }  # fmt: skip
-    layout = _layout(
+    layout = base_layout(
         "utilisation over time", "seconds since the first fit", "fits running", hovermode="x unified",
         legend={"orientation": "h", "y": -0.25},
     )  # fmt: skip
     layout["yaxis"] |= {"rangemode": "tozero"}
-    return _figure([line, limit], layout)
+    return strict_figure([line, limit], layout)
 
 
 def process_busy_figure(accounting: dict[str, Any]) -> Figure:
@@ -217,9 +186,9 @@ def process_busy_figure(accounting: dict[str, Any]) -> Figure:
         "hovertemplate": "%{x}<br>busy %{y:.2f} s<br>%{customdata[0]} fits over %{customdata[1]:.2f} s"
         "<extra></extra>",
     }  # fmt: skip
-    layout = _layout("busy time per process (wall time dashed)", "process", "busy seconds", showlegend=False)
+    layout = base_layout("busy time per process (wall time dashed)", "process", "busy seconds", showlegend=False)
     layout["xaxis"] |= {"type": "category"}
-    if _finite(wall):
+    if finite_or_none(wall) is not None:
         layout["shapes"] = [{
             "type": "line", "xref": "paper", "x0": 0, "x1": 1, "yref": "y", "y0": wall, "y1": wall,
             "line": {"dash": "dash", "color": "grey"},
@@ -228,9 +197,9 @@ def process_busy_figure(accounting: dict[str, Any]) -> Figure:
             "text": f"wall time {wall:.2f} s", "xref": "paper", "x": 1, "xanchor": "right", "yref": "y", "y": wall,
             "yanchor": "bottom", "showarrow": False,
         }]  # fmt: skip
-        top = max([wall, *(y for y in bars["y"] if _finite(y))])
+        top = max([wall, *(y for y in bars["y"] if finite_or_none(y) is not None)])
         layout["yaxis"] |= {"range": [0.0, top * 1.15 if top > 0 else 1.0]}
-    return _figure([bars], layout)
+    return strict_figure([bars], layout)
 
 
 # --- scaling ----------------------------------------------------------------------------------------------------
@@ -272,10 +241,12 @@ def scaling_figure(
 
     Points with fewer than 1 process or a non-finite speedup are skipped. The y axis is cut just above the
     measured and Amdahl values, so the ideal line runs off the top rather than flattening everything else."""
-    measured = sorted((n, float(y)) for n, y in points if _finite(n) and n >= 1 and _finite(y))
+    measured = sorted(
+        (n, float(y)) for n, y in points if finite_or_none(n) is not None and n >= 1 and finite_or_none(y) is not None
+    )
     if not measured:
         return empty_figure("No scaling runs yet.")
-    s = serial_fraction if _finite(serial_fraction) else None
+    s = serial_fraction if finite_or_none(serial_fraction) is not None else None
     reach = max(measured[-1][0], cores, 1)
     xmax = 8 * reach if s is not None else reach
     data: list[dict[str, Any]] = [
@@ -291,9 +262,9 @@ def scaling_figure(
     if s is not None:
         data += _amdahl_traces(s, cores, xmax, unit)
     top = max(reach, *(y for _, y in measured), *(max(t["y"]) for t in data[2:]))
-    layout = _layout(
+    layout = base_layout(
         "measured speedup vs ideal", unit, "speedup", legend={"orientation": "h", "y": -0.25},
     )  # fmt: skip
     layout["xaxis"] |= {"range": [0.0, xmax * 1.05]}
     layout["yaxis"] |= {"range": [0.0, top * 1.1]}
-    return _figure(data, layout)
+    return strict_figure(data, layout)
