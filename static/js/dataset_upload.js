@@ -1,34 +1,35 @@
-/* Upload page: preview the chosen CSV and offer its columns as the target. Plain JS, no libraries.
- * Without JavaScript the form still works: the target stays a text input and the server checks everything. */
+// Upload page: preview the chosen CSV and offer its columns as the target. Plain JS, no libraries.
+// Without JavaScript the form still works: the target stays a text input and the server checks everything.
 (function () {
   "use strict";
+  const { byId, el } = window.Fanout;
 
-  var PREVIEW_BYTES = 64 * 1024;
-  var PREVIEW_ROWS = 10;
-  var TARGET_NAMES = ["label", "target", "y", "class"];
+  const PREVIEW_BYTES = 64 * 1024;
+  const PREVIEW_ROWS = 10;
+  const TARGET_NAMES = ["label", "target", "y", "class"];
 
-  var fileInput = document.getElementById("id_file");
-  var preview = document.getElementById("csv-preview");
-  var textTarget = document.getElementById("id_target");
+  const fileInput = byId("id_file");
+  const preview = byId("csv-preview");
+  const textTarget = byId("id_target");
   if (!fileInput || !preview || !textTarget || !window.FileReader) return;
-  var targetInput = textTarget; // the element named "target" now in the form (input or select)
+  let targetInput = textTarget;  // the element named "target" now in the form (input or select)
 
-  /* CSV rows from text: commas, double-quoted fields with "" escapes and embedded commas/newlines, CRLF. */
+  // CSV rows from text: commas, double-quoted fields with "" escapes and embedded commas/newlines, CRLF.
   function parseCsv(text, maxRows) {
-    var rows = [];
-    var row = [];
-    var cell = "";
-    var quoted = false;
-    var i = 0;
-    var n = text.length;
+    const rows = [];
+    let row = [];
+    let cell = "";
+    let quoted = false;
+    let i = 0;
+    const n = text.length;
     function endRow() {
       row.push(cell);
       cell = "";
-      if (row.some(function (c) { return c.trim() !== ""; })) rows.push(row);
+      if (row.some((c) => c.trim() !== "")) rows.push(row);
       row = [];
     }
     while (i < n && rows.length < maxRows) {
-      var ch = text[i];
+      const ch = text[i];
       if (quoted) {
         if (ch === '"') {
           if (text[i + 1] === '"') { cell += '"'; i += 1; } else { quoted = false; }
@@ -53,13 +54,6 @@
     return rows;
   }
 
-  function el(tag, text, className) {
-    var node = document.createElement(tag);
-    if (text !== undefined && text !== null) node.textContent = text;
-    if (className) node.className = className;
-    return node;
-  }
-
   function showMessage(text, className) {
     preview.replaceChildren(el("p", text, className || "muted small"));
     preview.hidden = false;
@@ -71,16 +65,16 @@
   }
 
   function renderTable(header, rows, note) {
-    var table = el("table", null, "preview");
-    var thead = el("thead");
-    var tr = el("tr");
-    header.forEach(function (h) { tr.appendChild(el("th", h)); });
+    const table = el("table", null, "preview");
+    const thead = el("thead");
+    const tr = el("tr");
+    header.forEach((h) => tr.appendChild(el("th", h)));
     thead.appendChild(tr);
     table.appendChild(thead);
-    var tbody = el("tbody");
-    rows.forEach(function (r) {
-      var line = el("tr");
-      for (var j = 0; j < header.length; j += 1) line.appendChild(el("td", r[j] === undefined ? "" : r[j]));
+    const tbody = el("tbody");
+    rows.forEach((r) => {
+      const line = el("tr");
+      for (let j = 0; j < header.length; j += 1) line.appendChild(el("td", r[j] === undefined ? "" : r[j]));
       tbody.appendChild(line);
     });
     table.appendChild(tbody);
@@ -95,59 +89,59 @@
   }
 
   function useSelect(columns) {
-    var current = targetInput.value.trim();
-    var select = document.createElement("select");
+    const current = targetInput.value.trim();
+    const select = el("select");
     select.name = textTarget.name;
     select.id = textTarget.id;
     select.required = textTarget.required;
     if (textTarget.getAttribute("aria-describedby")) {
       select.setAttribute("aria-describedby", textTarget.getAttribute("aria-describedby"));
     }
-    columns.forEach(function (c) {
-      var option = el("option", c);
+    columns.forEach((c) => {
+      const option = el("option", c);
       option.value = c;
       select.appendChild(option);
     });
-    var lower = columns.map(function (c) { return c.toLowerCase(); });
-    var chosen = columns.indexOf(current);
-    for (var k = 0; chosen < 0 && k < TARGET_NAMES.length; k += 1) chosen = lower.indexOf(TARGET_NAMES[k]);
+    const lower = columns.map((c) => c.toLowerCase());
+    let chosen = columns.indexOf(current);
+    for (let k = 0; chosen < 0 && k < TARGET_NAMES.length; k += 1) chosen = lower.indexOf(TARGET_NAMES[k]);
     select.selectedIndex = chosen >= 0 ? chosen : columns.length - 1;
     targetInput.replaceWith(select);
     targetInput = select;
   }
 
   function onText(file, text) {
-    if (text.charCodeAt(0) === 0xfeff) text = text.slice(1); // byte order mark
-    var truncated = file.size > PREVIEW_BYTES;
+    if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);  // byte order mark
+    const truncated = file.size > PREVIEW_BYTES;
     if (truncated) {
-      var cut = Math.max(text.lastIndexOf("\n"), text.lastIndexOf("\r"));
-      if (cut > 0) text = text.slice(0, cut); // drop the partial last line
+      const cut = Math.max(text.lastIndexOf("\n"), text.lastIndexOf("\r"));
+      if (cut > 0) text = text.slice(0, cut);  // drop the partial last line
     }
-    var rows = parseCsv(text, PREVIEW_ROWS + 1);
+    const rows = parseCsv(text, PREVIEW_ROWS + 1);
     if (rows.length === 0) {
       useTextInput();
       showMessage("The file looks empty: a header row and at least one data row are needed.", "error");
       return;
     }
-    var header = rows[0].map(function (h) { return h.trim(); });
-    var body = rows.slice(1);
-    var note = body.length
+    const header = rows[0].map((h) => h.trim());
+    const body = rows.slice(1);
+    const note = body.length
       ? "First " + body.length + " row" + (body.length === 1 ? "" : "s") + " of " + file.name + " (" +
         header.length + " columns). The server checks the whole file on upload."
       : "Only a header row was found in the start of the file; at least one data row is needed.";
     renderTable(header, body, note);
-    var columns = header.filter(function (h, idx) { return h !== "" && header.indexOf(h) === idx; });
+    const columns = header.filter((h, idx) => h !== "" && header.indexOf(h) === idx);
     if (columns.length) useSelect(columns); else useTextInput();
   }
 
-  fileInput.addEventListener("change", function () {
-    var file = fileInput.files && fileInput.files[0];
+  fileInput.addEventListener("change", () => {
+    const file = fileInput.files && fileInput.files[0];
     if (!file) {
       clearPreview();
       useTextInput();
       return;
     }
-    var maxBytes = parseInt(fileInput.getAttribute("data-max-bytes") || "0", 10);
+    const maxBytes = parseInt(fileInput.getAttribute("data-max-bytes") || "0", 10);
     if (!/\.csv$/i.test(file.name)) {
       useTextInput();
       showMessage(file.name + " does not end in .csv; expected a .csv file.", "error");
@@ -159,11 +153,11 @@
         (maxBytes / 1048576).toFixed(0) + " MB.", "error");
       return;
     }
-    var reader = new FileReader();
-    reader.onload = function () {
+    const reader = new FileReader();
+    reader.onload = () => {
       if (fileInput.files[0] === file) onText(file, String(reader.result || ""));
     };
-    reader.onerror = function () {
+    reader.onerror = () => {
       useTextInput();
       showMessage("Cannot read " + file.name + " in the browser; the server will still check it on upload.");
     };

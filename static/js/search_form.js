@@ -1,11 +1,12 @@
 // New-search form: data-set choice, estimator parameters with defaults, a grid editor with a live count.
 (function () {
   "use strict";
-  const form = document.getElementById("search-form");
+  const { byId, setText, el, getJSON } = window.Fanout;
+  const form = byId("search-form");
   if (!form) return;
   const $ = (sel) => form.querySelector(sel);
   const gridText = $("#id_param_grid");
-  const editor = document.getElementById("grid-editor");
+  const editor = byId("grid-editor");
   const editorBody = editor.querySelector("tbody");
 
   // --- data set kind -------------------------------------------------------------------------
@@ -38,16 +39,15 @@
     const name = $("#id_estimator").value;
     const pre = $("#id_preprocessing").value;
     const url = form.dataset.estimatorUrl.replace("NAME", encodeURIComponent(name)) + (pre ? "?pre=" + encodeURIComponent(pre) : "");
-    const response = await fetch(url, { headers: { Accept: "application/json" } });
-    if (!response.ok) return;
-    const info = await response.json();
+    const info = await getJSON(url);
+    if (!info) return;
     if (mine !== estimatorRequest) return;
-    document.getElementById("task-label").textContent = "(" + info.steps.join(" → ") + ", " + info.task + ")";
+    setText("task-label", "(" + info.steps.join(" → ") + ", " + info.task + ")");
     const body = document.querySelector("#estimator-params tbody");
     body.replaceChildren(...info.params.map((p) => {
-      const tr = document.createElement("tr");
-      const add = document.createElement("button");
-      add.type = "button"; add.textContent = "add to grid"; add.className = "small";
+      const tr = el("tr");
+      const add = el("button", "add to grid", "small");
+      add.type = "button";
       add.addEventListener("click", () => addRow(p.name, [p.default]));
       tr.append(cell(p.name, "mono"), cell(JSON.stringify(p.default), "mono"), cellWith(add));
       return tr;
@@ -58,17 +58,16 @@
       if (opt.hidden) opt.selected = false;
     }
   }
-  function cell(text, cls) { const td = document.createElement("td"); td.textContent = text; if (cls) td.className = cls; return td; }
-  function cellWith(el) { const td = document.createElement("td"); td.append(el); return td; }
+  const cell = (text, cls) => el("td", text, cls);
+  function cellWith(child) { const td = el("td"); td.append(child); return td; }
   $("#id_estimator").addEventListener("change", loadEstimator);
   $("#id_preprocessing").addEventListener("change", loadEstimator);
   loadEstimator();
 
   async function loadGenerator() {
     const name = $("#id_generator").value;
-    const response = await fetch(form.dataset.generatorUrl.replace("NAME", encodeURIComponent(name)));
-    if (!response.ok) return;
-    const info = await response.json();
+    const info = await getJSON(form.dataset.generatorUrl.replace("NAME", encodeURIComponent(name)));
+    if (!info) return;
     $("#id_generator_options").placeholder = JSON.stringify(info.options);
   }
   $("#id_generator").addEventListener("change", loadGenerator);
@@ -103,12 +102,12 @@
   }
   function addRow(name, values) {
     editor.hidden = false;
-    const tr = document.createElement("tr");
-    const n = document.createElement("input"); n.type = "text"; n.value = name || ""; n.className = "mono"; n.setAttribute("aria-label", "parameter");
-    const v = document.createElement("input"); v.type = "text"; v.value = values ? formatValues(values) : ""; v.setAttribute("aria-label", "values");
-    const rm = document.createElement("button"); rm.type = "button"; rm.textContent = "remove";
+    const tr = el("tr");
+    const n = el("input"); n.type = "text"; n.value = name || ""; n.className = "mono"; n.setAttribute("aria-label", "parameter");
+    const v = el("input"); v.type = "text"; v.value = values ? formatValues(values) : ""; v.setAttribute("aria-label", "values");
+    const rm = el("button", "remove"); rm.type = "button";
     rm.addEventListener("click", () => { tr.remove(); rowsToGrid(); });
-    [n, v].forEach((el) => el.addEventListener("input", rowsToGrid));
+    [n, v].forEach((input) => input.addEventListener("input", rowsToGrid));
     tr.append(cellWith(n), cellWith(v), cellWith(rm));
     editorBody.append(tr);
     rowsToGrid();
@@ -124,8 +123,8 @@
     }
     updateCount();
   }
-  document.getElementById("grid-add").addEventListener("click", () => addRow("", null));
-  document.getElementById("grid-json-toggle").addEventListener("click", () => {
+  byId("grid-add").addEventListener("click", () => addRow("", null));
+  byId("grid-json-toggle").addEventListener("click", () => {
     const field = gridText.closest(".field");
     field.hidden = !field.hidden;
     if (field.hidden) gridToRows();
@@ -152,12 +151,12 @@
     // sampled halving: n_candidates, or "exhaust" (known from the data set's size: the server counts it)
     if (mode === "halving_random") c = /^\d+$/.test($("#id_halving_n_candidates").value.trim()) ? parseInt($("#id_halving_n_candidates").value, 10) : NaN;
     // halving: the first round's candidates; later rounds keep 1/factor of them (the server counts them all)
-    document.getElementById("count-prefix").textContent = mode.startsWith("halving") ? "first round: " : (mode === "random" ? "at most " : "");
+    setText("count-prefix", mode.startsWith("halving") ? "first round: " : (mode === "random" ? "at most " : ""));
     const folds = parseInt($("#id_cv_splits").value, 10);
-    document.getElementById("count-candidates").textContent = Number.isFinite(c) ? c.toLocaleString() : "?";
-    document.getElementById("label-candidates").textContent = c === 1 ? "candidate" : "candidates";
-    document.getElementById("count-folds").textContent = Number.isFinite(folds) ? folds : "?";
-    document.getElementById("count-fits").textContent = Number.isFinite(c * folds) ? (c * folds).toLocaleString() : "?";
+    setText("count-candidates", Number.isFinite(c) ? c.toLocaleString() : "?");
+    setText("label-candidates", c === 1 ? "candidate" : "candidates");
+    setText("count-folds", Number.isFinite(folds) ? folds : "?");
+    setText("count-fits", Number.isFinite(c * folds) ? (c * folds).toLocaleString() : "?");
   }
   $("#id_cv_splits").addEventListener("input", updateCount);
   $("#id_n_iter").addEventListener("input", updateCount);
@@ -169,7 +168,7 @@
   let estimateTimer = null, estimateRequest = 0;
   async function estimate() {
     const mine = ++estimateRequest;
-    const out = document.getElementById("estimate");
+    const out = byId("estimate");
     const response = await fetch(form.dataset.estimateUrl, { method: "POST", body: new FormData(form) });
     if (mine !== estimateRequest) return;
     const data = await response.json();
