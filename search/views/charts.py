@@ -45,7 +45,7 @@ def _candidates(search: Search, request: HttpRequest) -> tuple[list[accuracy.Can
     if search.status != Status.DONE:
         raise NothingToDraw("Charts appear when every fit is in.")
     rows = candidate_rows(search, metric)
-    label = metric if metric != "score" or not isinstance(search.spec.get("scoring"), str) else search.spec["scoring"]
+    label = (metric != "score" and metric) or search.stored.scoring_label or metric
     return rows, label, accuracy.varied_params(rows)
 
 
@@ -81,9 +81,9 @@ def _train_test(search: Search, request: HttpRequest) -> tuple[Any, ...]:
 
 
 def _rounds(search: Search, request: HttpRequest) -> tuple[Any, ...]:
-    if search.kind != "halving":
+    if search.kind != "halving" or search.stored.halving is None:
         raise NothingToDraw("Only successive-halving searches have rounds.")
-    return halving_rounds(search), search.refit_metric, search.spec["halving"]["resource"]
+    return halving_rounds(search), search.refit_metric, search.stored.halving.resource
 
 
 # Timeline, utilisation and busy time are drawn from the fits stored so far (live while running).

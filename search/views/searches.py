@@ -89,11 +89,9 @@ def search_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "nav": "searches", "search": search, "progress": progress(search),
         "study": study_table(study) if study else None,
         "study_axes": study_axes() if search.status == Status.DONE else ["processes"],
-        "params": accuracy.varied_params(rows) if rows else sorted(
-            {k for g in search.spec.get("param_grid") or search.spec.get("param_distributions") or [] for k in g}
-        ),
+        "params": accuracy.varied_params(rows) if rows else sorted(search.stored.varied),
         "rounds": halving_rounds(search),
-        "has_train": bool(search.spec.get("return_train_score")),
+        "has_train": search.stored.return_train_score,
         "comparison": best_comparison(search),
     })  # fmt: skip
 
