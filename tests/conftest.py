@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 from django.conf import settings
+from django.contrib.auth.models import User
+from django.test import Client
 
 from project.cluster import ROOT, start_qcluster, stop_qcluster
 from search.models import Search
@@ -97,3 +99,36 @@ def qcluster(tmp_path: Path, qcluster_env: dict[str, str]) -> Iterator[subproces
         yield proc
     finally:
         stop_qcluster(proc)
+
+
+# Who may do what: the owner of the rows under test, another user, and anonymous (`login_client(None)`).
+PASSWORD = "a-long-test-password"
+
+
+@pytest.fixture
+def owner(db: None) -> User:
+    return User.objects.create_user("owner", password=PASSWORD)
+
+
+@pytest.fixture
+def other(db: None) -> User:
+    return User.objects.create_user("other", password=PASSWORD)
+
+
+def login_client(user: User | None, **kwargs: Any) -> Client:
+    """A test client logged in as `user` (anonymous for None)."""
+    client = Client(**kwargs)
+    if user is not None:
+        client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def client_for() -> Any:
+    return login_client
+
+
+@pytest.fixture
+def web(owner: User) -> Client:
+    """The owner's logged-in client."""
+    return login_client(owner)

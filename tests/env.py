@@ -11,7 +11,9 @@ import tempfile
 
 os.environ.setdefault("DJANGO_SECRET_KEY", "tests-only-secret-key-not-used-anywhere-else-0123456789")
 os.environ.setdefault("FANOUT_CLUSTER_NAME", f"fanout-tests-{os.getpid()}")
-os.environ.setdefault("FANOUT_PILOT_SECONDS", "0")  # no estimate pilots unless a test asks (tests/test_estimates.py)
+os.environ.setdefault(
+    "FANOUT_PILOT_SECONDS", "0"
+)  # no estimate pilots unless a test asks (tests/services/test_estimates.py)
 if "FANOUT_VAR_DIR" not in os.environ:
     var_dir = tempfile.mkdtemp(prefix="fanout-tests-")
     os.environ["FANOUT_VAR_DIR"] = var_dir

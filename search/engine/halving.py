@@ -4,7 +4,7 @@
 data set's size; `keep` picks the candidates that go on with scikit-learn's own `_top_k`; the runner
 subsamples each fold with its `_SubsampleMetaSplitter` when the resource is `n_samples`. Using these
 private helpers of the pinned scikit-learn keeps the kept candidates and scores identical to
-`HalvingGridSearchCV`'s; `tests/test_oracle_strategies.py` fails if a new version changes them.
+`HalvingGridSearchCV`'s; `tests/system/test_oracle_strategies.py` fails if a new version changes them.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from search.engine.datasets import sha256
 from search.models import Dataset, Search
 from search.services.datasets import DatasetInUse, dataset_create_from_upload, dataset_delete
 from search.services.searches import plan_search, search_create
+from tests.conftest import login_client
 
 if TYPE_CHECKING:
     from django.test.client import _MonkeyPatchedWSGIResponse as Response
@@ -28,27 +29,13 @@ GOOD_CSV = b"a,b,c,label\n" + b"".join(
 
 
 @pytest.fixture
-def owner() -> User:
-    return User.objects.create_user("owner", password="a-long-test-password")
-
-
-@pytest.fixture
-def other() -> User:
-    return User.objects.create_user("other", password="a-long-test-password")
-
-
-@pytest.fixture
 def client_owner(owner: User) -> Client:
-    client = Client()
-    client.force_login(owner)
-    return client
+    return login_client(owner)
 
 
 @pytest.fixture
 def client_other(other: User) -> Client:
-    client = Client()
-    client.force_login(other)
-    return client
+    return login_client(other)
 
 
 def upload(client: Client, content: bytes = GOOD_CSV, **kwargs: Any) -> Response:

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
-from django.test import Client
 from django.urls import reverse
 
 from search.models import Search, Status
@@ -25,22 +24,6 @@ FORM = {
     "dataset_kind": "builtin", "builtin": "wine", "generator": "make_classification", "generator_options": "",
     "cv_splits": "4", "n_jobs": "-1",
 }  # fmt: skip
-
-
-@pytest.fixture
-def owner() -> User:
-    return User.objects.create_user("owner", password="a-long-test-password")
-
-
-@pytest.fixture
-def client_for(owner: User) -> Any:
-    def make(user: User | None) -> Client:
-        client = Client()
-        if user is not None:
-            client.force_login(user)
-        return client
-
-    return make
 
 
 @pytest.fixture

@@ -15,18 +15,6 @@ SPEC = {"name": "rf", "estimator": "RandomForestClassifier", "params": {"random_
         "param_grid": {"n_estimators": [10, 30, 50]}, "dataset": "iris", "cv": 3}  # fmt: skip
 
 
-@pytest.fixture
-def owner() -> User:
-    return User.objects.create_user("owner", password="a-long-test-password")
-
-
-@pytest.fixture
-def client(owner: User) -> Client:
-    c = Client()
-    c.force_login(owner)
-    return c
-
-
 def test_accounting_is_consistent_with_the_stored_fits(owner: User) -> None:
     search = run_inline(create_search(SPEC, owner=owner))
     rows = list(Result.objects.filter(search=search).values_list("fit_time", "score_time", "started_at", "finished_at"))
@@ -43,24 +31,24 @@ def test_accounting_is_consistent_with_the_stored_fits(owner: User) -> None:
     assert per_process == pytest.approx(busy)
 
 
-def test_speedup_charts(client: Client, owner: User) -> None:
+def test_speedup_charts(web: Client, owner: User) -> None:
     search = run_inline(create_search(SPEC, owner=owner))
-    timeline = client.get(reverse("search-chart", args=[search.pk, "timeline"])).json()
+    timeline = web.get(reverse("search-chart", args=[search.pk, "timeline"])).json()
     assert timeline["data"][0]["orientation"] == "h" and len(timeline["data"][0]["x"]) == 9
     assert any("candidate 0, fold 0" in str(cd) for cd in timeline["data"][0]["customdata"])
-    assert client.get(reverse("search-chart", args=[search.pk, "utilisation"])).json()["data"]
-    assert client.get(reverse("search-chart", args=[search.pk, "busy"])).json()["data"]
-    empty = client.get(reverse("search-chart", args=[search.pk, "scaling"])).json()
+    assert web.get(reverse("search-chart", args=[search.pk, "utilisation"])).json()["data"]
+    assert web.get(reverse("search-chart", args=[search.pk, "busy"])).json()["data"]
+    empty = web.get(reverse("search-chart", args=[search.pk, "scaling"])).json()
     assert not empty["data"]
-    page = client.get(reverse("search-detail", args=[search.pk])).content.decode()
+    page = web.get(reverse("search-detail", args=[search.pk])).content.decode()
     assert "Run a scaling study" in page and f"{search.speedup:.2f}×" in page
 
 
-def test_oversubscription_is_recorded_and_shown(client: Client, owner: User) -> None:
+def test_oversubscription_is_recorded_and_shown(web: Client, owner: User) -> None:
     search = run_inline(create_search({**SPEC, "n_jobs": 8}, owner=owner))
     assert search.warnings and "oversubscribed: 1 worker(s) x 8 processes" in search.warnings[0]
-    assert "oversubscribed" in client.get(reverse("search-detail", args=[search.pk])).content.decode()
-    assert client.get(reverse("search-progress", args=[search.pk])).json()["warnings"] == search.warnings
+    assert "oversubscribed" in web.get(reverse("search-detail", args=[search.pk])).content.decode()
+    assert web.get(reverse("search-progress", args=[search.pk])).json()["warnings"] == search.warnings
     with override_settings(FANOUT_REUSE_FITS=False):  # the same fits: they would be copied, not run
         clean = run_inline(create_search(SPEC, owner=owner))
     assert clean.warnings == []
@@ -68,20 +56,20 @@ def test_oversubscription_is_recorded_and_shown(client: Client, owner: User) -> 
     assert unit.threads["inner_threads"] >= 1 and unit.threads["processes"]
 
 
-def test_study_button_and_table(client: Client, owner: User) -> None:
+def test_study_button_and_table(web: Client, owner: User) -> None:
     search = create_search(SPEC, owner=owner)
-    response = client.post(reverse("search-study", args=[search.pk]), follow=True)
+    response = web.post(reverse("search-study", args=[search.pk]), follow=True)
     assert "wait until this one is done" in response.content.decode() and not ScalingStudy.objects.exists()
     run_inline(search)
-    client.post(reverse("search-study", args=[search.pk]))
+    web.post(reverse("search-study", args=[search.pk]))
     study = ScalingStudy.objects.get()
     for run in study.runs.order_by("study_n_jobs"):
         run_inline(run)
     study.refresh_from_db()
     assert study.status == Status.DONE
-    page = client.get(reverse("search-detail", args=[search.pk])).content.decode()
+    page = web.get(reverse("search-detail", args=[search.pk])).content.decode()
     assert f"Scaling study #{study.pk}" in page and "serial fraction" in page
-    figure = client.get(reverse("search-chart", args=[search.pk, "scaling"])).json()
+    figure = web.get(reverse("search-chart", args=[search.pk, "scaling"])).json()
     assert [t["name"] for t in figure["data"]][:2] == ["measured", "ideal (linear)"]
     other = Client()
     other.force_login(User.objects.create_user("other", password="a-long-test-password"))

@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.test import Client
 from django.urls import URLPattern, reverse
 
 from project.cluster import ROOT
@@ -24,30 +23,13 @@ from search import urls
 from search.engine import registry
 from search.models import Dataset, ScalingStudy, Search, Status
 from search.services.datasets import dataset_upload
-from tests.conftest import create_search, queued_messages
+from tests.conftest import create_search, login_client, queued_messages
 
 pytestmark = pytest.mark.django_db
 
 SPEC = {"name": "mine", "estimator": "SVC", "param_grid": {"C": [1, 10]}, "dataset": "iris", "cv": 3}
 CSV = b"a,b,label\n" + b"".join(f"{i},{i % 3},{'yes' if i % 2 else 'no'}\n".encode() for i in range(12))
 SAMPLE_ARGS = {"kind": "param", "fmt": "csv", "name": "SVC"}
-
-
-@pytest.fixture
-def owner() -> User:
-    return User.objects.create_user("owner")  # no password: nobody logs in with one here
-
-
-@pytest.fixture
-def other() -> User:
-    return User.objects.create_user("other")
-
-
-def client_for(user: User | None, **kwargs: Any) -> Client:
-    client = Client(**kwargs)
-    if user is not None:
-        client.force_login(user)
-    return client
 
 
 @pytest.fixture
@@ -93,7 +75,7 @@ def unchanged(search: Search, dataset: Dataset) -> None:
 
 
 def test_anonymous_is_sent_to_login_everywhere(search: Search, dataset: Dataset) -> None:
-    anonymous = client_for(None)
+    anonymous = login_client(None)
     for name, url in every_url(search, dataset):
         response = anonymous.get(url)
         if response.status_code == 405:  # a POST-only view
@@ -107,7 +89,7 @@ def test_anonymous_is_sent_to_login_everywhere(search: Search, dataset: Dataset)
 
 
 def test_another_user_gets_404_on_every_owned_object(search: Search, dataset: Dataset, other: User) -> None:
-    client = client_for(other)
+    client = login_client(other)
     names = set()
     for name, url in owned_urls(search, dataset):
         names.add(name)
@@ -126,7 +108,7 @@ def test_another_user_gets_404_on_every_owned_object(search: Search, dataset: Da
 
 def test_another_users_data_set_cannot_be_used_in_a_search(dataset: Dataset, other: User) -> None:
     form = {"estimator": "SVC", "dataset_kind": "upload", "uploaded": str(dataset.pk), "cv_splits": "3", "n_jobs": "-1"}
-    response = client_for(other).post(reverse("search-new"), form)
+    response = login_client(other).post(reverse("search-new"), form)
     assert response.status_code == 400
     assert "Select a valid choice" in " ".join(response.context["form"].errors["uploaded"])
     assert not Search.objects.exists() and queued_messages() == 0
@@ -137,11 +119,11 @@ def test_another_users_data_set_cannot_be_used_in_a_search(dataset: Dataset, oth
 
 @pytest.mark.parametrize("model", ["search", "workunit", "candidate", "result", "dataset", "scalingstudy"])
 def test_the_admin_is_staff_only(model: str, owner: User, search: Search) -> None:
-    for client in (client_for(None), client_for(owner)):  # owner is an ordinary, non-staff user
+    for client in (login_client(None), login_client(owner)):  # owner is an ordinary, non-staff user
         for url in (reverse("admin:index"), reverse(f"admin:search_{model}_changelist")):
             response = client.get(url)
             assert response.status_code == 302 and response["Location"].startswith(reverse("admin:login")), url
-    response = client_for(owner).post(
+    response = login_client(owner).post(
         reverse("admin:search_search_changelist"), {"action": "cancel", "_selected_action": [search.pk]}
     )
     assert response.status_code == 302 and Search.objects.get().status == Status.QUEUED
@@ -149,7 +131,7 @@ def test_the_admin_is_staff_only(model: str, owner: User, search: Search) -> Non
 
 def test_staff_without_permissions_sees_no_model(search: Search) -> None:
     staff = User.objects.create_user("staff", is_staff=True)
-    response = client_for(staff).get(reverse("admin:search_search_changelist"))
+    response = login_client(staff).get(reverse("admin:search_search_changelist"))
     assert response.status_code == 403
 
 
@@ -157,7 +139,7 @@ def test_staff_without_permissions_sees_no_model(search: Search) -> None:
 
 
 def test_every_post_without_a_csrf_token_is_refused(search: Search, dataset: Dataset, owner: User) -> None:
-    client = client_for(owner, enforce_csrf_checks=True)
+    client = login_client(owner, enforce_csrf_checks=True)
     upload = {"target": "label", "file": SimpleUploadedFile("x.csv", CSV, content_type="text/csv")}
     posts = [
         (reverse("search-new"), {**SPEC, "estimator": "SVC", "dataset_kind": "builtin", "builtin": "iris"}),
@@ -197,7 +179,7 @@ def test_oversized_and_disguised_uploads_are_refused(
 ) -> None:
     settings.FANOUT_MAX_UPLOAD_MB = 1
     file = SimpleUploadedFile(filename, content, content_type=content_type)
-    response = client_for(owner).post(reverse("dataset-upload"), {"target": "label", "file": file})
+    response = login_client(owner).post(reverse("dataset-upload"), {"target": "label", "file": file})
     assert response.status_code == 200
     assert message in " ".join(response.context["form"].errors["file"])
     assert not Dataset.objects.exists()
@@ -212,8 +194,8 @@ def test_oversized_and_disguised_uploads_are_refused(
 def test_estimators_come_from_the_registry_only(name: str, owner: User) -> None:
     with pytest.raises(KeyError, match="unknown estimator"):
         registry.lookup(name)
-    assert client_for(owner).get(reverse("api-estimator", args=[name])).status_code == 404
-    response = client_for(owner).post(reverse("search-new"), {"estimator": name, "dataset_kind": "builtin"})
+    assert login_client(owner).get(reverse("api-estimator", args=[name])).status_code == 404
+    response = login_client(owner).post(reverse("search-new"), {"estimator": name, "dataset_kind": "builtin"})
     assert response.status_code == 400 and "Select a valid choice" in str(response.context["form"].errors)
 
 
@@ -298,5 +280,5 @@ def test_https_is_on_for_served_hosts_and_off_for_the_local_make_run(tmp_path: P
 def test_the_local_default_serves_plain_http(owner: User, settings: Any) -> None:
     """The test settings are the local default: a plain-HTTP request is answered, not redirected to https."""
     assert settings.SECURE_SSL_REDIRECT is False
-    response = client_for(owner).get(reverse("search-list"))
+    response = login_client(owner).get(reverse("search-list"))
     assert response.status_code == 200

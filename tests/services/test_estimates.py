@@ -20,7 +20,7 @@ from search.models import Search
 from search.services.estimates import _csv_rows, estimate_plan, search_size
 from search.services.searches import plan_search
 from tests.conftest import create_search, run_inline
-from tests.test_execution import alive
+from tests.services.test_units import alive
 
 pytestmark = pytest.mark.django_db
 SPEC = {"estimator": "RandomForestClassifier", "params": {"random_state": 0},

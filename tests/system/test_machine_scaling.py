@@ -25,7 +25,7 @@ from search.selectors.studies import study_axes, study_points, study_table
 from search.services.scaling import study_create
 from search.services.searches import plan_search, search_create
 from tests.conftest import create_search, project_env
-from tests.test_scaleout import wait_for
+from tests.system.test_scaleout import wait_for
 
 OPTIONS = {"n_samples": 500, "n_features": 20, "random_state": 0}
 SPEC = {

@@ -13,7 +13,7 @@ from django.urls import reverse
 
 from search.models import Result, Status
 from tests.conftest import create_search, run_inline
-from tests.test_execution import alive
+from tests.services.test_units import alive
 
 pytestmark = pytest.mark.django_db
 
@@ -33,18 +33,6 @@ SLOW = {
     "dataset": {"name": "make_classification", "options": {"n_samples": 4000, "n_features": 40}},
     "cv": 5,
 }
-
-
-@pytest.fixture
-def owner() -> User:
-    return User.objects.create_user("owner")
-
-
-@pytest.fixture
-def web(owner: User) -> Client:
-    client = Client()
-    client.force_login(owner)
-    return client
 
 
 def test_a_search_whose_every_fit_fails_ends_failed_with_the_summary(owner: User, web: Client) -> None:

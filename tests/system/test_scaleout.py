@@ -28,8 +28,8 @@ from search.selectors.cluster import live_clusters
 from search.services.reconcile import units_reconcile
 from search.services.searches import plan_search, search_create
 from tests.conftest import project_env
-from tests.test_execution import alive
-from tests.test_oracle import assert_same_cv_results
+from tests.services.test_units import alive
+from tests.system.test_oracle import assert_same_cv_results
 
 OPTIONS = {"n_samples": 1000, "n_features": 20, "random_state": 0}
 GRID = {"n_estimators": list(range(10, 170, 10))}  # 16 candidates x 5 folds = 80 fits

@@ -22,7 +22,7 @@ from search.engine import halving
 from search.engine.spec import parse_spec
 from search.models import Candidate, WorkUnit
 from tests.conftest import create_search, run_inline
-from tests.test_oracle import assert_same_cv_results, exported
+from tests.system.test_oracle import assert_same_cv_results, exported
 
 pytestmark = pytest.mark.django_db
 

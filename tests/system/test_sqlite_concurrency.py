@@ -24,7 +24,7 @@ def test_concurrent_writers_never_hit_a_locked_database(mode: str) -> None:
     slices = [((i * 10) % 60, (i * 10) % 60 + 20) for i in range(WRITERS)]
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "tests.sqlite_writer", str(unit.pk), str(a), str(min(b, 60)), mode],
+            [sys.executable, "-m", "tests.system.sqlite_writer", str(unit.pk), str(a), str(min(b, 60)), mode],
             cwd=ROOT,
             env=project_env(),
             stdout=subprocess.PIPE,

@@ -19,8 +19,8 @@ from sklearn.model_selection import GridSearchCV
 from search.models import Result, Search, Status, WorkUnit
 from search.services.reconcile import units_reconcile
 from search.services.searches import plan_search, search_create
-from tests.test_execution import alive
-from tests.test_oracle import assert_same_cv_results
+from tests.services.test_units import alive
+from tests.system.test_oracle import assert_same_cv_results
 
 OPTIONS = {"n_samples": 2000, "n_features": 20, "random_state": 0}
 GRID = {"n_estimators": [40, 60, 80, 100, 120], "max_depth": [None, 8]}

@@ -1,4 +1,4 @@
-"""`python -m tests.sqlite_writer UNIT_ID START STOP MODE`: write fits of candidates [START, STOP) one by
+"""`python -m tests.system.sqlite_writer UNIT_ID START STOP MODE`: write fits of candidates [START, STOP) one by
 one, as a worker streaming results would; prints how many writes raised.
 
 MODE `stream` is our own write path; `read-then-write` wraps it in a transaction that reads first, the

@@ -23,18 +23,6 @@ GRID = {"C": [0.1, 1, 10], "kernel": ["linear", "rbf", "sigmoid"]}
 SPEC = {"name": "svc-stats", "estimator": "SVC", "dataset": "iris", "cv": 5, "param_grid": GRID}
 
 
-@pytest.fixture
-def owner() -> User:
-    return User.objects.create_user("owner", password="a-long-test-password")
-
-
-@pytest.fixture
-def client(owner: User) -> Client:
-    client = Client()
-    client.force_login(owner)
-    return client
-
-
 def expected_rows(top: int) -> list[tuple[int, float, float]]:
     """(candidate index, t, two-sided p) per challenger, from GridSearchCV and the example's formula."""
     X, y = load_iris(return_X_y=True)
@@ -54,9 +42,9 @@ def expected_rows(top: int) -> list[tuple[int, float, float]]:
     return out
 
 
-def test_detail_page_shows_the_corrected_tests(client: Client, owner: User) -> None:
+def test_detail_page_shows_the_corrected_tests(web: Client, owner: User) -> None:
     search = run_inline(create_search(SPEC, owner=owner))
-    html = client.get(reverse("search-detail", args=[search.pk])).content.decode()
+    html = web.get(reverse("search-detail", args=[search.pk])).content.decode()
     assert "Is the best really best?" in html and "plot_grid_search_stats.html" in html
     assert "n<sub>test</sub>/n<sub>train</sub> = 30/120" in html
     comparison = best_comparison(search)
@@ -73,13 +61,13 @@ def test_detail_page_shows_the_corrected_tests(client: Client, owner: User) -> N
     assert top3 is not None and [r.index for r in top3.rows] == [i for i, _, _ in expected_rows(3)]
 
 
-def test_no_table_before_the_search_is_done(client: Client, owner: User) -> None:
+def test_no_table_before_the_search_is_done(web: Client, owner: User) -> None:
     search = create_search(SPEC, owner=owner)
     assert best_comparison(search) is None
-    assert "Is the best really best?" not in client.get(reverse("search-detail", args=[search.pk])).content.decode()
+    assert "Is the best really best?" not in web.get(reverse("search-detail", args=[search.pk])).content.decode()
 
 
-def test_a_candidate_with_failed_fits_gets_no_test(client: Client, owner: User) -> None:
+def test_a_candidate_with_failed_fits_gets_no_test(web: Client, owner: User) -> None:
     spec: dict[str, Any] = {
         "estimator": "LogisticRegression", "dataset": "iris", "cv": 3, "params": {"solver": "lbfgs", "max_iter": 500},
         "param_grid": {"penalty": ["l2", "l1"], "C": [0.1, 1.0]},
@@ -90,5 +78,5 @@ def test_a_candidate_with_failed_fits_gets_no_test(client: Client, owner: User) 
     failed = [r for r in comparison.rows if r.params["penalty"] == "l1"]
     assert len(failed) == 2 and all(r.test.verdict == "no test" and r.test.p is None for r in failed)
     assert failed[0].test.reason == "failed fit on fold 0, 1, 2"
-    html = client.get(reverse("search-detail", args=[search.pk])).content.decode()
+    html = web.get(reverse("search-detail", args=[search.pk])).content.decode()
     assert "failed fit on fold 0, 1, 2" in html

@@ -12,7 +12,7 @@ import pytest
 from search.models import Result, Status
 from search.services import runners
 from tests.conftest import create_search, run_inline
-from tests.test_execution import SMALL, alive, break_dataset
+from tests.services.test_units import SMALL, alive, break_dataset
 
 pytestmark = pytest.mark.django_db
 
