@@ -122,8 +122,8 @@ class Search(models.Model):
     max_machines = models.PositiveIntegerField(
         null=True, blank=True, help_text="machines (clusters) this run may use; empty = every attached one"
     )
-    kind = models.CharField(max_length=16, default="grid", help_text="grid, random or halving")
-    iteration = models.PositiveIntegerField(default=0, help_text="the halving round being run")
+    strategy = models.CharField(max_length=16, default="grid", help_text="grid, random or halving")
+    round = models.PositiveIntegerField(default=0, help_text="the halving round being run")
     schedule = models.JSONField(default=dict, blank=True, help_text="halving: resources and candidates per round")
     fits_saved = models.PositiveIntegerField(default=0, help_text="fits not run thanks to path reuse")
     fits_reused = models.PositiveIntegerField(default=0, help_text="fits copied from identical earlier fits")
@@ -200,7 +200,7 @@ class Candidate(models.Model):
     search = models.ForeignKey(Search, on_delete=models.CASCADE, related_name="candidates")
     index = models.PositiveIntegerField()
     params = models.JSONField()
-    iteration = models.PositiveIntegerField(default=0, help_text="halving round (0 for grid and random search)")
+    round = models.PositiveIntegerField(default=0, help_text="halving round (0 for grid and random search)")
     n_resources = models.PositiveIntegerField(null=True, blank=True, help_text="halving: samples or budget")
     mean_test = models.JSONField(null=True, blank=True)
     std_test = models.JSONField(null=True, blank=True)
@@ -252,7 +252,7 @@ class WorkUnit(models.Model):
     worker_pids = models.JSONField(default=list, blank=True)
     threads = models.JSONField(default=dict, blank=True, help_text="thread pools per fit process (threadpoolctl)")
     fits_run = models.PositiveIntegerField(default=0, help_text="fits computed by the last attempt")
-    iteration = models.PositiveIntegerField(default=0, help_text="halving round of this unit's candidates")
+    round = models.PositiveIntegerField(default=0, help_text="halving round of this unit's candidates")
     timed_out = models.BooleanField(default=False, help_text="stopped after FANOUT_UNIT_TIMEOUT seconds")
     error = models.TextField(blank=True)
     enqueued_at = models.DateTimeField(null=True, blank=True)

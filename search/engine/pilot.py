@@ -103,7 +103,7 @@ class SearchCost:
 
     fits: int
     cost: float
-    grown: int = 0  # fits scored from a grown model (path reuse) instead of fitted
+    path_reused: int = 0  # fits scored from a grown model (path reuse) instead of fitted
 
 
 def search_cost(
@@ -129,10 +129,9 @@ def search_cost(
         chains = plan_chains(steps, params, cells, [per_fold]) if path_reuse else []
         if not chains:
             return SearchCost(len(candidates) * n_splits, sum(relative_cost(c) for c in candidates))
-        grown = sum(len(chain.cells) - 1 for chain in chains)
-        return SearchCost(
-            len(candidates) * n_splits, sum(relative_cost(chain.cells[-1][1]) for chain in chains), grown * n_splits
-        )
+        path_reused = sum(len(chain.cells) - 1 for chain in chains)
+        cost = sum(relative_cost(chain.cells[-1][1]) for chain in chains)
+        return SearchCost(len(candidates) * n_splits, cost, path_reused * n_splits)
     mean = sum(relative_cost(c) for c in candidates) / max(len(candidates), 1)
     fits, cost = 0, 0.0
     for n_cand, n_res in zip(schedule.n_candidates, schedule.n_resources, strict=True):

@@ -94,7 +94,7 @@ class Chain:
     param: str | None = None
 
     @property
-    def saved(self) -> int:
+    def fits_saved(self) -> int:
         """Fits this chain does not run from scratch."""
         return len(self.cells) - 1 if self.param else 0
 

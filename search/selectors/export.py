@@ -20,7 +20,7 @@ def search_export(*, search: Search) -> dict[str, Any]:
             "name": search.name,
             "status": search.status,
             "estimator": search.estimator,
-            "strategy": search.kind,
+            "strategy": search.strategy,
             "schedule": search.schedule or None,
             "task": search.task,
             "dataset": {"id": search.dataset_id, "name": search.dataset.name, "kind": search.dataset.kind},

@@ -26,11 +26,11 @@ def search_cv_results(*, search: Search) -> dict[str, list[Any]] | None:
     fits = fits_in_order(Result.objects.filter(search=search), search.n_fits)
     if fits is None:
         return None
-    rows = list(search.candidates.order_by("index").values_list("params", "iteration", "n_resources"))
+    rows = list(search.candidates.order_by("index").values_list("params", "round", "n_resources"))
     results = aggregate.cv_results(
         [p for p, _, _ in rows], search.n_splits, fits, search.metrics, search.stored.return_train_score
     )
-    if search.kind == "halving":  # HalvingGridSearchCV puts its two extra keys first
+    if search.strategy == "halving":  # HalvingGridSearchCV puts its two extra keys first
         return {"iter": [i for _, i, _ in rows], "n_resources": [r for _, _, r in rows], **results}
     return results
 

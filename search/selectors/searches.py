@@ -119,9 +119,9 @@ def reuse_by_candidate(search: Search, candidate_ids: list[int]) -> dict[int, di
     rows = (
         Result.objects.filter(search=search, candidate_id__in=candidate_ids).values("candidate_id")
         .annotate(copied=Count("id", filter=Q(reused=True)),
-                  grown=Count("id", filter=Q(path_reused=True)))
+                  path_reused=Count("id", filter=Q(path_reused=True)))
     )  # fmt: skip
-    return {r["candidate_id"]: {"copied": r["copied"], "grown": r["grown"]} for r in rows}
+    return {r["candidate_id"]: {"copied": r["copied"], "path_reused": r["path_reused"]} for r in rows}
 
 
 @dataclass(frozen=True)
@@ -205,7 +205,7 @@ def best_comparison(search: Search, top: int = 10, alpha: float = 0.05) -> BestC
     if best is None:
         return None
     others = list(
-        search.candidates.filter(iteration=best.iteration).exclude(pk=best.pk)
+        search.candidates.filter(round=best.round).exclude(pk=best.pk)
         .order_by(F("rank").asc(nulls_last=True), "index")[: max(top - 1, 0)]
     )  # fmt: skip
     metric = search.refit_metric
@@ -243,7 +243,7 @@ def best_comparison(search: Search, top: int = 10, alpha: float = 0.05) -> BestC
 class HalvingRound:
     """One successive-halving round: its budget, its candidates' scores and the best of them."""
 
-    iteration: int
+    round: int
     n_resources: int | None
     n_candidates: int
     planned: int
@@ -255,12 +255,12 @@ class HalvingRound:
 
 def halving_rounds(search: Search) -> list[HalvingRound]:
     """The rounds run so far (and the ones still planned), from the stored candidates and schedule."""
-    if search.kind != "halving":
+    if search.strategy != "halving":
         return []
     by_round: dict[int, list[tuple[int, dict[str, Any], float | None]]] = {}
-    rows = search.candidates.order_by("index").values_list("iteration", "index", "params", "score")
-    for iteration, index, params, score in rows:
-        by_round.setdefault(iteration, []).append((index, params, score))
+    rows = search.candidates.order_by("index").values_list("round", "index", "params", "score")
+    for rnd, index, params, score in rows:
+        by_round.setdefault(rnd, []).append((index, params, score))
     planned = search.schedule.get("n_candidates", [])
     resources = search.schedule.get("n_resources", [])
     out = []
@@ -270,7 +270,7 @@ def halving_rounds(search: Search) -> list[HalvingRound]:
         best = max(scored, key=lambda s: s[2] or 0.0) if scored else None
         out.append(
             HalvingRound(
-                iteration=i, n_resources=resources[i] if i < len(resources) else None, n_candidates=len(scores),
+                round=i, n_resources=resources[i] if i < len(resources) else None, n_candidates=len(scores),
                 planned=n, best_index=best[0] if best else None, best_score=best[2] if best else None,
                 best_params=best[1] if best else None, scores=scores,
             )

@@ -128,7 +128,7 @@ def search_size(
 
 
 def _size_note(size: pilot.SearchCost) -> str:
-    return f"; {size.grown} of them grown from a smaller model (path reuse)" if size.grown else ""
+    return f"; {size.path_reused} of them grown from a smaller model (path reuse)" if size.path_reused else ""
 
 
 def search_estimate(

@@ -40,7 +40,7 @@ def search_finalize(*, search_id: int) -> Search:
     now = timezone.now()
     failed = [u for u in units if u.status == Status.FAILED]
     last_round = len(search.schedule.get("n_resources", [0])) - 1
-    if not failed and search.kind == "halving" and search.iteration < last_round and _halving_advance(search):
+    if not failed and search.strategy == "halving" and search.round < last_round and _halving_advance(search):
         search.refresh_from_db()
         return search
     results = None if failed else search_cv_results(search=search)
@@ -64,8 +64,8 @@ def _halving_advance(search: Search) -> bool:
 
     Returns False when the round's fits are incomplete. Idempotent: the round number is moved on by a
     conditional UPDATE, so two workers finishing the last units at once create the next round once."""
-    itr = search.iteration
-    cands = list(search.candidates.filter(iteration=itr).order_by("index"))
+    itr = search.round
+    cands = list(search.candidates.filter(round=itr).order_by("index"))
     fits = fits_in_order(Result.objects.filter(candidate__in=cands), len(cands) * search.n_splits)
     if fits is None:
         return False
@@ -78,14 +78,14 @@ def _halving_advance(search: Search) -> bool:
     assert hs is not None
     nxt = [halving.round_params(p, hs, sched.n_resources[itr + 1]) for p in kept]
     with transaction.atomic():
-        moved = Search.objects.filter(pk=search.pk, iteration=itr, status__in=Status.ACTIVE)
-        if not moved.update(iteration=itr + 1):
+        moved = Search.objects.filter(pk=search.pk, round=itr, status__in=Status.ACTIVE)
+        if not moved.update(round=itr + 1):
             return True
         for cand, mean in zip(cands, means, strict=True):  # the round's scores show while the next one runs
             cand.score = mean
         _update_rows(cands, ["score"])
         start = sum(sched.n_candidates[: itr + 1])
-        units = search_round_create(search, nxt, iteration=itr + 1, start=start, n_resources=sched.n_resources[itr + 1])
+        units = search_round_create(search, nxt, round=itr + 1, start=start, n_resources=sched.n_resources[itr + 1])
         search_id = search.pk
         transaction.on_commit(lambda: search_enqueue(search_id=search_id, units=units))
     return True
@@ -110,7 +110,7 @@ def _update_rows(rows: list[Candidate], fields: list[str]) -> None:
 def _store_aggregates(search: Search, results: dict[str, list[Any]]) -> int:
     metrics: list[str] = search.metrics
     rts = search.stored.return_train_score
-    if search.kind == "halving":
+    if search.strategy == "halving":
         best = halving.best_index(results["iter"], results[f"mean_test_{search.refit_metric}"])
     else:
         best = aggregate.best_index(results, search.refit_metric)

@@ -91,9 +91,9 @@ def search_create(
             metrics=list(spec.metrics), refit_metric=spec.refit_metric, n_jobs=spec.n_jobs,
             versions=library_versions(), rerun_of=rerun_of, steps=[list(step) for step in plan.steps],
             study=study, study_n_jobs=spec.n_jobs if study else None, max_machines=max_machines,
-            kind=spec.strategy, schedule=rounds.to_dict() if rounds else {},
+            strategy=spec.strategy, schedule=rounds.to_dict() if rounds else {},
         )  # fmt: skip
-        search_round_create(search, first, iteration=0, start=0, n_resources=rounds.n_resources[0] if rounds else None)
+        search_round_create(search, first, round=0, start=0, n_resources=rounds.n_resources[0] if rounds else None)
         if enqueue:
             search_id = search.pk
             transaction.on_commit(lambda: search_enqueue(search_id=search_id))
@@ -147,13 +147,13 @@ def plan_check_data(plan: Plan) -> DataPlan | None:
 
 
 def search_round_create(
-    search: Search, params: list[dict[str, Any]], *, iteration: int, start: int, n_resources: int | None
+    search: Search, params: list[dict[str, Any]], *, round: int, start: int, n_resources: int | None
 ) -> list[WorkUnit]:
     """A round's candidates (indices from `start`) and the work units that cover them, sized for the
     machines attached (at most `search.max_machines`)."""
     Candidate.objects.bulk_create(
         [
-            Candidate(search=search, index=start + i, params=p, iteration=iteration, n_resources=n_resources)
+            Candidate(search=search, index=start + i, params=p, round=round, n_resources=n_resources)
             for i, p in enumerate(params)
         ],
         batch_size=2000,
@@ -164,7 +164,7 @@ def search_round_create(
     return WorkUnit.objects.bulk_create(
         [
             WorkUnit(search=search, index=first_unit + i, candidate_start=start + a, candidate_stop=start + b,
-                     iteration=iteration)
+                     round=round)
             for i, (a, b) in enumerate(unit_ranges(len(params), search.n_splits, machines))
         ]
     )  # fmt: skip

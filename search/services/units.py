@@ -116,12 +116,12 @@ def _pending_cells(unit: WorkUnit) -> list[tuple[int, int, dict[str, Any]]]:
     ]
 
 
-def halving_subsample(search: Search, iteration: int) -> dict[str, Any] | None:
+def halving_subsample(search: Search, round_no: int) -> dict[str, Any] | None:
     """The runner's subsampling for a halving round over `n_samples` (None when nothing is subsampled)."""
     hs = search.stored.halving
     if hs is None or hs.resource != "n_samples":
         return None
-    n_resources = search.schedule["n_resources"][iteration]
+    n_resources = search.schedule["n_resources"][round_no]
     return {"fraction": n_resources / search.dataset.n_samples, "random_state": search.stored.random_state}
 
 
@@ -142,7 +142,7 @@ def unit_job(unit: WorkUnit, cells: list[tuple[int, int, dict[str, Any]]]) -> Jo
         return_train_score=spec.return_train_score,
         cells=cells,
         cluster_workers=int(settings.Q_CLUSTER.get("workers", 1)),
-        subsample=halving_subsample(search, unit.iteration),
+        subsample=halving_subsample(search, unit.round),
         path_reuse=settings.FANOUT_PATH_REUSE,
     )
 

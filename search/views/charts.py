@@ -81,7 +81,7 @@ def _train_test(search: Search, request: HttpRequest) -> tuple[Any, ...]:
 
 
 def _rounds(search: Search, request: HttpRequest) -> tuple[Any, ...]:
-    if search.kind != "halving" or search.stored.halving is None:
+    if search.strategy != "halving" or search.stored.halving is None:
         raise NothingToDraw("Only successive-halving searches have rounds.")
     return halving_rounds(search), search.refit_metric, search.stored.halving.resource
 

@@ -37,7 +37,7 @@ def test_random_search_form_shows_distributions_and_samples_n_iter(
     with page.expect_navigation():
         page.get_by_role("button", name="Start search").click()
     search = Search.objects.get(owner=user)
-    assert search.kind == "random" and search.n_candidates == 7
+    assert search.strategy == "random" and search.n_candidates == 7
     expect(page.locator(".messages")).to_contain_text(f"Search {search.pk} queued: 35 fits.")
 
 
@@ -66,7 +66,7 @@ def test_halving_over_sampled_candidates_shows_both_sets_of_fields(
     with page.expect_navigation():
         page.get_by_role("button", name="Start search").click()
     search = Search.objects.get(owner=user)
-    assert search.kind == "halving" and search.spec["halving"]["n_candidates"] == 9
+    assert search.strategy == "halving" and search.spec["halving"]["n_candidates"] == 9
     assert search.schedule["n_candidates"] == [9, 3]  # 150 rows // 18 (smallest) allow 2 rounds
 
 
@@ -101,7 +101,7 @@ def test_halving_search_runs_round_by_round_and_shows_its_rounds(
     with page.expect_navigation():
         page.get_by_role("button", name="Start search").click()
     search = Search.objects.get(owner=user)
-    assert search.kind == "halving" and search.schedule["n_candidates"] == [6, 3, 2]
+    assert search.strategy == "halving" and search.schedule["n_candidates"] == [6, 3, 2]
 
     request.getfixturevalue("qcluster")
     page.wait_for_function(

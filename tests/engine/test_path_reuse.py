@@ -116,7 +116,7 @@ def cells_of(grid: dict[str, list[Any]], folds: int = 2) -> list[tuple[int, int,
 
 
 def chained(chains: list[Chain]) -> int:
-    return sum(c.saved for c in chains)
+    return sum(c.fits_saved for c in chains)
 
 
 @pytest.mark.parametrize(

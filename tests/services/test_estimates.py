@@ -170,10 +170,10 @@ def test_path_reuse_costs_a_chain_its_largest_fit() -> None:
     }  # fmt: skip
     grown = pilot.search_cost(**common, path_reuse=True)
     alone = pilot.search_cost(**common, path_reuse=False)
-    assert grown.fits == alone.fits == 18 and grown.grown == 2 * 2 * 3 and alone.grown == 0
+    assert grown.fits == alone.fits == 18 and grown.path_reused == 2 * 2 * 3 and alone.path_reused == 0
     assert grown.cost == pytest.approx((2 + 4) * 40) and alone.cost == pytest.approx((2 + 4) * 70)
     unchained = pilot.search_cost(**{**common, "params": {}}, path_reuse=True)  # no fixed random_state
-    assert unchained.grown == 0 and unchained.cost == alone.cost
+    assert unchained.path_reused == 0 and unchained.cost == alone.cost
 
 
 def test_a_halving_estimate_counts_every_round_at_its_budget(settings: Any) -> None:

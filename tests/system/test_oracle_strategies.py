@@ -219,11 +219,11 @@ def test_halving_rounds_are_stored_as_candidates_and_units_per_round() -> None:
         "strategy": "halving", "halving": {"factor": 2},
     }))  # fmt: skip
     assert search.status == "done"
-    per_round = [Candidate.objects.filter(search=search, iteration=i).count() for i in range(3)]
+    per_round = [Candidate.objects.filter(search=search, round=i).count() for i in range(3)]
     assert per_round == search.schedule["n_candidates"] == [4, 2, 1]
-    assert sorted(set(WorkUnit.objects.filter(search=search).values_list("iteration", flat=True))) == [0, 1, 2]
+    assert sorted(set(WorkUnit.objects.filter(search=search).values_list("round", flat=True))) == [0, 1, 2]
     assert search.n_fits == search.n_fits_done == 7 * 3
-    assert search.iteration == 2
+    assert search.round == 2
 
 
 @pytest.mark.parametrize(
@@ -254,7 +254,7 @@ def test_detail_page_shows_the_rounds_and_their_chart(client: Any) -> None:
     }, owner=user))  # fmt: skip
     body = client.get(reverse("search-detail", args=[search.pk])).content.decode()
     assert "Successive halving rounds" in body and 'id="chart-rounds-plot"' in body
-    rounds = Candidate.objects.filter(search=search).order_by("index").values_list("iteration", "score")
+    rounds = Candidate.objects.filter(search=search).order_by("index").values_list("round", "score")
     for i in range(3):
         best = max(s for it, s in rounds if it == i and s is not None)
         assert f"{best:.4f}" in body

@@ -34,7 +34,7 @@ def test_random_search_from_the_form(client: Client) -> None:
     response = client.post(reverse("search-new"), data)
     assert response.status_code == 302
     search = Search.objects.get()
-    assert search.kind == "random" and search.n_candidates == 6 and search.n_fits == 18
+    assert search.strategy == "random" and search.n_candidates == 6 and search.n_fits == 18
     assert search.spec["param_distributions"] == [json.loads(DISTRIBUTIONS)]
     assert search.spec["random_state"] == 5 and "param_grid" not in search.spec
     assert all(0.01 <= c["C"] <= 100 for c in Candidate.objects.filter(search=search).values_list("params", flat=True))
@@ -45,7 +45,7 @@ def test_halving_from_the_form(client: Client) -> None:
             "halving_min_resources": "", "halving_max_resources": ""}  # fmt: skip
     assert client.post(reverse("search-new"), data).status_code == 302
     search = Search.objects.get()
-    assert search.kind == "halving"
+    assert search.strategy == "halving"
     assert search.spec["halving"] == {"factor": 2, "resource": "n_samples", "min_resources": "exhaust",
                                       "max_resources": "auto", "aggressive_elimination": False}  # fmt: skip
     assert search.schedule["n_candidates"] == [4, 2, 1] and search.n_fits == 7 * 3
@@ -59,7 +59,7 @@ def test_halving_over_sampled_candidates_from_the_form(client: Client) -> None:
     response = client.post(reverse("search-new"), data)
     assert response.status_code == 302, response.context["form"].errors
     search = Search.objects.get()
-    assert search.kind == "halving" and "param_grid" not in search.spec
+    assert search.strategy == "halving" and "param_grid" not in search.spec
     assert search.spec["halving"]["n_candidates"] == "exhaust" and search.spec["halving"]["min_resources"] == "smallest"
     first = 150 // (3 * 2 * 3)  # iris: max_resources (150 rows) // min_resources (2 × 3 folds × 3 classes)
     assert search.schedule["n_candidates"][0] == first == Candidate.objects.filter(search=search).count()
