@@ -22,9 +22,14 @@ for GradientBoosting with `n_iter_no_change`), bagging's `oob_score` (refused wi
 
 **Fit keys.** `fit_key` is the sha256 of a canonical JSON of everything a fit's scores depend on: the
 estimator steps, the full parameters, the data set's content key, the CV (`cv` dict, fold index and any
-other split setting of the job such as halving's `subsample`), scoring, `return_train_score` and the
-versions of scikit-learn, numpy and scipy. Two fits with the same key give the same scores, so a stored
-one can be copied instead of recomputed (see `search.services.reuse`).
+other split setting of the job such as halving's `subsample`), scoring, `return_train_score`, the
+path-reuse setting (a grown fit's time is what its added trees cost) and the versions of scikit-learn,
+numpy and scipy. Two fits with the same key give the same scores, so a stored one can be copied instead
+of recomputed (see `search.services.reuse`). Only a fit that repeats has a key: every `random_state` of
+the estimator (each pipeline step, each nested estimator) an integer (`reproducible`; estimators without
+one are deterministic), and a shuffled split or a subsample seeded too. An unseeded fit has no key, so it
+is never looked up and never copied from. Adding the path-reuse setting changed every key: fits stored
+before it are not reused.
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from . import registry
 
 # Estimators proven to give identical scores when grown along the parameter (see the module docstring).
 PATH_REUSE: dict[str, str] = {
@@ -139,7 +146,7 @@ def plan_chains(
 
 # Job fields that change how fits are run, not what they compute. Every other field (including ones
 # added later, such as halving's `subsample`) is part of the key, so a new setting can only lower reuse.
-NOT_IN_KEY = ("cells", "n_jobs", "cluster_workers", "data", "params", "path_reuse")  # path reuse: same results
+NOT_IN_KEY = ("cells", "n_jobs", "cluster_workers", "data", "params")
 
 
 def library_versions() -> dict[str, str]:
@@ -150,16 +157,49 @@ def library_versions() -> dict[str, str]:
     return {"scikit-learn": sklearn.__version__, "numpy": numpy.__version__, "scipy": scipy.__version__}
 
 
+def reproducible(steps: Sequence[Sequence[str]], params: Mapping[str, Any]) -> bool:
+    """Whether a fit of these (name, module) steps with these (fixed + candidate) parameters gives the same
+    scores every time: every `random_state` it has (its own, each pipeline step's, each nested estimator's,
+    as `get_params(deep=True)` lists them) is an integer. An estimator without one is deterministic. One
+    that cannot be built is not vouched for."""
+    try:
+        est = registry.build(tuple((str(name), str(module)) for name, module in steps), dict(params))
+        found = est.get_params(deep=True)
+    except Exception:  # noqa: BLE001 - any failure means "not known to repeat", never a crash
+        return False
+    seeds = [v for k, v in found.items() if k == "random_state" or k.endswith("__random_state")]
+    return all(_is_int(seed) for seed in seeds)
+
+
+def _split_reproducible(job: Mapping[str, Any]) -> bool:
+    """A shuffled split (KFold shuffled with no seed) or a halving subsample without a seed differs each run."""
+    cv = job.get("cv") or {}
+    if cv.get("shuffle") and not _is_int(cv.get("random_state")):
+        return False
+    subsample = job.get("subsample")
+    return subsample is None or _is_int(subsample.get("random_state"))
+
+
 def fit_keys(job: Mapping[str, Any]) -> dict[tuple[int, int], str]:
-    """{(candidate, fold): fit key} for a job given as `Job.to_dict()`; empty when its data has no content
-    key (`job["data"]["key"]`, set by the service layer from the data set's row)."""
+    """{(candidate, fold): fit key} for a job given as `Job.to_dict()`, for the cells whose fits repeat (see
+    the module docstring); empty when its data has no content key (`job["data"]["key"]`, set by the service
+    layer from the data set's row) or its split is not seeded."""
     data_key = job["data"].get("key")
-    if not data_key:
+    if not data_key or not _split_reproducible(job):
         return {}
     base = {k: v for k, v in job.items() if k not in NOT_IN_KEY}
     base.update(data=data_key, versions=library_versions())
     fixed = job.get("params") or {}
-    return {(int(c), int(f)): fit_key(base, {**fixed, **p}, int(f)) for c, f, p in job["cells"]}
+    repeats: dict[str, bool] = {}  # canonical params -> reproducible (each candidate is checked once)
+    keys: dict[tuple[int, int], str] = {}
+    for c, f, p in job["cells"]:
+        params = {**fixed, **p}
+        canonical = _canonical(params)
+        if canonical not in repeats:
+            repeats[canonical] = reproducible(job["steps"], params)
+        if repeats[canonical]:
+            keys[(int(c), int(f))] = fit_key(base, params, int(f))
+    return keys
 
 
 def fit_key(base: Mapping[str, Any], params: Mapping[str, Any], fold: int) -> str:

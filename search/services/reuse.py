@@ -1,12 +1,16 @@
 """Reuse across searches: a unit copies stored identical fits instead of recomputing them.
 
-Two fits with the same `fit_key` (see `search.engine.reuse`) compute the same scores. Before a unit
-runs, every pending cell whose key matches a stored successful fit (of another search, or of an
-earlier attempt) gets a new `Result` row with the original's scores, times, host and pid, and
+Two fits with the same `fit_key` (see `search.engine.reuse`) compute the same scores; only fits that
+repeat have one (every `random_state` pinned, a seeded split). Before a unit runs, every pending cell
+whose key matches a stored successful fit of the same owner (another of their searches, or an earlier
+attempt) gets a new `Result` row with the original's scores, times, host and pid, and
 `reused_from` pointing at the fit that was really computed. Only the other cells go to the runner.
 The copies go through the same unique (candidate, fold) constraint as every other write, so a
 duplicate delivery still stores each fit once. Off with FANOUT_REUSE_FITS=0; never for the runs of
 a scaling study (they exist to measure fitting).
+
+Reuse never crosses owners: a copy shows the original's hosts, pids and times, and that someone ran the
+same data. Searches without an owner (the CLI's) are one scope of their own.
 """
 
 from __future__ import annotations
@@ -36,17 +40,23 @@ def results_reuse(*, unit: WorkUnit, job: Job) -> list[Cell]:
     if not keys:
         return list(job.cells)
     wanted = sorted(set(keys.values()))
+    owner_id = unit.search.owner_id
+    scope = (
+        Result.objects.filter(search__owner__isnull=True)
+        if owner_id is None
+        else Result.objects.filter(search__owner_id=owner_id)
+    )  # this owner's fits only
     found: dict[str, dict[str, Any]] = {}
     for start in range(0, len(wanted), LOOKUP_BATCH):
         stored = (
-            Result.objects.filter(fit_key__in=wanted[start : start + LOOKUP_BATCH], error="")  # never a failed fit
+            scope.filter(fit_key__in=wanted[start : start + LOOKUP_BATCH], error="")  # never a failed fit
             .order_by("pk")
             .values("pk", "reused_from_id", "fit_key", "test_scores", "train_scores", "fit_time", "score_time",
                     "host", "pid", "n_test_samples")
         )  # fmt: skip
         for row in stored:
             found.setdefault(row["fit_key"], dict(row))  # the oldest row of each key
-    hits = [(cand, fold) for cand, fold, _ in job.cells if keys[(cand, fold)] in found]
+    hits = [(cand, fold) for cand, fold, _ in job.cells if (cand, fold) in keys and keys[(cand, fold)] in found]
     if hits:
         _copy(unit, hits, keys, found)
     done = set(hits)

@@ -22,7 +22,11 @@ from tests.conftest import create_search, run_inline
 
 pytestmark = pytest.mark.django_db
 
-SMALL = {"estimator": "LogisticRegression", "param_grid": {"C": [0.1, 1.0, 10.0]}, "dataset": "iris", "cv": 3}
+# LogisticRegression has a random_state (sag, saga, liblinear use it): only pinned is a fit known to repeat
+SMALL = {
+    "estimator": "LogisticRegression", "params": {"random_state": 0}, "param_grid": {"C": [0.1, 1.0, 10.0]},
+    "dataset": "iris", "cv": 3,
+}  # fmt: skip
 FOREST = {
     "estimator": "RandomForestClassifier", "params": {"random_state": 0},
     "param_grid": {"n_estimators": [5, 10, 20], "max_depth": [None, 3]},
@@ -120,13 +124,17 @@ def test_reused_fits_show_on_the_detail_page() -> None:
     "change",
     [
         {"param_grid": {"C": [0.2, 2.0, 20.0]}},
-        {"params": {"max_iter": 50}},
+        {"params": {"random_state": 0, "max_iter": 50}},
         {"dataset": "wine"},
         {"cv": 4},
         {"cv": {"n_splits": 3, "shuffle": True, "random_state": 0}},
         {"scoring": "accuracy"},
         {"return_train_score": True},
-        {"estimator": ["StandardScaler", "LogisticRegression"], "param_grid": {"logisticregression__C": [0.1]}},
+        {
+            "estimator": ["StandardScaler", "LogisticRegression"],
+            "params": {"logisticregression__random_state": 0},
+            "param_grid": {"logisticregression__C": [0.1]},
+        },
     ],
 )
 def test_a_changed_fit_is_not_reused(change: dict[str, Any]) -> None:
@@ -193,3 +201,45 @@ def test_lookups_in_batches_find_every_fit(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setattr("search.services.reuse.LOOKUP_BATCH", 2)
     second = run(SMALL)
     assert second.fits_reused == 9 and fits_run(second) == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Whose fits, and which fits, may be copied
+# ---------------------------------------------------------------------------------------------
+
+TREES = {
+    "estimator": "ExtraTreesClassifier", "param_grid": {"n_estimators": [3, 5], "max_depth": [2, None]},
+    "dataset": "iris", "cv": 2,
+}  # fmt: skip
+
+
+def test_another_owner_reuses_none_of_the_fits(owner: User, other: User) -> None:
+    alice = run(SMALL, owner=owner)
+    bob = run(SMALL, owner=other)
+    assert bob.fits_reused == 0 and fits_run(bob) == 9
+    assert not Result.objects.filter(search=bob, reused=True).exists()
+    # CLI searches (no owner) are their own scope: neither Alice's nor Bob's fits, and theirs to nobody else
+    cli = run(SMALL)
+    assert cli.fits_reused == 0 and fits_run(cli) == 9
+    # each scope still reuses its own fits, and only its own
+    for first, again in ((alice, run(SMALL, owner=owner)), (bob, run(SMALL, owner=other)), (cli, run(SMALL))):
+        assert again.fits_reused == 9 and fits_run(again) == 0
+        assert set(Result.objects.filter(search=again).values_list("reused_from__search", flat=True)) == {first.pk}
+
+
+def test_unseeded_random_estimators_reuse_nothing(owner: User) -> None:
+    run(TREES, owner=owner)
+    again = run(TREES, owner=owner)
+    assert again.fits_reused == 0 and fits_run(again) == 8
+    assert not Result.objects.filter(search=again, reused=True).exists()
+
+
+def test_seeded_random_estimators_reuse_every_fit_with_the_same_path_reuse(owner: User) -> None:
+    seeded = {**TREES, "params": {"random_state": 0}}
+    first = run(seeded, owner=owner)
+    again = run(seeded, owner=owner)
+    assert again.fits_reused == 8 and fits_run(again) == 0
+    assert exported(again)["cv_results"] == exported(first)["cv_results"]
+    with override_settings(FANOUT_PATH_REUSE=False):  # another setting: a grown fit's time is not a fresh one's
+        alone = run(seeded, owner=owner)
+    assert alone.fits_reused == 0 and fits_run(alone) == 8
