@@ -107,7 +107,12 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
     CACHES: dict[str, Any] = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            # JSON, not Django's pickles: a value planted in Redis is read as a miss, never run (project/cache.py).
+            "OPTIONS": {"serializer": "project.cache.JSONSerializer"},
+        }
     }
 else:
     CACHES = {
@@ -191,6 +196,9 @@ WHITENOISE_USE_FINDERS = True  # serve static files (Plotly's JS among them) wit
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "search-list"
 LOGOUT_REDIRECT_URL = "login"
+# Failed logins allowed per username and per client address within the window; more are answered 429.
+FANOUT_LOGIN_ATTEMPTS = env_int("FANOUT_LOGIN_ATTEMPTS", 10)
+FANOUT_LOGIN_WINDOW_SECONDS = env_int("FANOUT_LOGIN_WINDOW_SECONDS", 300)
 # Uploaded CSV files larger than this are refused with a message (in MB).
 FANOUT_MAX_UPLOAD_MB = env_int("FANOUT_MAX_UPLOAD_MB", 50)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024

@@ -6,12 +6,14 @@ import json
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
 from django.utils.html import format_html
 
 from search.engine.spec import SpecError
-from search.models import Candidate, Dataset, Result, ScalingStudy, Search, WorkUnit
+from search.models import Candidate, Dataset, Result, ScalingStudy, Search, Status, WorkUnit
 from search.selectors.studies import study_label
 from search.services.scaling import study_create
 from search.services.searches import search_cancel, search_rerun
@@ -19,6 +21,26 @@ from search.services.searches import search_cancel, search_rerun
 admin.site.site_header = "Fanout"
 admin.site.site_title = "Fanout"
 admin.site.index_title = "Searches, work units and results"
+
+
+def _may(request: HttpRequest, *perms: str) -> bool:
+    """Django's own permissions (`search.add_search`, …): a superuser has them all, staff only those granted."""
+    return request.user.has_perms([f"search.{perm}" for perm in perms])
+
+
+def why_not_deletable(search: Search) -> str | None:
+    """Why deleting `search` would cut into work still going (None: it may go). A search's delete cascades
+    into its scaling studies and their runs; deleting a run of a running study takes a run from under it."""
+    if search.status in Status.ACTIVE:
+        return f"it is {search.status}; cancel it first"
+    if search.study_id and ScalingStudy.objects.filter(pk=search.study_id, status__in=Status.ACTIVE).exists():
+        return f"it is a run of scaling study {search.study_id}, which is still running; cancel the study's runs first"
+    active = ScalingStudy.objects.filter(search=search, status__in=Status.ACTIVE).values_list("pk", flat=True)
+    active_runs = Search.objects.filter(study__search=search, status__in=Status.ACTIVE).values_list("study", flat=True)
+    if studies := sorted({*active, *active_runs}):
+        names = ", ".join(f"scaling study {pk}" for pk in studies)
+        return f"its {names} {'is' if len(studies) == 1 else 'are'} still running and would be deleted with it"
+    return None
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
@@ -92,7 +114,36 @@ class SearchAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         return False  # a record of what ran: viewable; the rerun and cancel actions change it
 
     def has_delete_permission(self, request: HttpRequest, obj: Search | None = None) -> bool:
-        return obj is not None and obj.is_finished  # one at a time, and never while workers write to it
+        # One at a time, with Django's delete permission, and never while workers write to it or its studies.
+        return obj is not None and _may(request, "delete_search") and why_not_deletable(obj) is None
+
+    def delete_view(self, request: HttpRequest, object_id: str, extra_context: Any = None) -> HttpResponse:
+        obj = self.get_object(request, unquote(object_id))
+        if obj is not None and _may(request, "delete_search") and (why := why_not_deletable(obj)):
+            return HttpResponseForbidden(f"{obj} was not deleted: {why}.", content_type="text/plain; charset=utf-8")
+        return super().delete_view(request, object_id, extra_context)
+
+    def delete_model(self, request: HttpRequest, obj: Search) -> None:
+        if why := why_not_deletable(obj):  # it started between the confirmation page and the POST
+            raise PermissionDenied(f"{obj} was not deleted: {why}.")
+        super().delete_model(request, obj)
+
+    # The actions' permissions (`@admin.action(permissions=[name])` asks `has_<name>_permission`): a rerun adds
+    # a search, a cancel changes one, a study adds a study and its runs. Only view permission: no action.
+    def has_rerun_permission(self, request: HttpRequest) -> bool:
+        return _may(request, "add_search")
+
+    def has_cancel_permission(self, request: HttpRequest) -> bool:
+        return _may(request, "change_search")
+
+    def has_study_permission(self, request: HttpRequest) -> bool:
+        return _may(request, "add_search", "add_scalingstudy")
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, str] | None = None) -> HttpResponse:
+        action = request.POST.get("action", "") if request.method == "POST" else ""
+        if action in self.actions and action not in self.get_actions(request):
+            raise PermissionDenied(f"you may not run {action!r} on searches")  # else a quiet "no action selected"
+        return super().changelist_view(request, extra_context)
 
     def get_deleted_objects(self, objs: Any, request: HttpRequest) -> tuple[Any, Any, set[str], Any]:
         deleted, counts, _perms_needed, protected = super().get_deleted_objects(objs, request)
@@ -122,7 +173,7 @@ class SearchAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def spec_pretty(self, obj: Search) -> str:
         return format_html("<pre>{}</pre>", json.dumps(obj.spec, indent=2))
 
-    @admin.action(description="Rerun the selected searches (same spec, new search)")
+    @admin.action(permissions=["rerun"], description="Rerun the selected searches (same spec, new search)")
     def rerun(self, request: HttpRequest, queryset: QuerySet[Search]) -> None:
         for search in queryset:
             try:
@@ -132,7 +183,9 @@ class SearchAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                 continue
             self.message_user(request, f"{search} rerun as {new}", messages.SUCCESS)
 
-    @admin.action(description="Run a scaling study (1..N processes) of the selected finished searches")
+    @admin.action(
+        permissions=["study"], description="Run a scaling study (1..N processes) of the selected finished searches"
+    )
     def scaling_study(self, request: HttpRequest, queryset: QuerySet[Search]) -> None:
         for search in queryset:
             if search.status != "done":
@@ -145,7 +198,9 @@ class SearchAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                 continue
             self.message_user(request, f"{search}: {study} started at {study.n_jobs_list} processes", messages.SUCCESS)
 
-    @admin.action(description="Run a scaling study (1..M machines) of the selected finished searches")
+    @admin.action(
+        permissions=["study"], description="Run a scaling study (1..M machines) of the selected finished searches"
+    )
     def scaling_study_machines(self, request: HttpRequest, queryset: QuerySet[Search]) -> None:
         for search in queryset:
             if search.status != "done":
@@ -158,7 +213,7 @@ class SearchAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                 continue
             self.message_user(request, f"{search}: {study} started at {study_label(study)}", messages.SUCCESS)
 
-    @admin.action(description="Cancel the selected searches")
+    @admin.action(permissions=["cancel"], description="Cancel the selected searches")
     def cancel(self, request: HttpRequest, queryset: QuerySet[Search]) -> None:
         cancelled = [s for s in queryset if search_cancel(search=s)]
         skipped = queryset.count() - len(cancelled)

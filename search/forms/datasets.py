@@ -54,6 +54,14 @@ class DatasetUploadForm(forms.Form):
         file_field.help_text = f"A UTF-8 .csv file with a header row, at most {limit} MB."
         file_field.widget.attrs["data-max-bytes"] = str(max_upload_bytes())
 
+    @classmethod
+    def refused(cls, message: str) -> DatasetUploadForm:
+        """An empty form showing why an upload was refused before it was read (on the file field)."""
+        form = cls()
+        form.cleaned_data = {}
+        form.add_error("file", message)
+        return form
+
     def clean_file(self) -> UploadedFile[bytes]:
         uploaded: UploadedFile[bytes] = self.cleaned_data["file"]
         filename = uploaded.name or ""

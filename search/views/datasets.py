@@ -8,13 +8,15 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from search.forms.datasets import DatasetUploadForm
+from search.forms.datasets import DatasetUploadForm, human_size, max_upload_bytes
 from search.models import Dataset
 from search.selectors.datasets import dataset_preview, datasets_of
 from search.services import datasets as datasets_service
 from search.services.datasets import DatasetInUse
+from search.uploads import FORM_ALLOWANCE, UploadLimit, declared_length
 
 PER_PAGE = 25
 
@@ -26,10 +28,41 @@ def dataset_list(request: HttpRequest) -> HttpResponse:
     return render(request, "datasets/list.html", {"page": page, "query": "", "nav": "datasets"})
 
 
+@csrf_exempt  # only until the size is checked: the CSRF check reads the whole body, so it runs in _upload
 @login_required
 @require_http_methods(["GET", "POST"])
 def dataset_upload(request: HttpRequest) -> HttpResponse:
-    form = DatasetUploadForm(request.POST, request.FILES) if request.method == "POST" else DatasetUploadForm()
+    if request.method != "POST":
+        return _upload(request, None)
+    limit, sent = max_upload_bytes(), declared_length(request)
+    if sent > limit + FORM_ALLOWANCE:  # refused before one byte of the body is read
+        return _too_large(
+            request,
+            f"This upload is {human_size(sent)} ({sent} bytes); the limit is {settings.FANOUT_MAX_UPLOAD_MB} MB "
+            "(FANOUT_MAX_UPLOAD_MB). Nothing was read or stored.",
+        )
+    guard = UploadLimit(limit, request)
+    request.upload_handlers.insert(0, guard)
+    return _upload(request, guard)
+
+
+def _too_large(request: HttpRequest, message: str, status: int = 413) -> HttpResponse:
+    context = {"form": DatasetUploadForm.refused(message), "nav": "datasets", "max_mb": settings.FANOUT_MAX_UPLOAD_MB}
+    return render(request, "datasets/upload.html", context, status=status)
+
+
+@csrf_protect
+def _upload(request: HttpRequest, guard: UploadLimit | None) -> HttpResponse:
+    files = request.FILES if request.method == "POST" else None  # parsed now, if the CSRF check has not, via guard
+    if guard is not None and guard.exceeded:  # the form's own size error, made while the file streamed in
+        return _too_large(
+            request,
+            f"{guard.file_name!r} is over the limit: reading stopped at {human_size(guard.received)} "
+            f"({guard.received} bytes); the limit is {settings.FANOUT_MAX_UPLOAD_MB} MB (FANOUT_MAX_UPLOAD_MB). "
+            "Nothing was stored.",
+            status=200,
+        )
+    form = DatasetUploadForm(request.POST, files) if request.method == "POST" else DatasetUploadForm()
     if request.method == "POST" and form.is_valid():
         dataset, created = datasets_service.dataset_upload(owner=request.user, **form.upload_args())
         if created:

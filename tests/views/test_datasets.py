@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from django.conf import settings as django_settings
 from django.contrib.auth.models import User
 from django.contrib.messages import get_messages
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
+from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
 from django.urls import reverse
+from django.utils.crypto import get_random_string
 
 from search.engine.datasets import sha256
 from search.models import Dataset, Search
@@ -222,6 +226,99 @@ def test_too_large_upload_is_refused(client_owner: Client, settings: Any) -> Non
     assert not Dataset.objects.exists()
     (error,) = response.context["form"].errors["file"]
     assert f"({len(GOOD_CSV)} bytes)" in error and "the limit is 0 MB" in error
+
+
+class CountingInput(io.BytesIO):
+    """A request body (`wsgi.input`) that counts the bytes the server side read from it."""
+
+    def __init__(self, body: bytes) -> None:
+        super().__init__(body)
+        self.bytes_read = 0
+
+    def read(self, size: int | None = -1, /) -> bytes:
+        data = super().read(size)
+        self.bytes_read += len(data)
+        return data
+
+    def readline(self, size: int | None = -1, /) -> bytes:
+        line = super().readline(size)
+        self.bytes_read += len(line)
+        return line
+
+
+def post_counted(client: Client, content: bytes, token: str | None = None) -> tuple[Response, CountingInput]:
+    """POST a real multipart upload through a counting body; the response and how much of it was read.
+    With `token`, the client holds that CSRF cookie; the form carries it unless token is "" (a forgery)."""
+    fields: dict[str, Any] = {"target": "label", "name": "", "file": SimpleUploadedFile("big.csv", content)}
+    if token is not None:
+        secret = get_random_string(32)
+        client.cookies[django_settings.CSRF_COOKIE_NAME] = secret
+        fields = {"csrfmiddlewaretoken": secret if token == "valid" else token, **fields}
+    body = encode_multipart(BOUNDARY, fields)
+    stream = CountingInput(body)
+    extra: dict[str, Any] = {"wsgi.input": stream}
+    response = client.generic("POST", reverse("dataset-upload"), body, content_type=MULTIPART_CONTENT, **extra)
+    return response, stream
+
+
+def csv_of_size(n_bytes: int) -> bytes:
+    """A valid CSV of about `n_bytes` (never more)."""
+    rows = [b"a,b,c,label\n"]
+    size, i = len(rows[0]), 0
+    while True:
+        row = f"{i},{i % 7},{i % 11},{'yes' if i % 2 else 'no'}\n".encode()
+        if size + len(row) > n_bytes:
+            return b"".join(rows)
+        rows.append(row)
+        size, i = size + len(row), i + 1
+
+
+@pytest.mark.parametrize("enforce_csrf", [False, True], ids=["test-client", "csrf-enforced"])
+def test_an_upload_over_the_limit_is_refused_before_its_body_is_read(
+    owner: User, settings: Any, enforce_csrf: bool
+) -> None:
+    settings.FANOUT_MAX_UPLOAD_MB = 1
+    client = login_client(owner, enforce_csrf_checks=enforce_csrf)  # the CSRF check reads the whole body
+    response, stream = post_counted(client, csv_of_size(3 * 1024 * 1024), token="valid" if enforce_csrf else None)
+    assert response.status_code == 413
+    assert stream.bytes_read == 0  # not one byte of the 3 MB body was read
+    assert not Dataset.objects.exists()
+    (error,) = response.context["form"].errors["file"]
+    assert "This upload is 3.0 MB" in error and "the limit is 1 MB (FANOUT_MAX_UPLOAD_MB)" in error
+    assert 'id="field-file"' in response.content.decode() and error in response.content.decode()
+
+
+def test_a_file_over_the_limit_is_stopped_as_soon_as_it_passes(
+    owner: User, client_owner: Client, settings: Any
+) -> None:
+    settings.FANOUT_MAX_UPLOAD_MB = 1
+    content = csv_of_size(1900 * 1024)  # the request is under limit + form allowance: only its file is too large
+    response, stream = post_counted(client_owner, content)
+    assert response.status_code == 200  # a form error on the file field, as for any file the form refuses
+    assert not Dataset.objects.exists()
+    body_size = len(stream.getvalue())
+    assert stream.bytes_read < 1024 * 1024 + 128 * 1024 < body_size  # stopped within a chunk of the limit
+    (error,) = response.context["form"].errors["file"]
+    assert "'big.csv' is over the limit: reading stopped at 1.1 MB" in error
+    assert "the limit is 1 MB (FANOUT_MAX_UPLOAD_MB). Nothing was stored." in error
+
+
+@pytest.mark.parametrize("enforce_csrf", [False, True], ids=["test-client", "csrf-enforced"])
+def test_a_file_just_under_the_limit_is_read_and_stored(owner: User, settings: Any, enforce_csrf: bool) -> None:
+    settings.FANOUT_MAX_UPLOAD_MB = 1
+    content = csv_of_size(1024 * 1024)
+    client = login_client(owner, enforce_csrf_checks=enforce_csrf)
+    response, stream = post_counted(client, content, token="valid" if enforce_csrf else None)
+    assert response.status_code == 302
+    assert stream.bytes_read == len(stream.getvalue())
+    assert bytes(Dataset.objects.get(owner=owner).content or b"") == content
+
+
+def test_an_upload_without_its_csrf_token_is_still_refused(owner: User) -> None:
+    client = login_client(owner, enforce_csrf_checks=True)
+    response, _ = post_counted(client, GOOD_CSV, token="")
+    assert response.status_code == 403
+    assert not Dataset.objects.exists()
 
 
 def test_upload_get_and_post_only(client_owner: Client) -> None:
