@@ -51,17 +51,21 @@ class Dataset(models.Model):
         return {"kind": self.kind, "name": self.source["name"], "options": self.source.get("options", {})}
 
     def local_path(self) -> str | None:
-        """A CSV data set's bytes as a local file, cached per machine by content hash (written once,
-        atomically); None for bundled and generated data."""
+        """A CSV data set's bytes as a local file, cached per machine by the data set's key (the hash of its
+        bytes and target column; written once, atomically); None for bundled and generated data.
+
+        `content` (up to FANOUT_MAX_UPLOAD_MB) is read only when this machine has no copy yet: a row loaded
+        with `defer("content")` loads it then, on access, and never while the file exists."""
         if self.kind != self.Kind.CSV:
             return None
         cache: Path = settings.FANOUT_CACHE_DIR
         cache.mkdir(parents=True, exist_ok=True)
-        content = bytes(self.content or b"")
-        path = cache / f"{hashlib.sha256(content).hexdigest()}.csv"
+        named = len(self.key) == 64 and all(c in "0123456789abcdef" for c in self.key)
+        content = None if named else bytes(self.content or b"")
+        path = cache / f"{self.key if named else hashlib.sha256(content or b'').hexdigest()}.csv"
         if not path.exists():
             tmp = path.with_suffix(f".{time.time_ns()}.{os.getpid()}.tmp")
-            tmp.write_bytes(content)
+            tmp.write_bytes(bytes(self.content or b"") if content is None else content)
             tmp.replace(path)
         return str(path)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +18,8 @@ from search.charts._utils import Figure, base_layout, empty_figure, finite_or_no
 
 LOG_RATIO = 100  # a positive numeric parameter spanning at least this factor is shown on a log scale
 UNSET = "(unset)"  # parallel-coordinates label for candidates that lack a parameter
+HEATMAP_CELLS = 50  # cells per heatmap axis at most: more distinct values are binned
+OTHER = "(other)"  # heatmap cell of the less tried values of a parameter with too many
 
 
 @dataclass(frozen=True)
@@ -155,19 +157,68 @@ def score_vs_param(rows: Sequence[CandidateRow], param: str, metric: str) -> Fig
     return strict_figure([best_trace, avg_trace], layout)
 
 
+def _number_label(v: float, digits: int) -> str:
+    return str(int(v)) if float(v).is_integer() and abs(v) < 1e15 else f"{v:.{digits}g}"
+
+
+def _range_labels(bounds: Sequence[tuple[float, float]]) -> list[str]:
+    """ "lo–hi" per bin (one value: its label), with as many significant digits as it takes to tell every bin
+    apart (Plotly merges equal categories)."""
+    for digits in range(3, 18):
+        labels = [
+            _number_label(lo, digits) if lo == hi else f"{_number_label(lo, digits)}–{_number_label(hi, digits)}"
+            for lo, hi in bounds
+        ]
+        if len(set(labels)) == len(labels):
+            return labels
+    return [f"{label} #{i}" for i, label in enumerate(labels)]
+
+
+def _heatmap_axis(rows: Sequence[CandidateRow], name: str) -> tuple[list[str], dict[Hashable, int], int]:
+    """An axis of at most `HEATMAP_CELLS` cells: (labels, cell index per value key, the cell of any other value).
+
+    Up to `HEATMAP_CELLS` distinct values: one cell each, as they are. More: the numbers are cut into bins of
+    about as many distinct values each (quantiles of the values tried, so a log-uniform draw gets log-spaced
+    bins), the few other values (None, text) keep a cell each; mostly non-numeric values keep the most tried
+    `HEATMAP_CELLS - 1` and put the rest in one "(other)" cell."""
+    values = param_values(rows, name)
+    if len(values) <= HEATMAP_CELLS:
+        return [value_label(v) for v in values], {_key(v): i for i, v in enumerate(values)}, -1
+    numbers = [v for v in values if finite_or_none(v) is not None]  # sorted: param_values puts numbers first
+    others = [v for v in values if finite_or_none(v) is None]
+    if numbers and len(others) <= HEATMAP_CELLS // 2:
+        n_bins = HEATMAP_CELLS - len(others)
+        bins = [numbers[i * len(numbers) // n_bins : (i + 1) * len(numbers) // n_bins] for i in range(n_bins)]
+        index = {_key(v): i for i, chunk in enumerate(bins) for v in chunk}
+        index |= {_key(v): n_bins + j for j, v in enumerate(others)}
+        labels = _range_labels([(chunk[0], chunk[-1]) for chunk in bins]) + [value_label(v) for v in others]
+        return labels, index, -1
+    tried = Counter(_key(row.params[name]) for row in rows if name in row.params)
+    kept = sorted(values, key=lambda v: -tried[_key(v)])[: HEATMAP_CELLS - 1]  # stable: ties in value order
+    kept_keys = {_key(v) for v in kept}
+    shown = [v for v in values if _key(v) in kept_keys]
+    return [*(value_label(v) for v in shown), OTHER], {_key(v): i for i, v in enumerate(shown)}, len(shown)
+
+
 def heatmap(rows: Sequence[CandidateRow], x_param: str, y_param: str, metric: str) -> Figure:
-    """Best mean score per (x value, y value) pair: z[y][x], None where no candidate or all failed."""
-    xs, ys = param_values(rows, x_param), param_values(rows, y_param)
-    groups = _groups(rows, x_param, y_param)
-    z: list[list[float | None]] = []
-    for y in ys:
-        line: list[float | None] = []
-        for x in xs:
-            best = _best(groups.get((_key(x), _key(y)), []))
-            line.append(finite_or_none(best.mean) if best else None)
-        z.append(line)
+    """Best mean score per (x value, y value) pair: z[y][x], None where no candidate or all failed.
+
+    A parameter with more than `HEATMAP_CELLS` distinct values (a random search's continuous draws) is binned
+    (see `_heatmap_axis`), each cell the best of its candidates: at most `HEATMAP_CELLS`² cells, built in one
+    pass over the rows."""
+    xs, x_index, x_other = _heatmap_axis(rows, x_param)
+    ys, y_index, y_other = _heatmap_axis(rows, y_param)
+    best: dict[tuple[int, int], float] = {}
+    for row in rows:
+        score = finite_or_none(row.mean)
+        if score is None or x_param not in row.params or y_param not in row.params:
+            continue
+        cell = (y_index.get(_key(row.params[y_param]), y_other), x_index.get(_key(row.params[x_param]), x_other))
+        if cell not in best or score > best[cell]:
+            best[cell] = score
+    z = [[best.get((j, i)) for i in range(len(xs))] for j in range(len(ys))]
     trace = {
-        "type": "heatmap", "x": [value_label(v) for v in xs], "y": [value_label(v) for v in ys], "z": z,
+        "type": "heatmap", "x": xs, "y": ys, "z": z,
         "colorscale": "Viridis", "colorbar": {"title": {"text": metric}}, "hoverongaps": False,
         "texttemplate": "%{z:.4f}",
         "hovertemplate": f"{x_param}=%{{x}}<br>{y_param}=%{{y}}<br>{metric}=%{{z:.4f}}<extra></extra>",

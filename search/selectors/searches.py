@@ -26,12 +26,14 @@ User = AbstractBaseUser | AnonymousUser
 
 
 def searches_for(user: User) -> QuerySet[Search]:
-    return Search.objects.filter(owner_id=user.pk).select_related("dataset")
+    """The user's searches with their data set's row, without its CSV bytes (up to FANOUT_MAX_UPLOAD_MB, on
+    every list row, page and progress poll otherwise; `Dataset.local_path` loads them where they are needed)."""
+    return Search.objects.filter(owner_id=user.pk).select_related("dataset").defer("dataset__content")
 
 
 def search_for(user: User, pk: int) -> Search:
     """The user's own search, or 404 (another user's search is indistinguishable from a missing one)."""
-    return get_object_or_404(Search.objects.select_related("dataset"), pk=pk, owner_id=user.pk)
+    return get_object_or_404(searches_for(user), pk=pk)
 
 
 SORTS: dict[str, str | OrderBy] = {
@@ -142,12 +144,6 @@ def failures(search: Search, limit: int = 20) -> list[FailureGroup]:
         groups[row["error"].strip().splitlines()[-1]].append((row["candidate__params"], row["n"]))
     out = [FailureGroup(msg, sum(n for _, n in items), [p for p, _ in items][:10]) for msg, items in groups.items()]
     return sorted(out, key=lambda g: -g.count)[:limit]
-
-
-def fit_labels(search: Search) -> list[str]:
-    """ "candidate i, fold k" per fit, in the order of `selectors.results.search_spans`."""
-    rows = Result.objects.filter(search=search).order_by("pk").values_list("candidate__index", "fold")
-    return [f"candidate {c}, fold {f}" for c, f in rows]
 
 
 def candidate_rows(search: Search, metric: str | None = None) -> list[CandidateRow]:

@@ -7,6 +7,7 @@ the uploaded row."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +36,22 @@ def dataset_get_or_create(*, ds: spec_mod.DatasetSpec, owner: Any = None, base_d
     return dataset_with_data(ds, owner, base_dir)[0]
 
 
-def dataset_with_data(ds: spec_mod.DatasetSpec, owner: Any, base_dir: Path | None) -> tuple[Dataset, datasets.Data]:
-    """The row and its rows, built once (a 200 MB generator is not generated twice per search)."""
+@dataclass(frozen=True)
+class LoadedData:
+    """A spec's data read, parsed or generated, and what its Dataset row is made of; nothing stored yet."""
+
+    data: datasets.Data
+    key: str
+    name: str
+    kind: str
+    source: dict[str, Any]
+    content: bytes | None = None  # a CSV file's bytes
+
+
+def dataset_load(ds: spec_mod.DatasetSpec, base_dir: Path | None) -> LoadedData:
+    """Read a CSV file (or load bundled data, or generate it) and parse it, without touching the database:
+    the slow part of a search's creation, run before any transaction takes the write lock (docs/traps.md,
+    sqlite locking). Raises SpecError naming the field."""
     if ds.csv is not None:
         path = Path(ds.csv)
         if not path.is_absolute() and base_dir is not None:
@@ -49,29 +64,36 @@ def dataset_with_data(ds: spec_mod.DatasetSpec, owner: Any, base_dir: Path | Non
             data = datasets.read_csv(content, ds.target or "")
         except datasets.DatasetError as exc:
             raise SpecError("dataset.csv", f"{path.name}: {exc}") from None
-        key = datasets.sha256(content + b"\0" + (ds.target or "").encode())
-        found = Dataset.objects.filter(key=key, owner=owner).first()
-        if found:
-            return found, data
-        return Dataset.objects.create(
-            name=path.name, kind=Dataset.Kind.CSV, source={"target": ds.target, "filename": path.name},
-            content=content, key=key, n_samples=data.n_samples, n_features=data.n_features, owner=owner,
-        ), data  # fmt: skip
+        return LoadedData(
+            data=data, key=csv_key(content, ds.target or ""), name=path.name, kind=Dataset.Kind.CSV,
+            source={"target": ds.target, "filename": path.name}, content=content,
+        )  # fmt: skip
     kind = Dataset.Kind.BUILTIN if ds.name in datasets.BUILTIN else Dataset.Kind.GENERATOR
     source = {"name": ds.name, "options": dict(ds.options)}
-    key = dataset_key(ds)
     try:
         data = load_data({"kind": kind, **source})
     except datasets.DatasetError as exc:  # a generator's own check of its options (n_samples=-1, …)
         raise SpecError("dataset.options", str(exc)) from None
-    found = Dataset.objects.filter(key=key, owner=owner).first()
-    if found:
-        return found, data
     label = str(ds.name) if not ds.options else f"{ds.name}({', '.join(f'{k}={v}' for k, v in ds.options.items())})"
+    return LoadedData(data=data, key=dataset_key(ds), name=label[:200], kind=kind, source=source)
+
+
+def dataset_store(loaded: LoadedData, owner: Any) -> Dataset:
+    """The owner's row for loaded data: the existing one with its key, or a new one. A short write (call it
+    inside the transaction that stores what uses the row); never loads an existing row's CSV bytes."""
+    found = Dataset.objects.filter(key=loaded.key, owner=owner).defer("content").first()
+    if found:
+        return found
     return Dataset.objects.create(
-        name=label[:200], kind=kind, source=source, key=key,
-        n_samples=data.n_samples, n_features=data.n_features, owner=owner,
-    ), data  # fmt: skip
+        name=loaded.name, kind=loaded.kind, source=loaded.source, content=loaded.content, key=loaded.key,
+        n_samples=loaded.data.n_samples, n_features=loaded.data.n_features, owner=owner,
+    )  # fmt: skip
+
+
+def dataset_with_data(ds: spec_mod.DatasetSpec, owner: Any, base_dir: Path | None) -> tuple[Dataset, datasets.Data]:
+    """The row and its rows, built once (a 200 MB generator is not generated twice per search)."""
+    loaded = dataset_load(ds, base_dir)
+    return dataset_store(loaded, owner), loaded.data
 
 
 def _read_csv_bytes(path: Path) -> bytes:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import connection, models, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from search.engine import aggregate, halving
@@ -15,8 +16,53 @@ from search.selectors.searches import unit_warnings
 from search.services.scaling import study_advance
 from search.services.searches import search_enqueue, search_round_create
 
+CELL_BATCH = 500  # candidates per counting query: far below SQLite's and PostgreSQL's parameter limits
+
+
+def _cells(candidate_ids: list[int]) -> dict[tuple[int, int], tuple[bool, bool, bool]]:
+    """(candidate, fold) → (failed, path reused, copied) of the stored fits of these candidates: a query bounded
+    by the batch (the unique (candidate, fold) index), whatever the search holds."""
+    failed = models.ExpressionWrapper(~models.Q(error=""), output_field=models.BooleanField())
+    out: dict[tuple[int, int], tuple[bool, bool, bool]] = {}
+    for start in range(0, len(candidate_ids), CELL_BATCH):
+        rows = (
+            Result.objects.filter(candidate_id__in=candidate_ids[start : start + CELL_BATCH]).annotate(failed=failed)
+            .values_list("candidate_id", "fold", "failed", "path_reused", "reused")
+        )  # fmt: skip
+        out |= {(c, f): (bool(failed), saved, reused) for c, f, failed, saved, reused in rows}
+    return out
+
+
+def results_insert(*, search_id: int, rows: list[Result]) -> int:
+    """Insert fits idempotently (a (candidate, fold) already stored is left as it is: docs/traps.md,
+    at-least-once delivery) and move the search's progress counters by the fits really inserted, in one short
+    transaction whose cost depends on the batch, not on how many fits the search holds. Returns that number.
+
+    The batch's cells are read before and after the insert while the writers of this search are serialised
+    (SQLite: the IMMEDIATE transaction's write lock; PostgreSQL: the search row, locked first), so two
+    deliveries writing the same fits at once count each fit once. `search_finalize` recounts exactly."""
+    if not rows:
+        return 0
+    candidate_ids = sorted({row.candidate_id for row in rows})
+    with transaction.atomic():
+        list(Search.objects.select_for_update(no_key=True).filter(pk=search_id).values_list("pk", flat=True))
+        before = _cells(candidate_ids)
+        Result.objects.bulk_create(rows, ignore_conflicts=True)
+        after = _cells(candidate_ids)
+        new = [flags for cell, flags in after.items() if cell not in before]
+        if new:
+            Search.objects.filter(pk=search_id).update(
+                n_fits_done=F("n_fits_done") + len(new),
+                n_fits_failed=F("n_fits_failed") + sum(failed for failed, _, _ in new),
+                fits_saved=F("fits_saved") + sum(saved for _, saved, _ in new),
+                fits_reused=F("fits_reused") + sum(reused for _, _, reused in new),
+            )
+    return len(new)
+
 
 def search_refresh_progress(*, search_id: int) -> None:
+    """The progress counters recounted over every stored fit of the search (exact; its cost grows with the
+    search: once at the end, in `search_finalize`, while each write moves them with `results_insert`)."""
     done = Result.objects.filter(search_id=search_id).aggregate(
         n=models.Count("pk"), failed=models.Count("pk", filter=~models.Q(error="")),
         saved=models.Count("pk", filter=models.Q(path_reused=True)),

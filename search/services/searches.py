@@ -25,7 +25,7 @@ from search.engine.spec import DatasetSpec, SearchSpec, SpecError, parse_spec
 from search.engine.validate import DataPlan, Plan, plan_for_data, validate_spec
 from search.models import Candidate, ScalingStudy, Search, Status, WorkUnit
 from search.selectors.cluster import live_clusters
-from search.services.datasets import dataset_with_data
+from search.services.datasets import dataset_load, dataset_store
 
 log = logging.getLogger(__name__)
 
@@ -74,16 +74,20 @@ def search_create(
     """Store a validated search with its candidates and work units; enqueue the units after commit.
     `max_machines` limits it to that many machines (see services.machines); its units are sized for them."""
     spec = plan.spec
-    with transaction.atomic():  # a data check that fails stores nothing, not even the data set's row
-        dataset, data = dataset_with_data(spec.dataset, owner, base_dir)
-        planned = plan_for_data(plan, data, max_fits=settings.FANOUT_MAX_FITS)
+    # The slow part first, outside any transaction: every transaction takes SQLite's write lock at BEGIN
+    # (docs/traps.md, sqlite locking), and workers' heartbeats and results must not wait for a CSV parse, a
+    # generator, candidate sampling or the halving schedule. A data check that fails stores nothing, not even
+    # the data set's row.
+    loaded = dataset_load(spec.dataset, base_dir)
+    planned = plan_for_data(plan, loaded.data, max_fits=settings.FANOUT_MAX_FITS)
     plan, rounds = planned.plan, planned.schedule
     first = planned.first_round  # round 0 now; the next rounds once a round is scored (search_finalize)
     n_candidates = planned.n_candidates
     stored_spec = spec.to_dict()
-    if spec.dataset.csv is not None:
-        stored_spec["dataset"] = {"csv": dataset.name, "target": spec.dataset.target, "dataset_id": dataset.pk}
-    with transaction.atomic():
+    with transaction.atomic():  # then the writes only: the data set's row, the search, its candidates and units
+        dataset = dataset_store(loaded, owner)
+        if spec.dataset.csv is not None:
+            stored_spec["dataset"] = {"csv": dataset.name, "target": spec.dataset.target, "dataset_id": dataset.pk}
         search = Search.objects.create(
             name=spec.name, owner=owner, spec=stored_spec, estimator=spec.estimator_label, task=plan.task,
             dataset=dataset, n_candidates=n_candidates, n_splits=spec.cv.n_splits,

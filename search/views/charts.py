@@ -19,8 +19,8 @@ from search.charts import accuracy, speedup
 from search.charts._utils import Figure, empty_figure
 from search.engine.speedup import account, utilisation
 from search.models import Search, Status
-from search.selectors.results import search_spans
-from search.selectors.searches import candidate_rows, fit_labels, halving_rounds, search_for
+from search.selectors.results import labelled_spans, search_spans
+from search.selectors.searches import candidate_rows, halving_rounds, search_for
 from search.selectors.studies import study_counts, study_points
 
 Reader = Callable[[Search, HttpRequest], tuple[Any, ...]]
@@ -88,7 +88,7 @@ def _rounds(search: Search, request: HttpRequest) -> tuple[Any, ...]:
 
 # Timeline, utilisation and busy time are drawn from the fits stored so far (live while running).
 def _timeline(search: Search, request: HttpRequest) -> tuple[Any, ...]:
-    return search_spans(search), fit_labels(search)
+    return labelled_spans(search)
 
 
 def _utilisation(search: Search, request: HttpRequest) -> tuple[Any, ...]:

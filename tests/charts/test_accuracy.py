@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 from typing import Any
 
 import pytest
@@ -151,6 +152,47 @@ def test_heatmap_matrix() -> None:
     assert "%{x}" in hm["hovertemplate"] and "%{y}" in hm["hovertemplate"] and "%{z" in hm["hovertemplate"]
     assert fig["layout"]["title"]["text"] == "best accuracy by C × kernel"
     dumps(fig)
+
+
+def test_heatmap_bins_two_wide_numeric_parameters_to_a_bounded_grid() -> None:
+    """100 × 100 values (10,000 candidates): 50 bins of 2 values per axis, each cell the best of its 4 pairs."""
+    rows = [row(i, (i % 100 + 1) / 1000 + (i // 100 + 1) / 10, C=i % 100 + 1, gamma=float(i // 100 + 1))
+            for i in range(10_000)]  # fmt: skip
+    (hm,) = heatmap(rows, "C", "gamma", "accuracy")["data"]
+    assert hm["x"] == [f"{2 * i + 1}–{2 * i + 2}" for i in range(50)] and hm["y"] == hm["x"]
+    assert len(hm["z"]) == 50 and all(len(line) == 50 for line in hm["z"])
+    assert hm["z"][0][0] == pytest.approx(0.002 + 0.2) and hm["z"][49][49] == pytest.approx(0.1 + 10.0)
+    assert hm["z"][3][7] == pytest.approx(16 / 1000 + 8 / 10)  # C in 15–16, gamma in 7–8: best is (16, 8)
+
+
+def test_heatmap_of_a_random_search_stays_bounded_with_distinct_labels() -> None:
+    rng = random.Random(0)
+    rows = [row(i, rng.random(), C=10 ** rng.uniform(-4, 4), gamma=rng.uniform(0, 1)) for i in range(4000)]
+    rows.append(row(4000, 2.0, C=1e-4, gamma=0.999))  # the best candidate
+    fig = heatmap(rows, "C", "gamma", "accuracy")
+    (hm,) = fig["data"]
+    assert len(hm["x"]) == len(set(hm["x"])) == 50 and len(hm["y"]) == len(set(hm["y"])) == 50
+    assert len(hm["z"]) == 50 and all(len(line) == 50 for line in hm["z"])
+    assert hm["z"][-1][0] == 2.0  # lowest C bin, highest gamma bin
+    assert sum(v is not None for line in hm["z"] for v in line) <= 2500
+    dumps(fig)
+
+
+def test_heatmap_keeps_the_most_frequent_categories_and_groups_the_rest() -> None:
+    rows: list[CandidateRow] = []
+    for k in range(80):  # value k is tried by 80 - k candidates
+        rows += [row(len(rows) + n, 0.5 + k / 1000, k=f"v{k:02d}", s="a" if n % 2 else "b") for n in range(80 - k)]
+    (hm,) = heatmap(rows, "k", "s", "accuracy")["data"]
+    assert hm["x"] == [f"v{k:02d}" for k in range(49)] + ["(other)"] and hm["y"] == ["a", "b"]
+    assert hm["z"][0][-1] == pytest.approx(0.5 + 78 / 1000)  # the best of v49…v79 with s="a"
+    assert hm["z"][0][0] == pytest.approx(0.5)
+
+
+def test_heatmap_bins_numbers_and_keeps_none_apart() -> None:
+    rows = [row(i, float(i), depth=i or None, C=i % 2) for i in range(101)]
+    (hm,) = heatmap(rows, "depth", "C", "accuracy")["data"]
+    assert len(hm["x"]) == 50 and hm["x"][0] == "1–2" and hm["x"][-2:] == ["98–100", "None"]
+    assert hm["z"][0][-1] == 0.0 and hm["z"][1][-2] == 99.0  # None (candidate 0); 98–100 with C=1: 99
 
 
 # --- parallel coordinates ---------------------------------------------------------------------------------------

@@ -208,3 +208,25 @@ def test_estimator_api(client_for: Any, owner: User) -> None:
     assert client.get(reverse("api-estimator", args=["Nope"])).status_code == 404
     moons = client.get(reverse("api-generator", args=["make_moons"])).json()
     assert moons["options"]["n_samples"] == 100
+
+
+def test_pages_polls_charts_and_lists_never_load_the_csv_bytes(client_for: Any, owner: User, tmp_path: Any) -> None:
+    """A CSV data set's bytes (up to FANOUT_MAX_UPLOAD_MB) are read by the runner's cache, never by the pages
+    a user polls: no query of the list, the detail page, its progress poll, charts or exports selects them."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    path = tmp_path / "rows.csv"
+    path.write_text("a,b,y\n" + "".join(f"{i % 7},{(i * 3) % 11},{i % 3}\n" for i in range(90)))
+    spec = {"estimator": "SVC", "dataset": {"csv": str(path), "target": "y"}, "cv": 3,
+            "param_grid": {"C": [0.1, 1], "kernel": ["linear", "rbf"]}}  # fmt: skip
+    search = run_inline(create_search(spec, owner=owner))
+    assert search.status == Status.DONE and search.dataset.content
+    client = client_for(owner)
+    pages = [reverse("search-list"), *urls(search.pk)[:-1]]  # the new-search form lists data sets: not a poll
+    pages += [reverse("search-chart", args=[search.pk, kind]) for kind in ("timeline", "utilisation", "busy")]
+    with CaptureQueriesContext(connection) as queries:
+        for url in pages:
+            assert client.get(url).status_code == 200, url
+    assert len(queries) > len(pages)
+    assert [q["sql"] for q in queries if '"search_dataset"."content"' in q["sql"]] == []

@@ -75,3 +75,21 @@ def test_study_button_and_table(web: Client, owner: User) -> None:
     other.force_login(User.objects.create_user("other", password="a-long-test-password"))
     assert other.post(reverse("search-study", args=[search.pk])).status_code == 404
     assert Search.objects.filter(study__isnull=False).count() == len(study.n_jobs_list)
+
+
+def test_timeline_of_a_search_with_copied_fits_shows_the_fits_it_ran(web: Client, owner: User) -> None:
+    """Fits copied from an identical earlier search are left off the timeline, with their labels."""
+    run_inline(create_search(SPEC, owner=owner))
+    copied = run_inline(create_search(SPEC, owner=owner))  # every fit copied: nothing ran here
+    assert copied.fits_reused == 9
+    response = web.get(reverse("search-chart", args=[copied.pk, "timeline"]))
+    assert response.status_code == 200 and response.json()["data"] == []
+    grid = {"n_estimators": [10, 30, 50, 70]}
+    more = run_inline(create_search({**SPEC, "param_grid": grid}, owner=owner))  # 9 copied, 3 fitted
+    assert more.status == Status.DONE and more.fits_reused == 9
+    response = web.get(reverse("search-chart", args=[more.pk, "timeline"]))
+    assert response.status_code == 200
+    (bars,) = response.json()["data"]
+    assert sorted(label for label, _, _ in bars["customdata"]) == [f"candidate 3, fold {k}" for k in range(3)]
+    for kind in ("utilisation", "busy"):
+        assert web.get(reverse("search-chart", args=[more.pk, kind])).status_code == 200
