@@ -131,6 +131,9 @@ class Search(models.Model):
     schedule = models.JSONField(default=dict, blank=True, help_text="halving: resources and candidates per round")
     fits_saved = models.PositiveIntegerField(default=0, help_text="fits not run thanks to path reuse")
     fits_reused = models.PositiveIntegerField(default=0, help_text="fits copied from identical earlier fits")
+    pilot = models.JSONField(
+        null=True, blank=True, help_text="with no past fits to estimate from: the pilot's estimate (services.estimates)"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from search.services.estimates import search_pilot_run
 from search.services.reconcile import units_reconcile
 from search.services.units import unit_run
 
 
 def run_unit(unit_id: int) -> str:
     return unit_run(unit_id=unit_id).value  # a plain string in django-q2's task row
+
+
+def run_pilot(search_id: int) -> str:
+    return search_pilot_run(search_id=search_id)  # a few fits timed for the estimate; "skipped" if not needed
 
 
 def reconcile() -> dict[str, int]:

@@ -1,4 +1,4 @@
-"""A pilot before launch: time a few real fits of a planned search, then extrapolate to the whole grid.
+"""A pilot: time a few real fits of a search that has no past fits to go by, then extrapolate to the whole grid.
 
 Pure apart from reading a runner's output: no Django. The service layer (search.services.estimates) starts the
 isolated runner (`python -m search.engine.runner`) with `pilot_cells` as its job, and this module reads
@@ -6,10 +6,11 @@ its JSON lines under a hard time budget, kills its process group when the budget
 what came back into seconds per unit of relative cost (engine.cost), the same yardstick the estimate
 from past fits uses.
 
-The runner runs the pilot's cells one after another, most expensive first (`run_job` orders by cost).
-A fit that finished gives its fit + score time. When none finished in time, the one cut off has run
-since the runner's `start` event (sent just before the data is loaded), so the estimate becomes a lower
-bound: "at least X s per fit".
+The service runs it on the cluster (a django-q2 task, never in the web process), and `watch` also stops it
+when its search is cancelled. The runner runs the pilot's cells one after another, most expensive first
+(`run_job` orders by cost). A fit that finished gives its fit + score time. When none finished in time,
+the one cut off has run since the runner's `start` event (sent just before the data is loaded), so the
+estimate becomes a lower bound: "at least X s per fit".
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,6 +50,7 @@ class PilotResult:
     error: str = ""
     runner_pid: int | None = None
     seconds: float = 0.0  # wall time of the whole pilot, interpreter start included
+    stopped: bool = False  # `stop` said so (its search was cancelled): the runner's group was killed
 
     @property
     def per_cost(self) -> float | None:
@@ -163,11 +165,17 @@ def _kill(proc: subprocess.Popen[str]) -> None:
 
 
 def watch(
-    proc: subprocess.Popen[str], costs: dict[int, float], budget: float, startup: float = STARTUP_SECONDS
+    proc: subprocess.Popen[str],
+    costs: dict[int, float],
+    budget: float,
+    startup: float = STARTUP_SECONDS,
+    stop: Callable[[], bool] | None = None,
+    poll: float = 0.5,
 ) -> PilotResult:
     """Read a runner's events until it ends or `budget` seconds have passed since its `start` event (the
-    interpreter is up; it may take `startup` seconds to get there), then make sure its whole process
-    group is gone. `costs` maps candidate index → relative cost."""
+    interpreter is up; it may take `startup` seconds to get there), or until `stop()` (asked every `poll`
+    seconds) says so, then make sure its whole process group is gone. `costs` maps candidate index →
+    relative cost."""
     assert proc.stdout is not None
     began = time.monotonic()
     deadline = began + startup
@@ -176,12 +184,21 @@ def watch(
     fits: list[PilotFit] = []
     done: set[int] = set()
     last: float | None = None
-    error, over = "", False
+    error, over, stopped = "", False, False
+    next_check = began
     while not over:
-        try:
-            event = events.get(timeout=max(0.0, deadline - time.monotonic()))
-        except queue.Empty:
+        now = time.monotonic()
+        if stop is not None and now >= next_check:
+            next_check = now + poll
+            if stop():
+                stopped = True
+                break
+        if now >= deadline:
             break  # out of time
+        try:
+            event = events.get(timeout=min(deadline - now, poll) if stop is not None else deadline - now)
+        except queue.Empty:
+            continue
         kind = "eof" if event is None else event.get("event")
         if event and kind == "start":
             last = time.monotonic()
@@ -197,11 +214,11 @@ def watch(
             over = True
     killed = not over
     pending = [i for i in costs if i not in done]
-    if killed and pending and last is not None:
+    if killed and not stopped and pending and last is not None:
         # A fit was running when the budget ran out. Fits run back to back, so it started at the last
         # event: it takes at least that long (for the first fit this includes loading the data, which is
         # small beside a fit that overruns the budget). Dividing by the largest cost still pending keeps
         # seconds-per-cost a lower bound whichever fit it was.
         fits.append(PilotFit(max(costs[i] for i in pending), time.monotonic() - last, False))
     _kill(proc)
-    return PilotResult(fits, killed, error, proc.pid, time.monotonic() - began)
+    return PilotResult(fits, killed, error, proc.pid, time.monotonic() - began, stopped)

@@ -1,22 +1,26 @@
-"""Estimate a search before it runs: fits, CPU time and wall time, from past fits or from a short pilot.
+"""Estimate a search before it runs: fits, CPU time and wall time, from past fits or from a pilot's fits.
 
 Past fits are weighted by the same relative cost that orders dispatch (engine.cost), so a grid of
 larger models is estimated larger than the history's average: seconds per unit of relative cost ×
 the new grid's total cost. The same data set is preferred; another one is scaled by its row count.
 
-With no past fits of the estimator, a pilot times a few real fits of the planned search (its most
-expensive and its cheapest candidate, first fold) in the isolated runner process, within
-FANOUT_PILOT_SECONDS (0 turns pilots off); its seconds per unit of cost are extrapolated the same way
-(engine.pilot). The budget counts from the runner's start (once the interpreter is up); a pilot cut off
-by it is killed and gives a lower bound ("at least"). Pilot results are cached for PILOT_CACHE_SECONDS
-per (estimator, fixed parameters, data set, folds), so the form's live estimate does not start a runner
-on every keystroke.
+An estimate never fits anything and starts no process: the form asks for one on every change, from the
+web process. With no past fits of the estimator, a pilot runs on the cluster once the search is created
+(`search_pilot_enqueue` sends the django-q2 task `search.tasks.run_pilot`, after the search's own units,
+so it never delays them): it times a few real fits (the most expensive and the cheapest candidate, first
+fold) in a runner process, within FANOUT_PILOT_SECONDS (0 turns pilots off), and is stopped when the
+search is cancelled. Its seconds per unit of cost are extrapolated the same way (engine.pilot), stored
+on the search (`Search.pilot`, shown on its page) and cached for PILOT_CACHE_SECONDS per (estimator, fixed
+parameters, data set, folds), where later estimates find it. The budget counts from the runner's start
+(once the interpreter is up); a pilot cut off by it is killed and gives a lower bound ("at least").
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -28,11 +32,13 @@ from django.core.cache import cache
 from search.engine import datasets, halving, pilot, registry
 from search.engine.cost import relative_cost
 from search.engine.run import Job
+from search.engine.spec import SpecError, parse_spec
 from search.engine.validate import DataPlan, Plan, classes_of, needs_data_to_sample, sampled_for_data
 from search.models import Dataset, Result, Search, Status
 from search.services.datasets import dataset_key
 from search.services.runners import spawn_runner
-from search.services.searches import data_for_check
+
+log = logging.getLogger(__name__)
 
 HISTORY = 2000  # most recent fits looked at
 DEFAULT_EFFICIENCY = 0.9
@@ -146,13 +152,12 @@ def search_estimate(
     the halving rounds when the caller has them (see `search_size`)."""
     estimator = plan.spec.estimator_label
     size = search_size(plan, n_samples=n_samples, n_classes=n_classes, schedule=schedule)
-    processes = min(joblib.effective_n_jobs(plan.spec.n_jobs), size.fits)
-    width = max(1, min(processes, joblib.cpu_count()))
+    processes, width = _widths(plan, size)
     key = dataset.key if dataset is not None else None
     same = _history(estimator, key, owner) if key else None
     found = same or _history(estimator, None, owner)
     if found is None:
-        return _pilot_estimate(plan, key or data_key, processes, width, size)
+        return _without_history(plan, key or data_key, processes, width, size)
     per_cost, seen, rows = found
     scale = 1.0 if same else n_samples / max(rows, 1.0)
     cpu, wall = pilot.extrapolate(
@@ -173,8 +178,19 @@ def _data_source(plan: Plan) -> dict[str, Any] | None:
     return {"kind": str(kind), "name": ds.name, "options": dict(ds.options)}
 
 
-def pilot_run(*, plan: Plan, source: dict[str, Any], budget: float) -> pilot.PilotResult:
-    """Time `plan`'s most expensive and cheapest candidates (first fold) in a runner, within `budget` s."""
+def _widths(plan: Plan, size: pilot.SearchCost) -> tuple[int, int]:
+    """(processes the search asks for, at most its fits; processes that run at once on this machine's cores).
+    Not joblib.effective_n_jobs: in a daemonic django-q2 worker, where pilots run, it says 1."""
+    n_jobs, cores = plan.spec.n_jobs, joblib.cpu_count()
+    processes = min(max(1, n_jobs if n_jobs > 0 else cores + 1 + n_jobs), size.fits)
+    return processes, max(1, min(processes, cores))
+
+
+def pilot_run(
+    *, plan: Plan, source: dict[str, Any], budget: float, stop: Callable[[], bool] | None = None
+) -> pilot.PilotResult:
+    """Time `plan`'s most expensive and cheapest candidates (first fold) in a runner, within `budget` s
+    (or until `stop()`). Only the pilot task calls this: never from a web request (docs: estimates)."""
     spec = plan.spec.to_dict()
     cells = pilot.pilot_cells(plan.candidates)
     job = Job(
@@ -184,26 +200,18 @@ def pilot_run(*, plan: Plan, source: dict[str, Any], budget: float) -> pilot.Pil
         path_reuse=False,  # each pilot fit timed from scratch (a grown one would time only what it added)
     )  # fmt: skip
     proc = spawn_runner(job)
-    return pilot.watch(proc, {i: relative_cost(p) for i, _, p in cells}, budget)
+    return pilot.watch(proc, {i: relative_cost(p) for i, _, p in cells}, budget, stop=stop)
 
 
-def _pilot_estimate(plan: Plan, data_key: str | None, processes: int, width: int, size: pilot.SearchCost) -> Estimate:
-    estimator = plan.spec.estimator_label
-    budget = float(settings.FANOUT_PILOT_SECONDS)
-    source = _data_source(plan)
-    if budget <= 0 or source is None or not plan.candidates:
-        return Estimate(size.fits, processes, None, None, f"no past fits of {estimator} to estimate from yet")
+def _pilot_key(plan: Plan, data_key: str | None, source: dict[str, Any]) -> str:
     spec = plan.spec.to_dict()
-    ident = [estimator, spec.get("params"), data_key or source, spec["cv"], spec.get("scoring")]
-    cache_key = "fanout-pilot:" + hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()
-    found = cache.get(cache_key)
-    if found is None:
-        result = pilot_run(plan=plan, source=source, budget=budget)
-        found = {
-            "per_cost": result.per_cost, "lower_bound": result.lower_bound, "per_fit": result.seconds_per_fit(),
-            "fits": sum(f.finished for f in result.fits), "error": result.error,
-        }  # fmt: skip
-        cache.set(cache_key, found, PILOT_CACHE_SECONDS)
+    ident = [plan.spec.estimator_label, spec.get("params"), data_key or source, spec["cv"], spec.get("scoring")]
+    return "fanout-pilot:" + hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _from_pilot(found: dict[str, Any], plan: Plan, processes: int, width: int, size: pilot.SearchCost) -> Estimate:
+    """The estimate from a pilot's result (`found`, as stored and cached by `search_pilot_run`)."""
+    estimator, budget = plan.spec.estimator_label, float(found.get("budget", settings.FANOUT_PILOT_SECONDS))
     if found["per_cost"] is None:
         why = found["error"].splitlines()[0] if found["error"] else f"no fit started within {budget:g} s"
         return Estimate(size.fits, processes, None, None, f"no past fits of {estimator}; the pilot failed: {why}")
@@ -216,6 +224,114 @@ def _pilot_estimate(plan: Plan, data_key: str | None, processes: int, width: int
     else:
         basis = f"from a pilot of {found['fits']} fits of {estimator}, {found['per_fit']:.2f} s per fit"
     return Estimate(size.fits, processes, cpu, wall, basis + _size_note(size), "pilot", bool(found["lower_bound"]))
+
+
+def _without_history(plan: Plan, data_key: str | None, processes: int, width: int, size: pilot.SearchCost) -> Estimate:
+    """No past fits: a pilot's result if one has run for this estimator, parameters and data, else says so.
+    Never runs one (this is the web process)."""
+    estimator = plan.spec.estimator_label
+    source = _data_source(plan)
+    if settings.FANOUT_PILOT_SECONDS <= 0 or source is None or not plan.candidates:
+        return Estimate(size.fits, processes, None, None, f"no past fits of {estimator} to estimate from yet")
+    found = cache.get(_pilot_key(plan, data_key, source))
+    if found is not None:
+        return _from_pilot(found, plan, processes, width, size)
+    basis = (
+        f"no estimate yet: no past fits of {estimator}; a pilot runs on the cluster when the search starts, "
+        "and the search's page shows its estimate"
+    )
+    return Estimate(size.fits, processes, None, None, basis)
+
+
+def _stored_plan(search: Search) -> tuple[Plan, str | None, dict[str, Any] | None]:
+    """The search's plan as stored (its first round's candidates, not drawn again), the key its pilot is
+    cached under and the runner's description of its data."""
+    steps = [(name, module) for name, module in search.steps] or [
+        (name, registry.lookup(name).module) for name in search.estimator.split(" → ")
+    ]
+    candidates = list(search.candidates.filter(round=0).order_by("index").values_list("params", flat=True))
+    plan = Plan(parse_spec(search.spec_to_replan()), tuple(steps), search.task, candidates)
+    source = _data_source(plan)
+    key = search.dataset.key if plan.spec.dataset.csv is None else _file_key(plan.spec.dataset.csv)
+    return plan, key, source
+
+
+def _search_size(search: Search, plan: Plan) -> pilot.SearchCost:
+    schedule = halving.Schedule.from_dict(search.schedule) if search.schedule else None
+    return search_size(plan, n_samples=search.dataset.n_samples, n_classes=None, schedule=schedule)
+
+
+def search_pilot_enqueue(*, search_id: int) -> bool:
+    """Send a search's pilot to the cluster if nothing else can estimate it: pilots on, no past fits of its
+    estimator (the owner's, on any data set). A pilot cached for the same estimator, parameters and data is
+    stored at once instead. Enqueue it after the search's units (on commit): it then never delays them.
+    Sent at most once per search; returns whether it was sent."""
+    from django_q.tasks import async_task
+
+    search = Search.objects.select_related("dataset").filter(pk=search_id, status__in=Status.ACTIVE).first()
+    if search is None or settings.FANOUT_PILOT_SECONDS <= 0 or search.pilot is not None:
+        return False
+    if _history(search.estimator, None, search.owner) is not None:
+        return False
+    try:
+        plan, key, source = _stored_plan(search)
+    except (SpecError, KeyError) as exc:  # a spec stored by an older version: no pilot, no harm
+        log.warning("no pilot for search %s: %s", search_id, exc)
+        return False
+    if source is None or not plan.candidates:
+        return False
+    found = cache.get(_pilot_key(plan, key, source))
+    if found is not None:
+        _pilot_store(search, plan, found)
+        return False
+    if not Search.objects.filter(pk=search_id, pilot__isnull=True).update(pilot={"state": "queued"}):
+        return False  # sent already
+    try:
+        async_task(
+            "search.tasks.run_pilot", search_id, task_name=f"search-{search_id}-pilot", group=f"search-{search_id}"
+        )
+    except Exception:  # noqa: BLE001 - broker unreachable: the search runs without a pilot
+        log.warning("could not enqueue the pilot of search %s", search_id)
+        Search.objects.filter(pk=search_id).update(pilot=None)
+        return False
+    return True
+
+
+def _pilot_store(search: Search, plan: Plan, found: dict[str, Any]) -> bool:
+    processes, width = _widths(plan, size := _search_size(search, plan))
+    estimate = _from_pilot(found, plan, processes, width, size)
+    pilot_row = {**found, "state": "done", "cpu_seconds": estimate.cpu_seconds,
+                 "wall_seconds": estimate.wall_seconds, "text": estimate.line()}  # fmt: skip
+    return bool(Search.objects.filter(pk=search.pk, status__in=Status.ACTIVE).update(pilot=pilot_row))
+
+
+def search_pilot_run(*, search_id: int) -> str:
+    """The pilot task's work: time a few fits of the search in a runner (bounded by FANOUT_PILOT_SECONDS,
+    stopped when the search is cancelled), then store the result on the search and in the cache. A search
+    that is finished, cancelled or already piloted is skipped. Returns what happened, for django-q2's row."""
+    search = Search.objects.select_related("dataset").filter(pk=search_id, status__in=Status.ACTIVE).first()
+    budget = float(settings.FANOUT_PILOT_SECONDS)
+    if search is None or budget <= 0 or (search.pilot or {}).get("state") == "done":
+        return "skipped"
+    try:
+        plan, key, source = _stored_plan(search)
+    except (SpecError, KeyError) as exc:
+        return f"skipped: {exc}"
+    if source is None or not plan.candidates:
+        return "skipped: no data to time"
+
+    def cancelled() -> bool:
+        return not Search.objects.filter(pk=search_id, status__in=Status.ACTIVE).exists()
+
+    result = pilot_run(plan=plan, source=source, budget=budget, stop=cancelled)
+    if result.stopped:
+        return "cancelled"
+    found = {
+        "per_cost": result.per_cost, "lower_bound": result.lower_bound, "per_fit": result.seconds_per_fit(),
+        "fits": sum(f.finished for f in result.fits), "error": result.error, "budget": budget,
+    }  # fmt: skip
+    cache.set(_pilot_key(plan, key, source), found, PILOT_CACHE_SECONDS)
+    return "stored" if _pilot_store(search, plan, found) else "finished before the pilot"
 
 
 def estimate_plan(*, plan: Plan, owner: Any = None, data_plan: DataPlan | None = None) -> Estimate:
@@ -233,8 +349,7 @@ def estimate_plan(*, plan: Plan, owner: Any = None, data_plan: DataPlan | None =
         plan, schedule = data_plan.plan, data_plan.schedule
         n_samples, n_classes = data_plan.n_samples, data_plan.n_classes
     elif ds.name in datasets.BUILTIN:  # small and bundled: read as the search will
-        data = data_for_check(ds)
-        assert data is not None
+        data = datasets.load_builtin(ds.name)
         n_samples, n_classes = data.n_samples, classes_of(plan, data)
     elif ds.csv is not None:
         n_samples = _csv_rows(ds.csv)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import os
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,15 +15,18 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
+from django.db import connection
 from django.test import Client, override_settings
 from django.urls import reverse
+from django_q.models import OrmQ
 
 from search.engine import halving, pilot
 from search.engine.cost import relative_cost
 from search.models import Search
 from search.services.estimates import _csv_rows, estimate_plan, search_size
-from search.services.searches import plan_search
-from tests.conftest import create_search, run_inline
+from search.services.searches import plan_search, search_cancel
+from search.tasks import run_pilot
+from tests.conftest import create_search, login_client, run_inline
 from tests.services.test_units import alive
 
 pytestmark = pytest.mark.django_db
@@ -38,6 +45,37 @@ def pilots(settings: Any) -> Iterator[None]:
     cache.clear()
 
 
+def _children() -> set[int]:
+    """This process's child processes now (every thread's: /proc/<pid>/task/*/children)."""
+    pid, found = os.getpid(), set()
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with contextlib.suppress(OSError), open(f"/proc/{pid}/task/{task}/children") as f:
+            found |= {int(child) for child in f.read().split()}
+    return found
+
+
+@contextlib.contextmanager
+def children_started() -> Iterator[set[int]]:
+    """The child processes started inside the block: the set before it compared with the children seen
+    every 10 ms until it ends, so one that was started and reaped in between (a pilot's runner lives for
+    seconds) is counted too."""
+    before, started, done = _children(), set[int](), threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            started.update(_children() - before)
+            time.sleep(0.01)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    try:
+        yield started
+    finally:
+        done.set()
+        thread.join()
+        started.update(_children() - before)
+
+
 def test_no_history_and_no_pilot_says_so(settings: Any) -> None:
     settings.FANOUT_PILOT_SECONDS = 0
     estimate = estimate_plan(plan=plan_search(SPEC))
@@ -45,32 +83,53 @@ def test_no_history_and_no_pilot_says_so(settings: Any) -> None:
     assert "no past fits of RandomForestClassifier" in estimate.line()
 
 
-def test_a_pilot_times_real_fits_when_there_is_no_history(pilots: None, monkeypatch: Any) -> None:
-    plan = plan_search(SPEC)
-    estimate = estimate_plan(plan=plan)
-    assert estimate.source == "pilot" and not estimate.lower_bound, estimate.basis
-    assert estimate.cpu_seconds is not None and estimate.cpu_seconds > 0
+def test_a_pilot_times_real_fits_when_there_is_no_history(pilots: None, monkeypatch: Any, owner: User) -> None:
+    """The pilot is the cluster's work (the task `run_pilot`, run here inline): its estimate is stored on the
+    search, shown on its page, and answers later estimates of the same estimator, parameters and data."""
+    search = create_search(SPEC, owner=owner)
+    page = login_client(owner).get(reverse("search-detail", args=[search.pk])).content.decode()
+    assert search.pilot is None and "Estimate from a pilot" not in page
+    assert run_pilot(search.pk) == "stored"
+    search.refresh_from_db()
+    assert search.pilot is not None and search.pilot["state"] == "done" and not search.pilot["lower_bound"]
+    assert search.pilot["per_cost"] > 0 and search.pilot["fits"] == 2 and search.pilot["cpu_seconds"] > 0
+    assert "from a pilot of 2 fits of RandomForestClassifier" in search.pilot["text"]
+    page = login_client(owner).get(reverse("search-detail", args=[search.pk])).content.decode()
+    assert "Estimate from a pilot on the cluster" in page and search.pilot["text"] in page
+    assert run_pilot(search.pk) == "skipped"  # a duplicate delivery times nothing again
+    with children_started() as started:
+        estimate = estimate_plan(plan=plan_search(SPEC), owner=owner)
+    assert not started and estimate.source == "pilot" and not estimate.lower_bound, estimate.basis
+    assert estimate.cpu_seconds == pytest.approx(search.pilot["cpu_seconds"])
     assert estimate.wall_seconds is not None and estimate.wall_seconds > 0
     assert "from a pilot of 2 fits of RandomForestClassifier" in estimate.line()
     ran: list[int] = []  # a second estimate of the same estimator, params and data comes from the cache
     monkeypatch.setattr("search.services.estimates.pilot_run", lambda **kw: ran.append(1))
-    again = estimate_plan(plan=plan_search({**SPEC, "param_grid": {"n_estimators": [10, 20, 40]}}))
+    again = estimate_plan(plan=plan_search({**SPEC, "param_grid": {"n_estimators": [10, 20, 40]}}), owner=owner)
     assert not ran and again.source == "pilot" and again.fits == 9
     # cost grows with the trees; with path reuse each fold grows one forest: 40 trees instead of 20
+    assert estimate.cpu_seconds is not None
     assert again.cpu_seconds == pytest.approx(estimate.cpu_seconds * 40 / 20)
     assert "6 of them grown from a smaller model (path reuse)" in again.basis
+
+
+SLOW = {**SPEC, "param_grid": {"n_estimators": [3000]},
+        "dataset": {"name": "make_classification", "options": {"n_samples": 4000, "n_features": 40}}}  # fmt: skip
 
 
 def test_a_pilot_over_budget_is_stopped_and_reported_as_a_lower_bound(pilots: None, settings: Any) -> None:
     from search.services.estimates import pilot_run
 
     settings.FANOUT_PILOT_SECONDS = 3
-    slow = {**SPEC, "param_grid": {"n_estimators": [3000]},
-            "dataset": {"name": "make_classification", "options": {"n_samples": 4000, "n_features": 40}}}  # fmt: skip
-    plan = plan_search(slow)
+    plan = plan_search(SLOW)
     result = pilot_run(plan=plan, source={"kind": "generator", **plan.spec.dataset.to_dict()}, budget=3)
     assert result.killed and result.lower_bound
     assert result.runner_pid is not None and not alive(result.runner_pid)
+    search = create_search(SLOW)
+    assert run_pilot(search.pk) == "stored"
+    search.refresh_from_db()
+    assert search.pilot is not None and search.pilot["lower_bound"]
+    assert "pilot stopped after 3 s: at least" in search.pilot["text"]
     estimate = estimate_plan(plan=plan)
     assert estimate.source == "pilot" and estimate.lower_bound
     assert "pilot stopped after 3 s: at least" in estimate.line() and estimate.line().startswith("3 fits, at least")
@@ -133,12 +192,22 @@ def test_form_estimate_endpoint() -> None:
     assert Search.objects.count() == 1  # nothing stored
 
 
-def test_runsearch_and_the_form_show_a_pilot_estimate(pilots: None, tmp_path: Path) -> None:
+def test_runsearch_starts_at_once_and_queues_the_pilot_after_the_units(
+    pilots: None, tmp_path: Path, django_capture_on_commit_callbacks: Any
+) -> None:
+    """runsearch estimates from past fits only: with none it says so and starts no process; the pilot goes to
+    the cluster behind the search's own units. Once it has run, the form's estimate comes from it."""
     path = tmp_path / "spec.json"
     path.write_text(json.dumps(SPEC))
     out = io.StringIO()
-    call_command("runsearch", str(path), "--no-wait", stdout=out)
-    assert "  estimate: 6 fits, about " in out.getvalue() and "from a pilot of 2 fits" in out.getvalue()
+    with children_started() as started, django_capture_on_commit_callbacks(execute=True):
+        call_command("runsearch", str(path), "--no-wait", stdout=out)
+    assert not started
+    assert "  estimate: 6 fits; no estimate yet: no past fits of RandomForestClassifier" in out.getvalue()
+    search = Search.objects.get()
+    queued = [m.name() for m in OrmQ.objects.order_by("pk")]
+    assert queued == [f"search-{search.pk}-unit-0", f"search-{search.pk}-pilot"]
+    assert run_pilot(search.pk) == "stored"  # the cluster's worker runs it (here inline)
     user = User.objects.create_user("u", password="a-long-test-password")
     client = Client()
     client.force_login(user)
@@ -146,9 +215,71 @@ def test_runsearch_and_the_form_show_a_pilot_estimate(pilots: None, tmp_path: Pa
         "estimator": "RandomForestClassifier", "params": '{"random_state": 0}', "dataset_kind": "builtin",
         "param_grid": '{"n_estimators": [10, 20]}', "builtin": "wine", "cv_splits": "3", "n_jobs": "-1",
     }  # fmt: skip
-    data = client.post(reverse("search-estimate"), form).json()  # the pilot above is cached: no second runner
+    with children_started() as started:
+        data = client.post(reverse("search-estimate"), form).json()  # the pilot above is cached: no runner
+    assert not started
     assert data["ok"] and data["estimate"]["source"] == "pilot" and data["estimate"]["cpu_seconds"] > 0
     assert "from a pilot of 2 fits" in data["text"]
+
+
+MLP_FORM = {
+    "estimator": "MLPClassifier", "params": '{"hidden_layer_sizes": [500, 500], "max_iter": 200}',
+    "param_grid": '{"alpha": [0.0001, 0.001, 0.01]}', "dataset_kind": "builtin", "builtin": "digits",
+    "cv_splits": "3", "n_jobs": "-1",
+}  # fmt: skip
+
+
+def test_the_estimate_endpoint_never_fits_on_the_web_server(pilots: None, web: Client) -> None:
+    """A large MLP with no past fits: the form's estimate starts no process here and says there is none yet
+    (it used to run a pilot runner on the web host and wait for it)."""
+    with children_started() as started:
+        response = web.post(reverse("search-estimate"), MLP_FORM)
+    assert response.status_code == 200, response.content
+    assert not started, f"the estimate started processes {started}"
+    data = response.json()
+    assert data["ok"] and data["estimate"]["fits"] == 9 and data["estimate"]["cpu_seconds"] is None
+    assert data["text"].startswith("9 fits; no estimate yet: no past fits of MLPClassifier")
+    assert "a pilot runs on the cluster when the search starts" in data["text"]
+    assert Search.objects.count() == 0
+
+
+def test_a_cancelled_searchs_pilot_does_nothing(pilots: None) -> None:
+    search = create_search(SPEC)
+    assert search_cancel(search=search)
+    with children_started() as started:
+        assert run_pilot(search.pk) == "skipped"
+    assert not started
+    search.refresh_from_db()
+    assert search.pilot is None
+    assert estimate_plan(plan=plan_search(SPEC)).source == "none"  # nothing cached either
+
+
+@pytest.mark.django_db(transaction=True)  # the pilot runs in a thread, with its own connection
+def test_cancelling_a_search_stops_its_running_pilot(pilots: None, settings: Any) -> None:
+    settings.FANOUT_PILOT_SECONDS = 120  # far longer than the test waits: only the cancel can end it
+    search = create_search(SLOW)
+    outcome: list[str] = []
+
+    def work() -> None:
+        try:
+            outcome.append(run_pilot(search.pk))
+        finally:
+            connection.close()
+
+    with children_started() as started:
+        thread = threading.Thread(target=work)
+        thread.start()
+        deadline = time.monotonic() + 30
+        while not started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert started, "the pilot's runner never started"
+        time.sleep(1.0)  # the runner is fitting (or still importing scikit-learn)
+        assert search_cancel(search=search)
+        thread.join(timeout=30)
+    assert not thread.is_alive() and outcome == ["cancelled"]
+    assert not [pid for pid in started if alive(pid)]  # the runner's group is gone
+    search.refresh_from_db()
+    assert search.pilot is None
 
 
 def test_the_pilot_engine_imports_without_django() -> None:

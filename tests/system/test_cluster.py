@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
 import multiprocessing as mp
-import os
 import re
 import time
 from pathlib import Path
 from typing import Any
 
+import joblib
 import pytest
 
 from search.engine.run import Job, RunInfo, run_job
@@ -17,15 +18,20 @@ from search.models import Result, Search, Status
 from search.services.searches import plan_search, search_create
 from tests.conftest import manage
 
+# The cores a runner is granted here (what RunInfo records: joblib's count, CPU affinity and quotas included).
+CORES = joblib.cpu_count()
+# With path reuse a unit's tasks are its chains, one per (max_depth, fold): 40 → 80 trees. Enough depths that
+# the search can fill every core (2 on a 2-core machine, as many as it takes on a larger one).
+DEPTHS: list[int | None] = [None, *range(6, 6 + 2 * (max(2, math.ceil(CORES / 5)) - 1), 2)]
 CPU_BOUND = {
     "name": "cpu-bound",
     "estimator": "RandomForestClassifier",
     "params": {"random_state": 0},
-    "param_grid": {"n_estimators": [40, 80], "max_depth": [None, 6]},
+    "param_grid": {"n_estimators": [40, 80], "max_depth": DEPTHS},
     "dataset": {"name": "make_classification", "options": {"n_samples": 1500, "n_features": 20}},
     "cv": 5,
 }
-needs_cores = pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs at least 2 cores to see parallelism")
+needs_cores = pytest.mark.skipif(CORES < 2, reason="needs at least 2 cores to see parallelism")
 
 
 def wait_finished(search: Search, timeout: float = 180) -> Search:
@@ -45,14 +51,14 @@ def test_a_search_through_a_real_qcluster_uses_every_core(qcluster: Any) -> None
     wait_finished(search)
     assert search.status == Status.DONE, search.error
     unit = search.units.get()
-    cores = os.cpu_count()
+    assert len(DEPTHS) * 5 >= CORES  # the unit has a task for every core
     # The proof that joblib was not silently reduced to one process inside the daemonic worker:
-    assert unit.n_jobs_effective == cores
-    assert unit.processes_used == cores
+    assert unit.n_jobs_effective == CORES
+    assert unit.processes_used == CORES
     fit_pids = set(Result.objects.filter(search=search).values_list("pid", flat=True))
-    assert len(fit_pids) == cores and unit.worker_pid not in fit_pids
-    assert search.cores_used == cores
-    assert Result.objects.filter(search=search).count() == search.n_fits == 20
+    assert len(fit_pids) == CORES and unit.worker_pid not in fit_pids
+    assert search.cores_used == CORES
+    assert Result.objects.filter(search=search).count() == search.n_fits == len(DEPTHS) * 2 * 5
 
 
 @needs_cores
@@ -66,7 +72,7 @@ def test_runsearch_waits_for_the_cluster_and_prints_a_summary(qcluster: Any, tmp
     ids = [int(i) for i in re.findall(r"^search (\d+)$", out.stdout, re.M)]
     assert len(ids) == 2
     assert f"search {ids[0]} (cpu-bound): done" in out.stdout
-    assert f"cores used {os.cpu_count()}" in out.stdout
+    assert f"cores used {CORES}" in out.stdout
     assert "best score" in out.stdout and "Traceback" not in out.stderr
     assert set(Search.objects.filter(pk__in=ids).values_list("status", flat=True)) == {Status.DONE}
 
@@ -106,6 +112,6 @@ def test_runsearch_scaling_measures_each_core_count(qcluster: Any, tmp_path: Pat
     assert out.returncode == 0, out.stderr
     assert "speedup" in out.stdout and "efficiency" in out.stdout
     assert "processes  wall (s)  speedup  efficiency" in out.stdout
-    rows = [line.split() for line in out.stdout.splitlines() if re.match(r"^\s+[12]\s+\d", line)]
-    assert [r[0] for r in rows] == ["1", "2"] and rows[0][2] == "1.00x"
+    rows = [line.split() for line in out.stdout.splitlines() if re.match(r"^\s+\d+\s+\d+\.\d+\s+\d+\.\d+x", line)]
+    assert [r[0] for r in rows] == [str(n) for n in range(1, CORES + 1)] and rows[0][2] == "1.00x"  # 1 .. every core
     assert "Amdahl serial fraction" in out.stdout

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+
+import joblib
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client, override_settings
@@ -45,13 +48,16 @@ def test_speedup_charts(web: Client, owner: User) -> None:
 
 
 def test_oversubscription_is_recorded_and_shown(web: Client, owner: User) -> None:
-    search = run_inline(create_search({**SPEC, "n_jobs": 8}, owner=owner))
-    assert search.warnings and "oversubscribed: 1 worker(s) x 8 processes" in search.warnings[0]
+    n_jobs = 2 * joblib.cpu_count()  # twice the cores this machine grants: oversubscribed whatever their number
+    search = run_inline(create_search({**SPEC, "n_jobs": n_jobs}, owner=owner))
+    assert search.warnings and f"oversubscribed: 1 worker(s) x {n_jobs} processes" in search.warnings[0]
     assert "oversubscribed" in web.get(reverse("search-detail", args=[search.pk])).content.decode()
     assert web.get(reverse("search-progress", args=[search.pk])).json()["warnings"] == search.warnings
     with override_settings(FANOUT_REUSE_FITS=False):  # the same fits: they would be copied, not run
         clean = run_inline(create_search(SPEC, owner=owner))
-    assert clean.warnings == []
+    cores, machine = joblib.cpu_count(), os.cpu_count() or 1  # a pinned worker is told so, and nothing else
+    pinned = [f"this worker may use only {cores} of the machine's {machine} cores (CPU affinity or quota)"]
+    assert clean.warnings == ([] if cores >= machine else pinned)
     unit = clean.units.get()
     assert unit.threads["inner_threads"] >= 1 and unit.threads["processes"]
 

@@ -6,6 +6,7 @@ status 2 and one line naming the file and the field.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import sys
@@ -21,7 +22,7 @@ from django.db import connection, transaction
 from search.engine.spec import SpecError
 from search.models import Search, Status
 from search.selectors.studies import AXES, study_label, study_table
-from search.services.estimates import estimate_plan
+from search.services.estimates import estimate_plan, search_pilot_enqueue
 from search.services.scaling import study_advance, study_create
 from search.services.searches import plan_search, search_create
 from search.services.units import unit_run
@@ -89,6 +90,7 @@ class Command(BaseCommand):
                 plans.append((where, plan_search(data)))
             except SpecError as exc:
                 raise CommandError(f"{where}: {exc}", returncode=2) from None
+        # From past fits (or a pilot that already ran) only: no pilot on the batch's critical path.
         estimates = {id(plan): estimate_plan(plan=plan, owner=owner).line() for _, plan in plans}
         searches: list[Search] = []
         with transaction.atomic():  # all or nothing: one bad data set stores none of them
@@ -98,6 +100,8 @@ class Command(BaseCommand):
                     searches.append(search_create(plan=plan, owner=owner, base_dir=base_dir, enqueue=not opts["local"]))
                 except SpecError as exc:
                     raise CommandError(f"{where}: {exc}", returncode=2) from None
+            for s in searches if not opts["local"] else []:  # after every unit: a pilot never delays one
+                transaction.on_commit(functools.partial(search_pilot_enqueue, search_id=s.pk))
         for s, (_, plan) in zip(searches, plans, strict=True):
             self.stdout.write(f"search {s.pk}")
             self.stdout.write(f"  estimate: {estimates[id(plan)]}")
