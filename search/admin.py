@@ -63,6 +63,9 @@ class DatasetAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     search_fields = ["name"]
     readonly_fields = ["kind", "source", "key", "n_samples", "n_features", "created_at"]
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Dataset]:
+        return super().get_queryset(request).defer("content")  # up to FANOUT_MAX_UPLOAD_MB per row
+
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # data sets come from a spec or an upload, where they are validated
 

@@ -18,13 +18,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
 
 from search.engine.reuse import fit_keys
 from search.engine.run import Job
 from search.models import Candidate, Result, WorkUnit
-from search.services.finalize import search_refresh_progress
+from search.services.finalize import results_insert
 
 Cell = tuple[int, int, dict[str, Any]]
 LOOKUP_BATCH = 500  # keys per query: far below SQLite's and PostgreSQL's parameter limits
@@ -82,6 +81,4 @@ def _copy(
                 fit_key=keys[(cand, fold)], reused_from_id=original["reused_from_id"] or original["pk"], reused=True,
             )
         )  # fmt: skip
-    with transaction.atomic():
-        Result.objects.bulk_create(rows, ignore_conflicts=True)
-    search_refresh_progress(search_id=unit.search_id)
+    results_insert(search_id=unit.search_id, rows=rows)

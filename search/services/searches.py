@@ -26,6 +26,7 @@ from search.engine.validate import DataPlan, Plan, plan_for_data, validate_spec
 from search.models import Candidate, ScalingStudy, Search, Status, WorkUnit
 from search.selectors.cluster import live_clusters
 from search.services.datasets import dataset_load, dataset_store
+from search.services.estimates import search_pilot_enqueue
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +102,8 @@ def search_create(
         if enqueue:
             search_id = search.pk
             transaction.on_commit(lambda: search_enqueue(search_id=search_id))
+            # after the units, so the pilot never delays the search's own fits (at most once per search)
+            transaction.on_commit(lambda: search_pilot_enqueue(search_id=search_id))
     return search
 
 

@@ -20,7 +20,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **opts: Any) -> None:
         try:
-            search = Search.objects.select_related("dataset").get(pk=opts["search_id"])
+            search = Search.objects.select_related("dataset").defer("dataset__content").get(pk=opts["search_id"])
         except Search.DoesNotExist:
             raise CommandError(f"search {opts['search_id']} does not exist", returncode=2) from None
         try:
