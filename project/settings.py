@@ -136,6 +136,14 @@ FANOUT_UNIT_TIMEOUT = env_int("FANOUT_UNIT_TIMEOUT", 6 * 3600)
 FANOUT_LEASE_SECONDS = env_int("FANOUT_LEASE_SECONDS", 30)
 # A queued unit that waited this long while the broker holds fewer messages than queued units is sent again.
 FANOUT_RESEND_SECONDS = env_int("FANOUT_RESEND_SECONDS", 60)
+# Each machine's `manage.py fanoutcluster` runs the reconciler this often, beside its workers (not on the queue).
+FANOUT_RECONCILE_SECONDS = env_int("FANOUT_RECONCILE_SECONDS", 5)
+# On SIGTERM, `fanoutcluster` gives its qcluster this long to stop, then SIGKILLs what is left (runners included).
+FANOUT_STOP_SECONDS = env_int("FANOUT_STOP_SECONDS", 5)
+if FANOUT_RECONCILE_SECONDS < 1:
+    raise EnvError(f"FANOUT_RECONCILE_SECONDS={FANOUT_RECONCILE_SECONDS}: expected at least 1 (seconds)")
+if FANOUT_STOP_SECONDS < 0:
+    raise EnvError(f"FANOUT_STOP_SECONDS={FANOUT_STOP_SECONDS}: expected at least 0 (seconds)")
 # How long a running unit keeps retrying its writes while the database is unreachable.
 FANOUT_DB_RETRY_SECONDS = env_int("FANOUT_DB_RETRY_SECONDS", 60)
 # A unit whose runner crashed is retried this many times before the search fails.

@@ -12,8 +12,8 @@ class SearchConfig(AppConfig):
         from django.db.models.signals import post_migrate
         from django_q.signals import post_spawn
 
-        from search.schedules import ensure_schedules
+        from search.schedules import remove_old_schedules
         from search.services.runners import keep_warm_runner
 
-        post_migrate.connect(ensure_schedules, sender=self)
+        post_migrate.connect(remove_old_schedules, sender=self)
         post_spawn.connect(keep_warm_runner, dispatch_uid="fanout-warm-runner")

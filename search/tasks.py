@@ -16,4 +16,6 @@ def run_pilot(search_id: int) -> str:
 
 
 def reconcile() -> dict[str, int]:
+    """Kept for messages an earlier version's schedule left in a broker; the reconciler now runs beside the
+    queue, in `manage.py fanoutcluster`."""
     return units_reconcile()

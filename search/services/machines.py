@@ -8,17 +8,20 @@ the declining worker then waits a short delay, so one of the machines that hold 
 A machine holds a place while it has a running unit of the search with a live lease, or finished one
 within the last lease period (it is between two units). A machine that died stops renewing its
 lease, so once the lease has expired its place is free and another machine takes it over: the run
-still finishes, on at most k machines at any time. Machines are told apart by their name
-(`engine.run.machine_name`: the hostname, or FANOUT_MACHINE_NAME where clusters share a machine).
+still finishes, on at most k machines at any time. Leases and finish times are compared on the database's
+clock (`Now()`), so a machine whose own clock is off neither loses its place nor takes another's. Machines
+are told apart by their name (`engine.run.machine_name`: the hostname, or FANOUT_MACHINE_NAME where clusters
+share a machine).
 """
 
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from django.conf import settings
 from django.db.models import Q
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from search.models import Search, Status, WorkUnit
@@ -31,15 +34,15 @@ class Declined(Exception):
     """This machine may not take the unit: its search already runs on as many machines as it may use."""
 
 
-def machines_holding(*, search_id: int, now: datetime) -> set[str]:
+def machines_holding(*, search_id: int) -> set[str]:
     """The machines that hold a place in a search: a live lease, or a unit finished within a lease period."""
-    recent = now - timedelta(seconds=settings.FANOUT_LEASE_SECONDS)
-    held = Q(status=Status.RUNNING, lease_until__gte=now) | Q(finished_at__gte=recent)
+    recent = Now() - timedelta(seconds=settings.FANOUT_LEASE_SECONDS)
+    held = Q(status=Status.RUNNING, lease_until__gte=Now()) | Q(finished_at__gte=recent)
     hosts = WorkUnit.objects.filter(held, search_id=search_id).exclude(host="").values_list("host", flat=True)
     return set(hosts)
 
 
-def may_claim(*, unit_id: int, host: str, now: datetime) -> bool:
+def may_claim(*, unit_id: int, host: str) -> bool:
     """Whether `host` may claim this unit. Call inside the claim's transaction: on PostgreSQL the search
     row is locked so two machines cannot both take the last place (SQLite's BEGIN IMMEDIATE serialises)."""
     row = WorkUnit.objects.filter(pk=unit_id).values_list("search_id", "search__max_machines").first()
@@ -48,7 +51,7 @@ def may_claim(*, unit_id: int, host: str, now: datetime) -> bool:
         return True
     search_id = row[0]
     list(Search.objects.select_for_update().filter(pk=search_id).values_list("pk", flat=True))
-    holders = machines_holding(search_id=search_id, now=now)
+    holders = machines_holding(search_id=search_id)
     return host in holders or len(holders) < limit
 
 

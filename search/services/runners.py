@@ -1,7 +1,11 @@
 """The warm runner pool of one django-q2 worker, and one-job runners for pilots.
 
 A runner is `python -m search.engine.runner` in its own process group (docs/traps.md, the daemonic-worker
-trap): joblib there gets every core, and one killpg ends it with every loky child."""
+trap): joblib there gets every core, and one killpg ends it with every loky child.
+
+Each runner also gets its own folder for joblib's memory maps (JOBLIB_TEMP_FOLDER): the killpg takes loky's
+resource tracker too, which would have removed them, so `kill_group` removes the folder itself, and a
+worker starting up removes the folders of runners whose worker died (docs/traps.md, cancel and stop)."""
 
 from __future__ import annotations
 
@@ -9,13 +13,17 @@ import contextlib
 import json
 import os
 import queue
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections import deque
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO, Any
 
 from django.conf import settings
@@ -33,6 +41,69 @@ def kill_group(proc: subprocess.Popen[str]) -> None:
     deadline = time.monotonic() + 5.0
     while _group_running(proc.pid) and time.monotonic() < deadline:
         time.sleep(0.01)
+    folder = _temp_folders.pop(proc.pid, None)
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+# joblib's own choice, kept: /dev/shm when it has room (joblib asks for 2 GB free), else a folder on disk.
+SHARED_MEMORY = Path("/dev/shm")
+SHARED_MEMORY_MIN_FREE = 2_000_000_000
+_temp_folders: dict[int, Path] = {}  # runner pid -> its JOBLIB_TEMP_FOLDER
+
+
+def _temp_roots() -> list[Path]:
+    """Where runners' memory-map folders may be: this user's folder in /dev/shm, and one under FANOUT_VAR_DIR."""
+    return [SHARED_MEMORY / f"fanout-{os.getuid()}", settings.VAR_DIR / "tmp"]
+
+
+def _temp_root() -> Path:
+    try:
+        stats = os.statvfs(SHARED_MEMORY)
+        if stats.f_bavail * stats.f_frsize > SHARED_MEMORY_MIN_FREE and os.access(SHARED_MEMORY, os.W_OK):
+            return _temp_roots()[0]
+    except OSError:
+        pass
+    return _temp_roots()[1]
+
+
+def _temp_folder() -> Path:
+    """A new runner's folder, named after this host and this process (its parent), which it never outlives."""
+    return _temp_root() / f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:12]}"
+
+
+def temp_folders_sweep() -> int:
+    """Remove the memory-map folders of runners whose parent process on this host is gone; how many.
+
+    A runner dies with its parent (PR_SET_PDEATHSIG) and kills its own group, loky's resource tracker
+    included, so nothing else removes them. Folders of live parents, and of other hosts sharing the
+    folder, are left alone."""
+    removed = 0
+    host = socket.gethostname()
+    for root in _temp_roots():
+        with contextlib.suppress(OSError):
+            for entry in root.iterdir():
+                name, _, rest = entry.name.rpartition("-")
+                owner_host, _, pid = name.rpartition("-")
+                if owner_host != host or not pid.isdigit() or not rest or _pid_running(int(pid)):
+                    continue
+                shutil.rmtree(entry, ignore_errors=True)
+                removed += 1
+    return removed
+
+
+def _pid_running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: running
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[-1].split()[0] != "Z"
+    except OSError:
+        return True  # no /proc (not Linux): it answered the signal
 
 
 def _group_running(pgid: int) -> bool:
@@ -97,7 +168,10 @@ _keep_spare = False
 
 
 def _start_runner(*, warm: bool) -> subprocess.Popen[str]:
-    return subprocess.Popen(
+    for pid in [pid for pid in _temp_folders if not _pid_running(pid)]:  # ended without kill_group (a pilot)
+        shutil.rmtree(_temp_folders.pop(pid), ignore_errors=True)
+    folder = _temp_folder()  # joblib creates it when it first memory-maps an array
+    proc = subprocess.Popen(
         [sys.executable, "-m", "search.engine.runner", *(["--warm"] if warm else [])],
         cwd=str(settings.BASE_DIR),
         stdin=subprocess.PIPE,
@@ -105,14 +179,17 @@ def _start_runner(*, warm: bool) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,  # its own process group, so one killpg takes every loky child too
-        env={**os.environ, "FANOUT_RUNNER_PARENT": str(os.getpid())},
+        env={**os.environ, "FANOUT_RUNNER_PARENT": str(os.getpid()), "JOBLIB_TEMP_FOLDER": str(folder)},
     )
+    _temp_folders[proc.pid] = folder
+    return proc
 
 
 def keep_warm_runner(**kwargs: Any) -> None:
     """django-q2 `post_spawn` receiver: every worker keeps one warm runner ready."""
     global _keep_spare, _spare
     _keep_spare = True
+    temp_folders_sweep()  # what runners of dead workers left behind
     if _spare is None:
         _spare = Runner(_start_runner(warm=True))
 

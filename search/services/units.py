@@ -7,7 +7,8 @@ Why this shape (docs/traps.md):
 - at-least-once delivery: the unit is claimed with one conditional UPDATE, finished cells are skipped, and
   results are inserted with ON CONFLICT DO NOTHING on (candidate, fold).
 - a killed worker's task may be redelivered late (ORM) or never (Redis): the unit's lease expires and
-  services.reconcile hands it out again.
+  services.reconcile hands it out again. Leases are read and written on the database's clock (`Now()`),
+  never a machine's own: one machine 30 s ahead would otherwise see every other machine's lease expired.
 - cancel: the supervisor polls the unit row at every heartbeat and kills the runner's group."""
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from typing import Any, TypeVar
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Q
+from django.db.models.expressions import CombinedExpression
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from search.engine import registry
@@ -70,17 +73,18 @@ class Stop(StrEnum):
 FLUSH_SECONDS = 0.5
 
 
-def _lease() -> datetime:
-    return timezone.now() + timedelta(seconds=settings.FANOUT_LEASE_SECONDS)
+def _lease() -> CombinedExpression:
+    """The end of a lease taken or renewed now, on the database's clock (the same for every machine)."""
+    return Now() + timedelta(seconds=settings.FANOUT_LEASE_SECONDS)
 
 
 def unit_claim(*, unit_id: int) -> WorkUnit | None:
     """Take a unit for this process with one conditional UPDATE; None if someone else has it or it is over."""
     now = timezone.now()
-    claimable = Q(status=Status.QUEUED) | Q(status=Status.RUNNING, lease_until__lt=now)
+    claimable = Q(status=Status.QUEUED) | Q(status=Status.RUNNING, lease_until__lt=Now())
     live_search = Q(search__status__in=Status.ACTIVE)
     with transaction.atomic():
-        if not may_claim(unit_id=unit_id, host=machine_name(), now=now):
+        if not may_claim(unit_id=unit_id, host=machine_name()):
             raise Declined(unit_id)  # a search limited to machines that already hold a place
         claimed = WorkUnit.objects.filter(claimable, live_search, pk=unit_id).update(
             status=Status.RUNNING,
@@ -89,14 +93,19 @@ def unit_claim(*, unit_id: int) -> WorkUnit | None:
             host=machine_name(),
             worker_pid=os.getpid(),
             runner_pid=None,
-            started_at=now,
+            started_at=Now(),
             finished_at=None,
             error="",
             fits_run=0,
         )
         if not claimed:
             return None
-        unit = WorkUnit.objects.select_related("search", "search__dataset").get(pk=unit_id)
+        # The data set's bytes (a CSV of up to FANOUT_MAX_UPLOAD_MB) stay in the database unless needed.
+        unit = (
+            WorkUnit.objects.select_related("search", "search__dataset")
+            .defer("search__dataset__content")
+            .get(pk=unit_id)
+        )
         Search.objects.filter(pk=unit.search_id, status=Status.QUEUED).update(status=Status.RUNNING, started_at=now)
     return unit
 
@@ -289,7 +298,7 @@ def _supervise(unit: WorkUnit, runner: Runner, progress: _Progress) -> Stop:
 def _finish_unit(unit: WorkUnit, status: str, error: str = "", timed_out: bool = False) -> bool:
     return bool(
         WorkUnit.objects.held(unit).update(
-            status=status, error=error, finished_at=timezone.now(), lease_until=None, timed_out=timed_out
+            status=status, error=error, finished_at=Now(), lease_until=None, timed_out=timed_out
         )
     )
 

@@ -11,9 +11,11 @@ from typing import Any
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from search.models import Result, Search, Status, WorkUnit
+from search.services.machines import Declined
 from search.services.reconcile import units_reconcile
 from search.services.searches import search_cancel, search_enqueue, unit_ranges
 from search.services.units import results_write, unit_claim, unit_run
@@ -150,6 +152,62 @@ def test_reconcile_fails_a_unit_after_max_attempts(settings: Any) -> None:
     assert units_reconcile() == {"requeued": 0, "resent": 0, "failed": 1, "finalized": 1}
     search.refresh_from_db()
     assert search.status == Status.FAILED and "stopped answering" in search.error
+
+
+def machine_clock(monkeypatch: Any, seconds: float) -> None:
+    """This machine's own clock (django.utils.timezone.now) `seconds` off the database's."""
+    real = timezone.now
+    monkeypatch.setattr(timezone, "now", lambda: real() + timedelta(seconds=seconds))
+
+
+@pytest.mark.django_db
+def test_a_machine_clock_30_s_ahead_does_not_requeue_a_live_unit(monkeypatch: Any) -> None:
+    search = create_search(SMALL)
+    unit = unit_claim(unit_id=search.units.get().pk)  # its lease was just taken: 30 s to go
+    assert unit is not None
+    machine_clock(monkeypatch, 30)  # the reconciling machine runs 30 s ahead
+    assert units_reconcile()["requeued"] == 0
+    assert unit_claim(unit_id=unit.pk) is None  # nor may a worker there take it over
+    unit.refresh_from_db()
+    assert unit.status == Status.RUNNING and unit.attempt == 1
+
+
+@pytest.mark.django_db
+def test_a_machine_clock_behind_still_holds_its_lease(monkeypatch: Any) -> None:
+    search = create_search(SMALL)
+    machine_clock(monkeypatch, -60)  # the claiming machine runs a minute behind
+    unit = unit_claim(unit_id=search.units.get().pk)
+    assert unit is not None
+    monkeypatch.undo()  # another machine, on time, reconciles
+    assert units_reconcile()["requeued"] == 0
+    assert WorkUnit.objects.get(pk=unit.pk).status == Status.RUNNING
+
+
+@pytest.mark.django_db
+def test_a_machine_clock_behind_keeps_its_place_in_a_search_limited_to_one_machine(
+    monkeypatch: Any, settings: Any
+) -> None:
+    settings.FANOUT_MAX_FITS_PER_UNIT = 3  # SMALL: 3 units
+    search = create_search(SMALL, max_machines=1)
+    first, second = list(search.units.order_by("index"))[:2]
+    monkeypatch.setenv("FANOUT_MACHINE_NAME", "slow-clock")
+    machine_clock(monkeypatch, -60)
+    assert unit_run(unit_id=first.pk) == "done"  # finished just now, by the database's clock
+    monkeypatch.undo()
+    monkeypatch.setenv("FANOUT_MACHINE_NAME", "on-time")
+    with pytest.raises(Declined):  # the first machine, between two units, still holds the only place
+        unit_claim(unit_id=second.pk)
+
+
+@pytest.mark.django_db
+def test_a_claim_leaves_the_data_sets_bytes_in_the_database(tmp_path: Any) -> None:
+    path = tmp_path / "data.csv"
+    path.write_text("a,b,label\n" + "".join(f"{i},{i % 7},{i % 2}\n" for i in range(60)))
+    search = create_search({**SMALL, "dataset": {"csv": str(path), "target": "label"}})
+    with CaptureQueriesContext(connection) as queries:
+        unit = unit_claim(unit_id=search.units.get().pk)
+    assert unit is not None and unit.search.dataset.kind == "csv"
+    assert not [q["sql"] for q in queries if '"search_dataset"."content"' in q["sql"]]
 
 
 @pytest.mark.django_db

@@ -1,4 +1,4 @@
-"""`python manage.py reconcile`: what the every-minute schedule does, on demand."""
+"""`python manage.py reconcile`: one reconciler pass, as each `fanoutcluster` runs every FANOUT_RECONCILE_SECONDS."""
 
 from __future__ import annotations
 

@@ -1,7 +1,9 @@
-"""`python manage.py serve [ADDR:PORT]`: the web app and one qcluster, started and stopped together.
+"""`python manage.py serve [ADDR:PORT]`: the web app and this machine's cluster, started and stopped together.
 
-This is what `make run` uses on the embedded default. The cluster is stopped as docs/traps.md, cancel and
-stop, says: SIGTERM to its main process, then SIGKILL to its whole process group if anything is left.
+This is what `make run` uses on the embedded default. The cluster is `manage.py fanoutcluster` (a qcluster
+with the reconciler beside it) in a session of its own, so Ctrl+C reaches this process only; it is stopped
+as docs/traps.md, cancel and stop, says: SIGTERM to its main process, which ends every process below it
+within FANOUT_STOP_SECONDS, then SIGKILL to its whole process group if anything is left.
 """
 
 from __future__ import annotations
