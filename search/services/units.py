@@ -35,7 +35,7 @@ from django.utils import timezone
 from search.engine import registry
 from search.engine.run import Job, machine_name
 from search.models import Candidate, Result, Search, Status, WorkUnit
-from search.services.finalize import search_finalize, search_refresh_progress
+from search.services.finalize import results_insert, search_finalize
 from search.services.machines import Declined, may_claim, unit_decline
 from search.services.reuse import results_reuse, reuse_enabled
 from search.services.runners import Runner, runner_release, runner_take, spare_replace
@@ -203,9 +203,7 @@ def results_write(*, unit: WorkUnit, fits: list[dict[str, Any]]) -> None:
         )
         for f in fits
     ]
-    with transaction.atomic():
-        Result.objects.bulk_create(rows, ignore_conflicts=True)
-    search_refresh_progress(search_id=unit.search_id)
+    results_insert(search_id=unit.search_id, rows=rows)
 
 
 def _with_db_retry(action: Callable[[], T], deadline: float) -> T:
