@@ -130,6 +130,8 @@ FANOUT_UNITS_PER_MACHINE = env_int("FANOUT_UNITS_PER_MACHINE", 4)
 FANOUT_MIN_FITS_PER_UNIT = env_int("FANOUT_MIN_FITS_PER_UNIT", 20)
 # A search above this many fits (candidates × folds) is refused before anything is stored.
 FANOUT_MAX_FITS = env_int("FANOUT_MAX_FITS", 1_000_000)
+# A search's n_jobs (processes per unit) beyond ±this is refused; the runner also clamps it to the machine's cores.
+FANOUT_MAX_N_JOBS = env_int("FANOUT_MAX_N_JOBS", 256)
 # Hard limit for one unit, in seconds (django-q2's task timeout is derived from it).
 FANOUT_UNIT_TIMEOUT = env_int("FANOUT_UNIT_TIMEOUT", 6 * 3600)
 # A running unit renews its lease every few seconds; a lease this old means its worker is gone.

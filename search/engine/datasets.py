@@ -1,7 +1,8 @@
 """Data sets: scikit-learn's bundled loaders, its generators, and CSV files with a named target column.
 
 Everything here is deterministic: a generator without `random_state` gets `random_state=0` at
-validation time, so every worker process that rebuilds the data gets the same rows.
+validation time, so every worker process that rebuilds the data gets the same rows; `random_state: null`
+(fresh rows in every process) is refused.
 """
 
 from __future__ import annotations
@@ -47,8 +48,19 @@ GENERATOR_TASK = {
 }
 # Options that only change the return type; allowing them would break (X, y).
 _RESERVED_OPTIONS = {"return_X_y", "as_frame", "return_centers", "coef"}
-# A generated X above this many values (n_samples × n_features; 400 MB of float64) is refused up front.
+# Generated data above this many values (n_samples × n_features, plus make_regression's n_samples × n_targets
+# targets and n_features × n_targets coefficients, plus the clusters' centres; 400 MB of float64) is refused up
+# front.
 MAX_GENERATED_VALUES = 50_000_000
+# Clusters built one at a time in a Python loop (make_classification's n_classes × n_clusters_per_class,
+# make_blobs' centers).
+MAX_GENERATED_CLUSTERS = 10_000
+# make_classification multiplies every row by an n_informative × n_informative matrix: n_samples ×
+# n_informative² multiply-adds (4·10^10 took 2.5 s on 2 busy cores).
+MAX_CLASSIFICATION_WORK = 40_000_000_000
+# make_regression's effective_rank builds a low-rank matrix with two QR decompositions: about n_samples ×
+# n_features × min(n_samples, n_features) operations at a poor rate (5,000 × 2,000 × 2,000 took 47 s).
+MAX_LOW_RANK_WORK = 1_000_000_000
 _DEFAULT_FEATURES = {"make_moons": 2}
 
 
@@ -75,11 +87,14 @@ class Data:
 def generator_options(name: str) -> dict[str, Any]:
     """The generator's keyword options with their defaults (shown to users, checked against)."""
     sig = inspect.signature(GENERATORS[name])
-    return {
+    options = {
         p.name: p.default
         for p in sig.parameters.values()
         if p.default is not inspect.Parameter.empty and p.name not in _RESERVED_OPTIONS
     }
+    if "random_state" in options:
+        options["random_state"] = 0  # ours, not the generator's None: the same rows in every process
+    return options
 
 
 def normalise_generator_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
@@ -93,6 +108,10 @@ def normalise_generator_options(name: str, options: dict[str, Any]) -> dict[str,
         )
     out = dict(options)
     out.setdefault("random_state", 0)  # same rows in every process
+    if out["random_state"] is None:
+        raise DatasetError(
+            "random_state null draws different rows in every process; give an integer seed, or leave it out for 0"
+        )
     _check_generated_size(name, out, allowed)
     return out
 
@@ -109,14 +128,61 @@ def _count(value: Any) -> int | None:
 
 
 def _check_generated_size(name: str, options: dict[str, Any], defaults: dict[str, Any]) -> None:
-    n_samples = _count(options.get("n_samples", defaults.get("n_samples")))
-    n_features = _count(options.get("n_features", defaults.get("n_features", _DEFAULT_FEATURES.get(name, 2))))
-    if n_samples is None or n_features is None or n_samples <= 0 or n_features <= 0:
+    """Refuse generated data whose arrays or work exceed the limits above, counting every option that sizes
+    an array (not only n_samples × n_features). Options that are not positive integers are left to the
+    generator's own validation."""
+
+    def count(key: str, fallback: Any = None) -> int | None:
+        n = _count(options.get(key, defaults.get(key, fallback)))
+        return n if n is not None and n > 0 else None
+
+    n_samples, n_features = count("n_samples"), count("n_features", _DEFAULT_FEATURES.get(name, 2))
+    if n_samples is None or n_features is None:
         return  # the generator's own validation says what is wrong with them
     if n_samples * n_features > MAX_GENERATED_VALUES:
         raise DatasetError(
             f"{name} would generate {n_samples:,} × {n_features:,} = {n_samples * n_features:,} values; "
             f"the limit is {MAX_GENERATED_VALUES:,} (lower n_samples or n_features)"
+        )
+    parts, total = [f"X: {n_samples:,} × {n_features:,}"], n_samples * n_features
+    clusters: tuple[str, int] | None = None
+    work: tuple[str, int, int, str] | None = None  # (what for, operations, limit, what to lower)
+    if name == "make_regression" and (n_targets := count("n_targets")) is not None:
+        parts += [f"y: {n_samples:,} × {n_targets:,}", f"coefficients: {n_features:,} × {n_targets:,}"]
+        total += (n_samples + n_features) * n_targets
+    if name == "make_regression" and options.get("effective_rank") is not None:
+        what = f"to build a low-rank {n_samples:,} × {n_features:,} matrix for effective_rank"
+        ops = n_samples * n_features * min(n_samples, n_features)
+        work = (what, ops, MAX_LOW_RANK_WORK, "lower n_samples or n_features, or leave effective_rank out")
+    if name == "make_classification":
+        n_informative, n_classes, per_class = count("n_informative"), count("n_classes"), count("n_clusters_per_class")
+        if n_informative is not None and n_classes is not None and per_class is not None:
+            clusters = ("n_classes × n_clusters_per_class", n_classes * per_class)
+            parts.append(f"centroids: {clusters[1]:,} × {n_informative:,}")
+            total += clusters[1] * n_informative
+            what = f"to multiply each row by an n_informative × n_informative matrix ({n_informative:,}²)"
+            ops = (n_samples + clusters[1]) * n_informative**2
+            work = (what, ops, MAX_CLASSIFICATION_WORK, "lower n_informative or n_samples")
+    if name == "make_blobs":
+        centers = options.get("centers", defaults.get("centers"))
+        n_centers = len(options["n_samples"]) if isinstance(options.get("n_samples"), list) else _count(centers)
+        if n_centers is not None and not isinstance(centers, list):
+            clusters = ("centers", n_centers)
+            parts.append(f"centres: {n_centers:,} × {n_features:,}")
+            total += n_centers * n_features
+    if clusters is not None and clusters[1] > MAX_GENERATED_CLUSTERS:
+        raise DatasetError(
+            f"{name} would build {clusters[0]} = {clusters[1]:,} clusters, one at a time; the limit is "
+            f"{MAX_GENERATED_CLUSTERS:,}"
+        )
+    if total > MAX_GENERATED_VALUES:
+        raise DatasetError(
+            f"{name} would generate {total:,} values ({', '.join(parts)}); the limit is {MAX_GENERATED_VALUES:,} "
+            "(lower the options that multiply them)"
+        )
+    if work is not None and work[1] > work[2]:
+        raise DatasetError(
+            f"{name} would take about {work[1]:,} operations {work[0]}; the limit is {work[2]:,} ({work[3]})"
         )
 
 

@@ -1,8 +1,10 @@
 """Checks that keep a spec from doing harm or wasting a cluster, beyond scikit-learn's own validation.
 
-- `check_size`: a search above a fit budget is refused with its count, before any candidate is listed.
-- `check_params_safe`: no parameter that writes to or reads from a path (`memory`), and no pipeline
-  parameter that replaces a whole step with a value from JSON.
+- `check_size`: a search above a fit budget (or a halving search of more than `halving.MAX_ROUNDS` rounds)
+  is refused with its count, before any candidate is listed or drawn; so is an `n_jobs` beyond `max_n_jobs`.
+- `check_params_safe`: no parameter that writes to or reads from a path (`memory`), no pipeline
+  parameter that replaces a whole step with a value from JSON, and no estimator `n_jobs` (Fanout sets the
+  processes: the runner fits with one process per fit).
 - `check_target`: a classifier needs class labels, not a continuous target.
 - `check_scoring_on_target`: each scorer is tried on a constant predictor over the real target, so a
   binary-only scorer on three classes (or a log-scale metric on negative targets) is refused before
@@ -13,14 +15,17 @@ Pure: no Django. Every failure is a `SpecError` naming the field.
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Any
 
 import numpy as np
 from sklearn.model_selection import ParameterGrid
 
+from . import halving
 from .spec import SearchSpec, SpecError
 
+MAX_N_JOBS = 256  # processes per unit, the default of FANOUT_MAX_N_JOBS (the runner also clamps to the cores)
 PIPELINE_KEYS = {"steps", "memory", "transform_input"}
 SCORING_SAMPLE_ROWS = 10_000
 MAX_FLOAT_CLASSES = 20  # a float target with more distinct values than this (and than 10% of rows) is continuous
@@ -34,20 +39,28 @@ def count_candidates(spec: SearchSpec) -> int | None:
         n = spec.halving.n_candidates if spec.halving else None
         return n if isinstance(n, int) else None  # "exhaust": known with the data set (services checks it)
     try:
-        return len(ParameterGrid(list(spec.param_grid)))
+        grid = ParameterGrid(list(spec.param_grid))
     except (TypeError, ValueError):
         return None  # validate_spec reports scikit-learn's own message for it
+    # len(grid) without len(): above sys.maxsize len() raises OverflowError
+    return sum(math.prod(len(v) for v in g.values()) for g in grid.param_grid)
 
 
-def check_size(spec: SearchSpec, max_fits: int | None) -> None:
-    """Refuse a search of more than `max_fits` fits (candidates × folds), saying how many it has."""
-    if max_fits is None:
-        return
+def check_size(spec: SearchSpec, max_fits: int | None, *, max_n_jobs: int = MAX_N_JOBS) -> None:
+    """Refuse a search of more than `max_fits` fits (candidates × folds), saying how many it has, a halving
+    search of more rounds than `halving.MAX_ROUNDS` (computed, not built), and an `n_jobs` beyond
+    ±`max_n_jobs` (the FANOUT_MAX_N_JOBS setting)."""
+    if abs(spec.n_jobs) > max_n_jobs:
+        raise SpecError(
+            "n_jobs",
+            f"expected a non-zero integer from -{max_n_jobs} to {max_n_jobs} (-1 = every core; the limit is "
+            f"FANOUT_MAX_N_JOBS), got {spec.n_jobs!r}",
+        )
     n = count_candidates(spec)
     if n is None:
         return
     fits = n * spec.cv.n_splits
-    if fits > max_fits:
+    if max_fits is not None and fits > max_fits:
         random = bool(getattr(spec, "param_distributions", ()))
         sampled = "n_iter" if spec.strategy == "random" else "halving.n_candidates"
         field = "cv.n_splits" if spec.cv.n_splits > n else (sampled if random else "param_grid")
@@ -57,6 +70,11 @@ def check_size(spec: SearchSpec, max_fits: int | None) -> None:
             f"{spec.cv.n_splits:,}); the limit is {max_fits:,} (FANOUT_MAX_FITS). Use fewer values or folds, "
             "or split it into several searches.",
         )
+    if spec.halving is not None and n > 0:  # the rounds in closed form, before any is built
+        try:
+            halving.check_rounds(n, spec.halving.factor)
+        except halving.TooManyRounds as exc:
+            raise SpecError("halving.factor", str(exc)) from None
 
 
 def _param_sources(spec: SearchSpec) -> list[tuple[str, dict[str, Any]]]:
@@ -74,8 +92,12 @@ def check_params_safe(spec: SearchSpec) -> None:
     and in a pipeline no parameter that swaps a whole step or the step list for a JSON value."""
     steps = {name.lower() for name in spec.estimator}
     pipeline = len(spec.estimator) > 1
+    if spec.halving is not None and _is_n_jobs(spec.halving.resource):
+        raise SpecError("halving.resource", f"{spec.halving.resource!r} is not a budget; {_N_JOBS}")
     for where, params in _param_sources(spec):
         for key in params:
+            if _is_n_jobs(key):
+                raise SpecError(f"{where}.{key}", _N_JOBS)
             if key == "memory" or key.endswith("__memory"):
                 raise SpecError(
                     f"{where}.{key}",
@@ -88,6 +110,14 @@ def check_params_safe(spec: SearchSpec) -> None:
                     f"{key!r} would replace a pipeline step or the pipeline itself; tune a step's own "
                     f"parameters as <step>__<parameter>, e.g. {spec.estimator[-1].lower()}__<parameter>",
                 )
+
+
+_N_JOBS = "Fanout sets the processes (one per fit); use the search's n_jobs"
+
+
+def _is_n_jobs(key: str) -> bool:
+    """An estimator's own process count, on the estimator or on a pipeline step (`<step>__n_jobs`)."""
+    return key == "n_jobs" or key.endswith("__n_jobs")
 
 
 def check_target(task: str, estimator: str, y: np.ndarray) -> None:

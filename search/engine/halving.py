@@ -17,6 +17,11 @@ from typing import Any
 import numpy as np
 
 HALVING_KEYS = {"factor", "resource", "min_resources", "max_resources", "aggressive_elimination", "n_candidates"}
+# scikit-learn takes any factor above 1, but the rounds grow as log(candidates) / log(factor): a factor of
+# 1.0000000000000002 asks 3 candidates for 5 × 10^15 rounds (the schedule filled the memory), and 1.01 runs
+# about 100 times the first round's fits.
+MIN_FACTOR = 1.1
+MAX_ROUNDS = 100  # rounds of one halving search (factor 1.1 reaches it at about 12,500 candidates)
 
 
 @dataclass(frozen=True)
@@ -80,6 +85,27 @@ class ScheduleError(ValueError):
     pass
 
 
+class TooManyRounds(ScheduleError):
+    """More rounds than MAX_ROUNDS: the factor is too close to 1 for this many candidates."""
+
+
+def required_rounds(n_candidates: int, factor: float) -> int:
+    """`n_required_iterations_` of scikit-learn's halving search, in closed form: 1 + floor(log(n, factor))."""
+    return 1 + floor(log(n_candidates, factor))
+
+
+def check_rounds(n_candidates: int, factor: float) -> int:
+    """The rounds `n_candidates` need at `factor` (what `schedule` builds at most); TooManyRounds above
+    MAX_ROUNDS."""
+    n = required_rounds(n_candidates, factor)
+    if n > MAX_ROUNDS:
+        raise TooManyRounds(
+            f"factor {factor} over {n_candidates:,} candidates makes {n:,} rounds; the limit is {MAX_ROUNDS}. "
+            "Use a larger factor or fewer candidates."
+        )
+    return n
+
+
 def _smallest(hs: HalvingSpec, n_splits: int, n_classes: int | None) -> int:
     """`min_resources_` before "exhaust" raises it: the given integer, else 2 rows per class and fold (or 1)."""
     if isinstance(hs.min_resources, int):
@@ -101,7 +127,7 @@ def schedule(hs: HalvingSpec, *, n_candidates: int, n_samples: int, n_splits: in
         )
     if min_r <= 0:
         raise ScheduleError("min_resources=0: the data set is empty")
-    n_required = 1 + floor(log(n_candidates, hs.factor))
+    n_required = check_rounds(n_candidates, hs.factor)  # before any list is built
     if hs.min_resources == "exhaust":
         min_r = max(min_r, max_r // hs.factor ** (n_required - 1))
     n_possible = 1 + floor(log(max_r // min_r, hs.factor))

@@ -234,7 +234,7 @@ def fit_and_score(
 
     threads = _limit_threads(ctx.threads, ctx.job_token)
     started = time.time()
-    est = clone(ctx.estimator).set_params(**clone(params, safe=False))
+    est = clone(ctx.estimator).set_params(**clone(without_n_jobs(params), safe=False))
     X_train, y_train = _safe_split(est, ctx.X, ctx.y, train)
     X_test, y_test = _safe_split(est, ctx.X, ctx.y, test, train)
     t0 = time.perf_counter()
@@ -267,7 +267,7 @@ def fit_chain(ctx: FitContext, train: np.ndarray, test: np.ndarray, chain: Chain
     if chain.param is None:
         return [fit_and_score(ctx, train, test, first_params, first_cand, chain.fold)]
     threads = _limit_threads(ctx.threads, ctx.job_token)
-    est = clone(ctx.estimator).set_params(**clone(first_params, safe=False))
+    est = clone(ctx.estimator).set_params(**clone(without_n_jobs(first_params), safe=False))
     X_train, y_train = _safe_split(est, ctx.X, ctx.y, train)
     X_test, y_test = _safe_split(est, ctx.X, ctx.y, test, train)
     out: list[FitResult] = []
@@ -329,13 +329,41 @@ def warm_up(n_jobs: int = -1, deadline: float = WARM_UP_SECONDS, need: int | Non
     return len(seen)
 
 
+def _is_n_jobs(key: str) -> bool:
+    return key == "n_jobs" or key.endswith("__n_jobs")
+
+
+def without_n_jobs(params: dict[str, Any]) -> dict[str, Any]:
+    """A candidate's parameters without an estimator's own `n_jobs` (a spec stored before the guard refused
+    them may hold one): the fit keeps `single_process`'s 1."""
+    return {k: v for k, v in params.items() if not _is_n_jobs(k)} if any(map(_is_n_jobs, params)) else params
+
+
+def single_process(est: BaseEstimator) -> BaseEstimator:
+    """Every step's own `n_jobs` set to 1: Fanout already runs one process per fit on every core, so a forest's
+    `n_jobs=-1` would start cores² processes (docs/traps.md, oversubscription and memory). Scores are the same."""
+    own = est.get_params(deep=True)
+    ones = {k: 1 for k in own if _is_n_jobs(k) and own[k] != 1}
+    if ones:
+        est.set_params(**ones)
+    return est
+
+
 def run_info(job: Job) -> RunInfo:
-    """What this machine grants the job, with a warning for every way it would be oversubscribed."""
-    n_jobs = joblib.effective_n_jobs(job.n_jobs)
+    """What this machine grants the job, with a warning for every way it would be oversubscribed. More
+    processes than cores are never started: `n_jobs` is clamped to the cores (and says so)."""
+    granted = joblib.effective_n_jobs(job.n_jobs)
     cores = joblib.cpu_count()  # honours CPU affinity and cgroup quotas
     machine = os.cpu_count() or cores
+    n_jobs = min(granted, cores)
     processes = n_jobs * max(1, job.cluster_workers)
     warnings_: list[str] = []
+    if granted > n_jobs:
+        warnings_.append(
+            f"oversubscribed: {job.cluster_workers} worker(s) x {granted} processes = "
+            f"{granted * max(1, job.cluster_workers)} on {cores} cores asked for (n_jobs={job.n_jobs}); ran "
+            f"{n_jobs} processes"
+        )
     if processes > cores:
         warnings_.append(
             f"oversubscribed: {job.cluster_workers} worker(s) x {n_jobs} processes = {processes} on {cores} cores; "
@@ -343,7 +371,7 @@ def run_info(job: Job) -> RunInfo:
         )
     if cores < machine:
         warnings_.append(f"this worker may use only {cores} of the machine's {machine} cores (CPU affinity or quota)")
-    if job.n_jobs < 0 and n_jobs == 1 and cores > 1:
+    if job.n_jobs < 0 and granted == 1 and cores > 1:
         warnings_.append("joblib granted 1 process for n_jobs=-1 (is this a daemonic process?)")
     return RunInfo(
         n_jobs_requested=job.n_jobs, n_jobs_effective=n_jobs, cpu_count=cores, host=machine_name(),
@@ -361,7 +389,7 @@ def run_job(job: Job, on_start: Callable[[RunInfo], None] | None = None) -> Iter
     if not job.cells:
         return
     data = load_data(job.data)
-    estimator = registry.build(tuple(job.steps), job.params)
+    estimator = single_process(registry.build(tuple(job.steps), without_n_jobs(job.params)))
     splits = list(make_cv(job.cv, data.y, is_classifier(estimator)).split(data.X, data.y))
     if job.subsample is not None:
         splits = subsample_splits(splits, float(job.subsample["fraction"]), job.subsample.get("random_state"))
@@ -376,7 +404,7 @@ def run_job(job: Job, on_start: Callable[[RunInfo], None] | None = None) -> Iter
         chains = [Chain(fold, ((cand, params),)) for cand, fold, params in job.cells]
     if len(chains) > 1:
         # pool processes ready first (as many as there are tasks), so the job really runs on all of them
-        warm_up(job.n_jobs, need=len(chains))
+        warm_up(info.n_jobs_effective, need=len(chains))
     order = lpt_order([relative_cost(chain.cells[-1][1]) for chain in chains])  # a chain costs its largest fit
     tasks: Iterable[Any] = (
         joblib.delayed(fit_chain)(ctx, splits[chain.fold][0], splits[chain.fold][1], chain)
@@ -384,7 +412,9 @@ def run_job(job: Job, on_start: Callable[[RunInfo], None] | None = None) -> Iter
     )
     keys = fit_keys(job.to_dict())
     # Arrays above 1 MB reach the worker processes as read-only memory maps, not copies.
-    parallel = joblib.Parallel(n_jobs=job.n_jobs, return_as="generator_unordered", max_nbytes="1M", mmap_mode="r")
+    parallel = joblib.Parallel(
+        n_jobs=info.n_jobs_effective, return_as="generator_unordered", max_nbytes="1M", mmap_mode="r"
+    )
     for results in parallel(tasks):
         for result in results:
             result.fit_key = keys.get((result.candidate, result.fold), "")

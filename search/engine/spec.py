@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import datasets, sampling
-from .halving import HALVING_KEYS, HalvingSpec
+from .halving import HALVING_KEYS, MIN_FACTOR, HalvingSpec
 
 SPEC_KEYS = {
     "name",
@@ -35,7 +35,6 @@ SPEC_KEYS = {
 }
 STRATEGIES = ("grid", "random", "halving")
 DATASET_KEYS = {"name", "options", "csv", "target"}
-MAX_N_JOBS = 1024  # processes per unit; more would fork-bomb the worker's machine
 MAX_NESTING = 8  # lists inside lists in a parameter value (hidden_layer_sizes needs 2)
 CV_KEYS = {"n_splits", "shuffle", "random_state"}
 
@@ -256,8 +255,17 @@ def _parse_halving(value: Any, *, sampled: bool = False) -> HalvingSpec:
                 "n_candidates and min_resources cannot both be 'exhaust'; give min_resources 'smallest' or an integer",
             )
     hs = HalvingSpec(**value)
-    if isinstance(hs.factor, bool) or not isinstance(hs.factor, (int, float)) or not hs.factor > 1:
-        raise SpecError("halving.factor", f"expected a number greater than 1, got {hs.factor!r}")
+    if (
+        isinstance(hs.factor, bool)
+        or not isinstance(hs.factor, (int, float))
+        or (isinstance(hs.factor, float) and not math.isfinite(hs.factor))
+        or not hs.factor >= MIN_FACTOR
+    ):
+        raise SpecError(
+            "halving.factor",
+            f"expected a number greater than 1, of at least {MIN_FACTOR} (each round keeps 1/factor of the "
+            f"candidates; a factor closer to 1 makes hundreds of rounds), got {hs.factor!r}",
+        )
     for key in ("min_resources", "max_resources"):
         if isinstance(getattr(hs, key), bool):
             raise SpecError(f"halving.{key}", f"expected a positive integer, got {getattr(hs, key)!r}")
@@ -308,6 +316,12 @@ def _parse_dataset(value: Any) -> DatasetSpec:
         raise SpecError("dataset.options", f"{name} is a bundled data set and takes no options")
     for key, v in options.items():
         _check_json_value(v, f"dataset.options.{key}")
+    if name in datasets.GENERATORS and "random_state" in options and options["random_state"] is None:
+        raise SpecError(
+            "dataset.options.random_state",
+            "null draws different rows in every process that builds the data, so the folds would mix data sets; "
+            "give an integer seed, or leave it out for 0",
+        )
     if name in datasets.GENERATORS:
         try:
             options = datasets.normalise_generator_options(name, options)
@@ -365,9 +379,8 @@ def parse_spec(data: Any) -> SearchSpec:
     for key, v in params.items():
         _check_json_value(v, f"params.{key}")
     n_jobs = data.get("n_jobs", -1)
-    if not _is_int(n_jobs) or n_jobs == 0 or abs(n_jobs) > MAX_N_JOBS:
-        allowed = f"a non-zero integer from -{MAX_N_JOBS} to {MAX_N_JOBS} (-1 = every core)"
-        raise SpecError("n_jobs", f"expected {allowed}, got {n_jobs!r}")
+    if not _is_int(n_jobs) or n_jobs == 0:  # its bound is a setting: guards.check_size
+        raise SpecError("n_jobs", f"expected a non-zero integer (-1 = every core), got {n_jobs!r}")
     rts = data.get("return_train_score", False)
     if not isinstance(rts, bool):
         raise SpecError("return_train_score", f"expected true or false, got {rts!r}")

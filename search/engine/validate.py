@@ -238,7 +238,12 @@ def _random_candidates(spec: SearchSpec, base: BaseEstimator, n_iter: int) -> li
         where = "param_distributions" if len(spec.param_distributions) == 1 else f"param_distributions[{di}]"
         for key in dist:
             _check_param_name(base, valid, key, where)
-    candidates = sampling.sample(spec.param_distributions, n_iter, spec.random_state)
+    try:
+        candidates = sampling.sample(spec.param_distributions, n_iter, spec.random_state)
+    except sampling.SamplingTooSlow as exc:
+        raise SpecError("n_iter" if spec.halving is None else "halving.n_candidates", str(exc)) from None
+    except sampling.DistributionError as exc:
+        raise SpecError("param_distributions", str(exc)) from None
     seen: set[tuple[str, str]] = set()
     pairs = []
     for c in candidates:
@@ -360,12 +365,13 @@ class DataPlan:
 
 def plan_for_data(plan: Plan, data: datasets.Data, *, max_fits: int | None) -> DataPlan:
     """The data-dependent step, run once per request or submit: `check_data_fits_cv`, then the candidates
-    HalvingRandomSearchCV draws for this data set's size (n_candidates="exhaust"; refused above `max_fits`
-    fits in the first round, the FANOUT_MAX_FITS setting), then the halving schedule. Raises SpecError."""
+    HalvingRandomSearchCV draws for this data set's size (n_candidates="exhaust"; refused before they are
+    drawn above `max_fits` fits in the first round, the FANOUT_MAX_FITS setting), then the halving schedule
+    (refused above `max_fits` fits over all its rounds). Raises SpecError."""
     check_data_fits_cv(plan, data)
     n_classes = classes_of(plan, data)
     plan = _sampled_for_data(plan, n_samples=data.n_samples, n_classes=n_classes, max_fits=max_fits)
-    rounds = _halving_schedule(plan, n_samples=data.n_samples, n_classes=n_classes)
+    rounds = _halving_schedule(plan, n_samples=data.n_samples, n_classes=n_classes, max_fits=max_fits)
     return DataPlan(plan=plan, schedule=rounds, n_samples=data.n_samples, n_classes=n_classes)
 
 
@@ -374,26 +380,44 @@ def _sampled_for_data(plan: Plan, *, n_samples: int, n_classes: int | None, max_
     candidates depends on the data set's size, so they are drawn now (and the size limit checked again)."""
     if not needs_data_to_sample(plan.spec):
         return plan
-    plan = sampled_for_data(plan, n_samples=n_samples, n_classes=n_classes)
-    if max_fits is not None and plan.n_fits > max_fits:
+    hs = plan.spec.halving
+    assert hs is not None
+    n = hs.sample_size(n_samples=n_samples, n_splits=plan.spec.cv.n_splits, n_classes=n_classes)
+    assert n is not None
+    fits = n * plan.spec.cv.n_splits
+    if max_fits is not None and fits > max_fits:  # before drawing them
         raise SpecError(
             "halving.n_candidates",
-            f"'exhaust' samples {plan.n_candidates:,} candidates for this data set ({plan.n_fits:,} fits in the "
-            f"first round); the limit is {max_fits:,} (FANOUT_MAX_FITS). Give an integer.",
+            f"'exhaust' samples {n:,} candidates for this data set ({fits:,} fits in the first round); the limit "
+            f"is {max_fits:,} (FANOUT_MAX_FITS). Give an integer.",
         )
-    return plan
+    return sampled_for_data(plan, n_samples=n_samples, n_classes=n_classes)
 
 
-def _halving_schedule(plan: Plan, *, n_samples: int, n_classes: int | None) -> halving.Schedule | None:
+def _halving_schedule(
+    plan: Plan, *, n_samples: int, n_classes: int | None, max_fits: int | None = None
+) -> halving.Schedule | None:
     """HalvingGridSearchCV's (or HalvingRandomSearchCV's) rounds for this data set (None for grid and random
-    search)."""
+    search), refused when all its rounds together have more than `max_fits` fits."""
     hs = plan.spec.halving
     if hs is None:
         return None
+    k = plan.spec.cv.n_splits
     try:
-        return halving.schedule(
-            hs, n_candidates=plan.n_candidates, n_samples=n_samples, n_splits=plan.spec.cv.n_splits,
-            n_classes=n_classes,
-        )  # fmt: skip
+        rounds = halving.schedule(
+            hs, n_candidates=plan.n_candidates, n_samples=n_samples, n_splits=k, n_classes=n_classes
+        )
+    except halving.TooManyRounds as exc:
+        raise SpecError("halving.factor", str(exc)) from None
     except halving.ScheduleError as exc:
         raise SpecError("halving.min_resources", str(exc)) from None
+    fits = sum(rounds.n_candidates) * k
+    if max_fits is not None and fits > max_fits:
+        per_round = ", ".join(f"{n:,}" for n in rounds.n_candidates[:4]) + (", …" if rounds.n_iterations > 4 else "")
+        raise SpecError(
+            "halving.factor",
+            f"its {rounds.n_iterations} rounds have {fits:,} fits in all (candidates per round: {per_round}; × "
+            f"{k} folds); the limit is {max_fits:,} (FANOUT_MAX_FITS). Use a larger factor, or fewer candidates "
+            "or folds.",
+        )
+    return rounds

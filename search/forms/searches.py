@@ -219,7 +219,8 @@ class SearchForm(forms.Form):
 
         def budget(value: str | None, default: str) -> int | str:
             text = (value or "").strip() or default
-            return int(text) if text.isdigit() else text
+            # ASCII digits only: "²" is a digit to str.isdigit() but not to int(); the spec check names it
+            return int(text) if text.isascii() and text.isdigit() else text
 
         # HalvingRandomSearchCV's defaults differ from HalvingGridSearchCV's: min_resources "smallest"
         min_default = "smallest" if sampled else "exhaust"

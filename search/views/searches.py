@@ -72,8 +72,9 @@ def search_new(request: HttpRequest) -> HttpResponse:
         status = 400
     else:
         initial: dict[str, Any] = {}
-        if request.GET.get("from", "").isdigit():
-            initial = initial_from(search_for(request.user, int(request.GET["from"])))
+        source = request.GET.get("from", "")
+        if source.isascii() and source.isdigit():  # "²" is a digit to isdigit() but not to int()
+            initial = initial_from(search_for(request.user, int(source)))
         form = SearchForm(initial=initial, owner=request.user)
         status = 200
     return render(request, "searches/new.html", {"nav": "new", "form": form}, status=status)

@@ -37,7 +37,7 @@ def test_every_core_and_no_warning_by_default() -> None:
 
 def test_more_processes_than_cores_is_flagged() -> None:
     info = run_info(job(n_jobs=CORES * 2))
-    assert info.n_jobs_effective == CORES * 2
+    assert info.n_jobs_effective == CORES  # clamped to the cores: more processes would only slow every fit
     assert info.warnings and info.warnings[0].startswith(
         f"oversubscribed: 1 worker(s) x {2 * CORES} processes = {2 * CORES} on {CORES} cores"
     )
@@ -65,6 +65,22 @@ def test_costs_order_big_models_first() -> None:
     assert relative_cost({"svc__C": 100.0}) > relative_cost({"svc__C": 0.1})
     assert relative_cost({"min_samples_split": 2}) > relative_cost({"min_samples_split": 10})
     assert relative_cost({"kernel": "rbf", "flag": True}) == 1.0
+
+
+def test_more_processes_than_cores_are_never_started() -> None:
+    """n_jobs above the cores (a spec may ask for up to FANOUT_MAX_N_JOBS) runs on the cores: the fits come from
+    at most that many processes, and the unit records what was asked and what ran."""
+    cells = [(c, c % 3, {"C": 0.5 + c}) for c in range(3 * CORES)]
+    wide = dataclasses.replace(job(n_jobs=3 * CORES), cells=cells)
+    out = subprocess.run(
+        [sys.executable, "-m", "search.engine.runner"], input=json.dumps(wide.to_dict()) + "\n",
+        capture_output=True, text=True, timeout=300, check=True,
+    )  # fmt: skip
+    events = [json.loads(line) for line in out.stdout.splitlines()]
+    fits = [e for e in events if e["event"] == "fit"]
+    assert len(fits) == 3 * CORES and len({e["pid"] for e in fits}) <= CORES
+    start = next(e for e in events if e["event"] == "start")
+    assert start["n_jobs_requested"] == 3 * CORES and start["n_jobs_effective"] == CORES, start
 
 
 @pytest.mark.skipif(CORES < 2, reason="needs 2 cores")

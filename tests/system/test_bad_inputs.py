@@ -41,6 +41,15 @@ GOOD_CSV = b"a,b,y\n1,2,0\n3,4,1\n5,6,0\n7,8,1\n"
 ONE_CLASS = b"a,b,y\n1,2,0\n3,4,0\n5,6,0\n"
 HUGE_GRID = {"C": list(range(1, 1001)), "gamma": [i / 1000 for i in range(1, 301)]}  # 300,000 × 4 folds
 DEEP = [[[[[[[[[[1]]]]]]]]]]
+NO_GRID = {k: v for k, v in GOOD.items() if k != "param_grid"}
+SLOW = {"C": {"distribution": "studentized_range", "args": [3, 10]}}  # about 60 ms a draw
+FAST = {
+    "C": {"distribution": "loguniform", "args": [0.01, 100]},
+    "gamma": {"distribution": "loguniform", "args": [0.001, 1]},
+}
+LISTS = {k: list(range(1, 1001)) for k in ("C", "gamma", "tol", "degree", "coef0", "cache_size", "max_iter")}
+TARGETS = {"n_samples": 100, "n_features": 2, "n_targets": 10_000_000}  # 8 GB of targets
+LOW_RANK = {"n_samples": 5000, "n_features": 2000, "effective_rank": 10}  # 47 s in two QR decompositions
 CHOICE = "Select a valid choice"
 
 
@@ -185,7 +194,43 @@ BAD = [
         form(cv_shuffle="on", cv_random_state="-1"), "cv_random_state"),
     # --- processes --------------------------------------------------------------------------------------
     Bad("n-jobs-zero", "expected a non-zero integer", spec(n_jobs=0), "n_jobs", form(n_jobs="0"), "n_jobs"),
-    Bad("n-jobs-fork-bomb", "from -1024 to 1024", spec(n_jobs=100_000), "n_jobs", form(n_jobs="100000"), "n_jobs"),
+    Bad("n-jobs-fork-bomb", "from -256 to 256", spec(n_jobs=100_000), "n_jobs", form(n_jobs="100000"), "n_jobs"),
+    Bad("n-jobs-above-the-setting", "expected a non-zero integer from -256 to 256 (-1 = every core; the limit is "
+        "FANOUT_MAX_N_JOBS), got 1024", spec(n_jobs=1024), "n_jobs", form(n_jobs="1024"), "n_jobs"),
+    Bad("estimator-own-n-jobs", "Fanout sets the processes (one per fit); use the search's n_jobs",
+        spec(estimator="RandomForestClassifier", param_grid={}, params={"n_jobs": -1}), "params.n_jobs",
+        form(estimator="RandomForestClassifier", param_grid="", params='{"n_jobs": -1}'), "params"),
+    Bad("estimator-own-n-jobs-in-a-grid", "Fanout sets the processes (one per fit); use the search's n_jobs",
+        spec(estimator="RandomForestClassifier", param_grid={"n_jobs": [1, 4]}), "param_grid.n_jobs",
+        form(estimator="RandomForestClassifier", param_grid='{"n_jobs": [1, 4]}'), "param_grid"),
+    # --- halving: the factor, the rounds, every round's fits ----------------------------------------------
+    Bad("halving-factor-near-one", "expected a number greater than 1, of at least 1.1",
+        spec(strategy="halving", halving={"factor": 1.0000000000000002}), "halving.factor",
+        form(strategy="halving", halving_factor="1.0000000000000002"), "halving_factor"),
+    Bad("halving-factor-1.01", "of at least 1.1 (each round keeps 1/factor of the candidates; a factor closer to 1 "
+        "makes hundreds of rounds), got 1.01", spec(strategy="halving", halving={"factor": 1.01}), "halving.factor",
+        form(strategy="halving", halving_factor="1.01"), "halving_factor"),
+    Bad("halving-too-many-rounds", "rounds; the limit is 100. Use a larger factor or fewer candidates.",
+        spec(strategy="halving", param_grid={"C": list(range(1, 20_001))}, halving={"factor": 1.1}), "halving.factor",
+        form(strategy="halving", param_grid=json.dumps({"C": list(range(1, 20_001))}), halving_factor="1.1"),
+        "halving_factor"),
+    Bad("halving-rounds-over-the-limit", "fits in all (candidates per round: 8, 4, 2; × 4 folds); the limit is 40 "
+        "(FANOUT_MAX_FITS)", spec(strategy="halving", param_grid={"C": list(range(1, 9))}, halving={"factor": 2}),
+        "halving.factor", form(strategy="halving", param_grid=json.dumps({"C": list(range(1, 9))}), halving_factor="2"),
+        "halving_factor", settings={"FANOUT_MAX_FITS": 40}),
+    Bad("halving-min-resources-superscript", "expected a positive integer, 'exhaust' or 'smallest', got '²'",
+        spec(strategy="halving", halving={"min_resources": "²"}), "halving.min_resources",
+        form(strategy="halving", halving_min_resources="²"), "halving_min_resources"),
+    # --- sampled candidates: fast distributions, a deadline ------------------------------------------------
+    Bad("random-slow-distribution", "'studentized_range' samples too slowly to draw candidates from; use one of",
+        {**NO_GRID, "strategy": "random", "n_iter": 100_000, "param_distributions": SLOW}, "param_distributions.C",
+        form(strategy="random", n_iter="100000", param_distributions=json.dumps(SLOW)), "param_distributions"),
+    Bad("random-sampling-too-slow", "drawing 240,000 candidates stopped after 1 s with",
+        {**NO_GRID, "strategy": "random", "n_iter": 240_000, "param_distributions": FAST}, "n_iter",
+        form(strategy="random", n_iter="240000", param_distributions=json.dumps(FAST)), "n_iter"),
+    Bad("random-lists-beyond-an-index", "the lists make a grid of 1e+21 combinations, more than can be sampled from",
+        {**NO_GRID, "strategy": "random", "n_iter": 5, "param_distributions": LISTS}, "param_distributions",
+        form(strategy="random", n_iter="5", param_distributions=json.dumps(LISTS)), "param_distributions"),
     # --- data sets named in the spec --------------------------------------------------------------------
     Bad("dataset-unknown", "unknown data set 'irises'", spec(dataset="irises"), "dataset.name",
         form(builtin="irises"), "builtin", CHOICE),
@@ -205,6 +250,23 @@ BAD = [
     Bad("generator-too-large", "would generate 100,000,000 × 20 = 2,000,000,000 values; the limit is 50,000,000",
         spec(dataset={"name": "make_classification", "options": {"n_samples": 100_000_000}}), "dataset.options",
         form(dataset_kind="generator", generator_options='{"n_samples": 100000000}'), "generator_options"),
+    Bad("generator-targets-too-large", "make_regression would generate 1,020,000,200 values (X: 100 × 2, y: 100 × "
+        "10,000,000, coefficients: 2 × 10,000,000)", {**NO_GRID, "estimator": "Ridge", "dataset":
+        {"name": "make_regression", "options": TARGETS}}, "dataset.options",
+        form(estimator="Ridge", param_grid="", dataset_kind="generator", generator="make_regression",
+             generator_options=json.dumps(TARGETS)), "generator_options"),
+    Bad("generator-too-many-centres", "make_blobs would build centers = 100,000,000 clusters, one at a time",
+        spec(dataset={"name": "make_blobs", "options": {"centers": 100_000_000}}), "dataset.options",
+        form(dataset_kind="generator", generator="make_blobs", generator_options='{"centers": 100000000}'),
+        "generator_options"),
+    Bad("generator-low-rank-too-slow", "to build a low-rank 5,000 × 2,000 matrix for effective_rank",
+        {**NO_GRID, "estimator": "Ridge", "dataset": {"name": "make_regression", "options": LOW_RANK}},
+        "dataset.options", form(estimator="Ridge", param_grid="", dataset_kind="generator", generator="make_regression",
+                                generator_options=json.dumps(LOW_RANK)), "generator_options"),
+    Bad("generator-seed-null", "null draws different rows in every process that builds the data",
+        spec(dataset={"name": "make_classification", "options": {"random_state": None}}),
+        "dataset.options.random_state",
+        form(dataset_kind="generator", generator_options='{"random_state": null}'), "generator_options"),
     # --- CSV files: runsearch's dataset.csv and the upload form ---------------------------------------------
     Bad("csv-empty", "the file needs a header row and at least one data row", csv=b"", upload=True),
     Bad("csv-header-only", "the file needs a header row and at least one data row", csv=b"a,b,y\n", upload=True),
@@ -340,7 +402,19 @@ def test_bad_input_gets_a_clear_answer_everywhere(
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize(
     "bad",
-    [b for b in BAD if b.id in ("grid-over-the-limit", "json-nested-thousands-deep", "generator-bad-option-value")],
+    [
+        b
+        for b in BAD
+        if b.id
+        in (
+            "grid-over-the-limit",
+            "json-nested-thousands-deep",
+            "generator-bad-option-value",
+            "halving-factor-near-one",
+            "random-slow-distribution",
+            "generator-targets-too-large",
+        )
+    ],
     ids=lambda b: b.id,
 )
 def test_the_command_line_exits_2_without_a_traceback(bad: Bad, tmp_path: Path) -> None:

@@ -95,6 +95,15 @@ def test_halving_over_sampled_candidates_from_the_form(client: Client) -> None:
          "halving_n_candidates", "positive integer or 'exhaust'"),
         ({"strategy": "halving_random", "param_distributions": DISTRIBUTIONS, "halving_min_resources": "exhaust"},
          "halving_min_resources", "cannot both be 'exhaust'"),
+        # "²" is a digit to str.isdigit() but not to int(): a 500 before
+        ({"strategy": "halving", "halving_min_resources": "²"}, "halving_min_resources", "got '²'"),
+        ({"strategy": "halving", "halving_max_resources": "²"}, "halving_max_resources", "got '²'"),
+        ({"strategy": "halving_random", "param_distributions": DISTRIBUTIONS, "halving_n_candidates": "²"},
+         "halving_n_candidates", "got '²'"),
+        ({"strategy": "halving", "halving_factor": "1.0000000000000002"}, "halving_factor", "at least 1.1"),
+        ({"strategy": "random", "n_iter": "100000",
+          "param_distributions": '{"C": {"distribution": "studentized_range", "args": [3, 10]}}'},
+         "param_distributions", "samples too slowly"),
     ],
 )  # fmt: skip
 def test_bad_strategy_input_gets_an_error_next_to_its_field(
@@ -119,3 +128,11 @@ def test_duplicate_and_edit_keeps_the_strategy(client: Client) -> None:
     form = client.get(reverse("search-new") + f"?from={halving.pk}").context["form"]
     assert form.initial["strategy"] == "halving" and form.initial["halving_min_resources"] == "30"
     assert form.initial["halving_factor"] == 2
+
+
+@pytest.mark.parametrize("value", ["²", "¹²", "٣", "1.5", "-1", "abc", ""])
+def test_a_duplicate_link_that_is_not_an_id_shows_the_empty_form(client: Client, value: str) -> None:
+    """`?from=` takes ASCII digits only ("²" passed str.isdigit() and made int() raise: a 500)."""
+    create_search({"estimator": "SVC", "dataset": "iris", "name": "source"}, owner=User.objects.get())
+    response = client.get(reverse("search-new"), {"from": value})
+    assert response.status_code == 200 and response.context["form"].initial == {}
