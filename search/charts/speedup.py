@@ -37,7 +37,8 @@ def lane_name(host: str, pid: int | str) -> str:
 def _pid_key(pid: int | str) -> tuple[int, int, str]:
     """Sort key for pids that may be ints or strings (numeric strings sort numerically, first)."""
     text = str(pid)
-    return (0, int(text), "") if text.lstrip("-").isdigit() else (1, 0, text)
+    digits = text.removeprefix("-")
+    return (0, int(text), "") if digits.isascii() and digits.isdigit() else (1, 0, text)
 
 
 def _lanes(spans: Sequence[FitSpan]) -> list[tuple[str, int]]:

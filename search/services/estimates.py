@@ -360,9 +360,15 @@ def estimate_plan(*, plan: Plan, owner: Any = None, data_plan: DataPlan | None =
     key = dataset_key(ds) if ds.csv is None else _file_key(ds.csv)
     note = ""
     if data_plan is None and needs_data_to_sample(plan.spec):  # halving over n_candidates="exhaust" sampling
+        drawn = None
         if n_samples and (n_classes or not classification):  # draw them as the search will
-            plan = sampled_for_data(plan, n_samples=n_samples, n_classes=n_classes)
-        else:
+            try:
+                drawn = sampled_for_data(plan, n_samples=n_samples, n_classes=n_classes)
+            except SpecError as exc:  # the search's own submit reports it on its field; the estimate goes on
+                note = f"; the 'exhaust' candidates could not be drawn for this estimate ({exc})"
+        if drawn is not None:
+            plan = drawn
+        elif not note:
             n = plan.n_candidates
             note = f"; 'exhaust' draws its candidates from the data set's size at launch, this is for {n}"
     found = search_estimate(

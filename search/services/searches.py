@@ -44,7 +44,7 @@ def plan_search(data: Any) -> Plan:
     """Parse and validate a spec (JSON-like) with scikit-learn's checks; raises SpecError.
     A search above FANOUT_MAX_FITS is refused before its candidates are listed."""
     spec = data if isinstance(data, SearchSpec) else parse_spec(data)
-    guards.check_size(spec, settings.FANOUT_MAX_FITS)
+    guards.check_size(spec, settings.FANOUT_MAX_FITS, max_n_jobs=settings.FANOUT_MAX_N_JOBS)
     guards.check_params_safe(spec)
     return validate_spec(spec)
 

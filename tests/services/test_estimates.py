@@ -404,3 +404,20 @@ def test_an_estimate_request_samples_and_schedules_once(monkeypatch: Any) -> Non
     assert calls == {"draw": 1, "schedule": 1}
     # 150 rows // (3 folds × 2 rows × 3 classes) = 8 candidates on 18 rows, then 3 on 54
     assert response.json()["estimate"]["fits"] == (8 + 3) * 3
+
+
+@pytest.mark.django_db
+def test_candidates_that_cannot_be_drawn_for_the_estimate_leave_a_note_not_an_error() -> None:
+    # A normal distribution for C draws a negative value among the 'exhaust' candidates (400 rows), though
+    # the 10 provisional draws at validation were all positive: before, the estimate raised (a 500).
+    spec = {
+        "estimator": "LogisticRegression",
+        "strategy": "halving",
+        "random_state": 0,
+        "param_distributions": {"C": {"distribution": "norm", "args": [1.0, 0.45]}},
+        "halving": {"factor": 3, "min_resources": 10},
+        "dataset": {"name": "make_classification", "options": {"n_samples": 400, "random_state": 0}},
+        "cv": 3,
+    }
+    estimate = estimate_plan(plan=plan_search(spec))
+    assert "could not be drawn for this estimate" in estimate.basis and "param_distributions.C" in estimate.basis
