@@ -210,15 +210,23 @@ def needs_data_to_sample(spec: SearchSpec) -> bool:
     return hs.resource == "n_samples" and not (isinstance(hs.min_resources, int) and isinstance(hs.max_resources, int))
 
 
-def sampled_for_data(plan: Plan, *, n_samples: int, n_classes: int | None) -> Plan:
+def sampled_for_data(plan: Plan, *, n_samples: int, n_classes: int | None, max_fits: int | None = None) -> Plan:
     """The plan of a halving search over sampled candidates with n_candidates="exhaust", its candidates drawn
-    as HalvingRandomSearchCV draws them for this data set (max_resources // min_resources); others unchanged."""
+    as HalvingRandomSearchCV draws them for this data set (max_resources // min_resources); others unchanged.
+    Their number depends on the data set's size, so the size limit is checked again, before drawing them."""
     if not needs_data_to_sample(plan.spec):
         return plan
     hs = plan.spec.halving
     assert hs is not None
     n = hs.sample_size(n_samples=n_samples, n_splits=plan.spec.cv.n_splits, n_classes=n_classes)
     assert n is not None
+    fits = n * plan.spec.cv.n_splits
+    if max_fits is not None and fits > max_fits:
+        raise SpecError(
+            "halving.n_candidates",
+            f"'exhaust' samples {n:,} candidates for this data set ({fits:,} fits in the first round); the limit "
+            f"is {max_fits:,} (FANOUT_MAX_FITS). Give an integer.",
+        )
     base = registry.build(plan.steps)
     _set_params(base, plan.spec.params, "params")
     return replace(plan, candidates=_random_candidates(plan.spec, base, n))
@@ -370,28 +378,9 @@ def plan_for_data(plan: Plan, data: datasets.Data, *, max_fits: int | None) -> D
     (refused above `max_fits` fits over all its rounds). Raises SpecError."""
     check_data_fits_cv(plan, data)
     n_classes = classes_of(plan, data)
-    plan = _sampled_for_data(plan, n_samples=data.n_samples, n_classes=n_classes, max_fits=max_fits)
+    plan = sampled_for_data(plan, n_samples=data.n_samples, n_classes=n_classes, max_fits=max_fits)
     rounds = _halving_schedule(plan, n_samples=data.n_samples, n_classes=n_classes, max_fits=max_fits)
     return DataPlan(plan=plan, schedule=rounds, n_samples=data.n_samples, n_classes=n_classes)
-
-
-def _sampled_for_data(plan: Plan, *, n_samples: int, n_classes: int | None, max_fits: int | None) -> Plan:
-    """Halving over sampled candidates with n_candidates="exhaust": HalvingRandomSearchCV's number of
-    candidates depends on the data set's size, so they are drawn now (and the size limit checked again)."""
-    if not needs_data_to_sample(plan.spec):
-        return plan
-    hs = plan.spec.halving
-    assert hs is not None
-    n = hs.sample_size(n_samples=n_samples, n_splits=plan.spec.cv.n_splits, n_classes=n_classes)
-    assert n is not None
-    fits = n * plan.spec.cv.n_splits
-    if max_fits is not None and fits > max_fits:  # before drawing them
-        raise SpecError(
-            "halving.n_candidates",
-            f"'exhaust' samples {n:,} candidates for this data set ({fits:,} fits in the first round); the limit "
-            f"is {max_fits:,} (FANOUT_MAX_FITS). Give an integer.",
-        )
-    return sampled_for_data(plan, n_samples=n_samples, n_classes=n_classes)
 
 
 def _halving_schedule(

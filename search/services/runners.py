@@ -28,6 +28,7 @@ from typing import IO, Any
 
 from django.conf import settings
 
+from project.cluster import processes
 from search.engine.pilot import pump_events
 from search.engine.run import Job
 
@@ -108,21 +109,7 @@ def _pid_running(pid: int) -> bool:
 
 def _group_running(pgid: int) -> bool:
     """Whether a process of group `pgid` still runs (zombies waiting for init to reap them do not count)."""
-    try:
-        entries = os.listdir("/proc")
-    except OSError:
-        return False  # no /proc (not Linux): nothing to wait for
-    for entry in entries:
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[-1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            return True
-    return False
+    return any(p.pgid == pgid and not p.zombie for p in processes().values())
 
 
 # A warm runner waits in each django-q2 worker: interpreter started, scikit-learn imported, loky pool

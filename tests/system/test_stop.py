@@ -16,6 +16,7 @@ from typing import Any
 import joblib
 import pytest
 
+from project.cluster import processes
 from search.models import Result, Search, Status, WorkUnit
 from search.services.searches import plan_search, search_create
 from tests.services.test_runners import BIG, memmap_folders, started
@@ -29,17 +30,7 @@ pytestmark = [pytest.mark.cluster, pytest.mark.django_db(transaction=True)]
 
 def group(pgid: int) -> set[int]:
     """The running processes of process group `pgid` (zombies do not count)."""
-    found = set()
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[-1].split()
-            except OSError:
-                continue
-            if int(fields[2]) == pgid and fields[0] != "Z":
-                found.add(int(entry))
-    return found
+    return {p.pid for p in processes().values() if p.pgid == pgid and not p.zombie}
 
 
 def loky_workers(pids: set[int]) -> set[int]:
