@@ -21,8 +21,9 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
+
+from search.engine.procs import Proc, processes
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMAND = ["manage.py", "fanoutcluster"]
@@ -68,30 +69,6 @@ def stop_qcluster(proc: subprocess.Popen[bytes], grace: float = 20) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-
-
-@dataclass(frozen=True)
-class Proc:
-    pid: int
-    ppid: int
-    pgid: int
-    zombie: bool
-
-
-def processes() -> dict[int, Proc]:
-    """Every process of the machine, from /proc (empty where there is no /proc)."""
-    found: dict[int, Proc] = {}
-    with contextlib.suppress(OSError):
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[-1].split()
-            except OSError:
-                continue  # it just ended
-            found[int(entry)] = Proc(int(entry), int(fields[1]), int(fields[2]), fields[0] == "Z")
-    return found
 
 
 def descendants(root: int, procs: dict[int, Proc] | None = None) -> set[int]:

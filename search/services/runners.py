@@ -28,8 +28,8 @@ from typing import IO, Any
 
 from django.conf import settings
 
-from project.cluster import processes
 from search.engine.pilot import pump_events
+from search.engine.procs import processes
 from search.engine.run import Job
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import joblib
 import pytest
 
-from project.cluster import processes
+from search.engine.procs import processes
 from search.models import Result, Search, Status, WorkUnit
 from search.services.searches import plan_search, search_create
 from tests.services.test_runners import BIG, memmap_folders, started
