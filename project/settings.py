@@ -6,6 +6,7 @@ Scale-out: DATABASE_URL (PostgreSQL) + REDIS_URL (broker and cache); nothing els
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -160,6 +161,26 @@ FANOUT_REUSE_FITS = env_bool("FANOUT_REUSE_FITS", True)
 # Grow forests and boosting along n_estimators (max_iter) once per fold instead of refitting each size,
 # for the estimators proven to give identical scores (search/engine/reuse.py); 0 fits every size alone.
 FANOUT_PATH_REUSE = env_bool("FANOUT_PATH_REUSE", True)
+
+# Refit models (a skops file, a joblib file and a JSON card per search) and prediction files are kept in the
+# Django storage "models": files under FANOUT_MODEL_DIR by default (share that directory between machines), or any
+# storage given as JSON in FANOUT_MODEL_STORAGE, e.g. django-storages' S3Storage for an S3-compatible bucket.
+FANOUT_MODEL_DIR = Path(env_str("FANOUT_MODEL_DIR", str(VAR_DIR / "models")))
+FANOUT_MODEL_STORAGE = env_str("FANOUT_MODEL_STORAGE")
+try:
+    _model_storage = json.loads(FANOUT_MODEL_STORAGE) if FANOUT_MODEL_STORAGE else None
+except json.JSONDecodeError as exc:
+    raise EnvError(f"FANOUT_MODEL_STORAGE: expected a JSON object with BACKEND and OPTIONS ({exc})") from None
+if _model_storage is not None and not (isinstance(_model_storage, dict) and "BACKEND" in _model_storage):
+    raise EnvError(f"FANOUT_MODEL_STORAGE={FANOUT_MODEL_STORAGE!r}: expected a JSON object with a BACKEND key")
+STORAGES: dict[str, Any] = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "models": _model_storage
+    or {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(FANOUT_MODEL_DIR)}},
+}
+# One prediction file (an uploaded CSV) may take this long on the cluster before it fails.
+FANOUT_PREDICT_TIMEOUT = env_int("FANOUT_PREDICT_TIMEOUT", 600)
 
 # --- django-q2 --------------------------------------------------------------------------------
 # One worker per machine: each unit already uses every core with n_jobs=-1 (docs/traps.md, oversubscription and

@@ -15,8 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.core.files.storage import Storage, storages
 from django.db import models
 from django.db.models import Q
+from django.db.models.signals import post_delete
+from django.dispatch import receiver
 from django.utils.functional import cached_property
 
 from search.engine.stored import StoredSpec
@@ -134,6 +137,13 @@ class Search(models.Model):
     pilot = models.JSONField(
         null=True, blank=True, help_text="with no past fits to estimate from: the pilot's estimate (services.estimates)"
     )
+    refit_time = models.FloatField(null=True, blank=True, help_text="seconds the refit of the best candidate took")
+    refit_error = models.TextField(blank=True, help_text="why the refit failed (the CV results are kept)")
+    holdout = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="the held-out split: test_size, random_state, stratify, n_train, n_test, scores",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -237,7 +247,12 @@ class WorkUnitQuerySet(models.QuerySet["WorkUnit"]):
 
 
 class WorkUnit(models.Model):
-    """A slice of a search (candidates [start, stop) × every fold) handed to the cluster as one task."""
+    """A slice of a search (candidates [start, stop) × every fold) handed to the cluster as one task; or, once
+    the best candidate is known, the refit of that candidate (`kind` refit, one candidate, no folds)."""
+
+    class Kind(models.TextChoices):
+        CV = "cv", "cross-validation fits"
+        REFIT = "refit", "refit of the best candidate"
 
     search = models.ForeignKey(Search, on_delete=models.CASCADE, related_name="units")
     index = models.PositiveIntegerField()
@@ -260,6 +275,7 @@ class WorkUnit(models.Model):
     threads = models.JSONField(default=dict, blank=True, help_text="thread pools per fit process (threadpoolctl)")
     fits_run = models.PositiveIntegerField(default=0, help_text="fits computed by the last attempt")
     round = models.PositiveIntegerField(default=0, help_text="halving round of this unit's candidates")
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.CV)
     timed_out = models.BooleanField(default=False, help_text="stopped after FANOUT_UNIT_TIMEOUT seconds")
     error = models.TextField(blank=True)
     enqueued_at = models.DateTimeField(null=True, blank=True)
@@ -321,3 +337,59 @@ class Result(models.Model):
 
     def __str__(self) -> str:
         return f"candidate {self.candidate_id} fold {self.fold}"
+
+
+def model_storage() -> Storage:
+    """Where models and prediction files live: the "models" storage (settings.STORAGES, FANOUT_MODEL_STORAGE)."""
+    return storages["models"]
+
+
+class FittedModel(models.Model):
+    """The product of a search: its best candidate refitted on every training row, as a skops file (loading it
+    runs no pickle), a joblib file (a pickle, downloaded behind a warning) and a JSON card beside them."""
+
+    search = models.OneToOneField(Search, on_delete=models.CASCADE, related_name="model")
+    skops_file = models.FileField(storage=model_storage, max_length=300)
+    joblib_file = models.FileField(storage=model_storage, max_length=300)
+    card_file = models.FileField(storage=model_storage, max_length=300)
+    card = models.JSONField(help_text="estimator, parameters, data set and hash, CV and held-out scores, versions")
+    size = models.PositiveBigIntegerField(help_text="bytes of the skops file")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"model of search {self.search_id}"
+
+
+class Prediction(models.Model):
+    """Predictions of a search's model for one uploaded CSV file, made on the cluster."""
+
+    search = models.ForeignKey(Search, on_delete=models.CASCADE, related_name="predictions")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    input_name = models.CharField(max_length=200, help_text="the uploaded file's name")
+    input_file = models.FileField(storage=model_storage, max_length=300)
+    output_file = models.FileField(storage=model_storage, max_length=300, blank=True)
+    n_rows = models.PositiveIntegerField(null=True, blank=True)
+    attempt = models.PositiveIntegerField(default=0)
+    host = models.CharField(max_length=255, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"prediction {self.pk} of search {self.search_id}"
+
+
+@receiver(post_delete, sender=FittedModel)
+@receiver(post_delete, sender=Prediction)
+def _delete_files(sender: type[models.Model], instance: models.Model, **kwargs: Any) -> None:
+    """A deleted model or prediction (deleted with its search too) takes its files with it."""
+    for field in instance._meta.get_fields():
+        if isinstance(field, models.FileField) and (name := getattr(instance, field.name).name):
+            model_storage().delete(name)

@@ -146,7 +146,7 @@ def plan_chains(
 
 # Job fields that change how fits are run, not what they compute. Every other field (including ones
 # added later, such as halving's `subsample`) is part of the key, so a new setting can only lower reuse.
-NOT_IN_KEY = ("cells", "n_jobs", "cluster_workers", "data", "params")
+NOT_IN_KEY = ("cells", "n_jobs", "cluster_workers", "data", "params", "task", "output")
 
 
 def library_versions() -> dict[str, str]:
@@ -189,6 +189,8 @@ def fit_keys(job: Mapping[str, Any]) -> dict[tuple[int, int], str]:
         return {}
     base = {k: v for k, v in job.items() if k not in NOT_IN_KEY}
     base.update(data=data_key, versions=library_versions())
+    if job["data"].get("holdout"):  # the same data set held out otherwise is other training rows
+        base["holdout"] = job["data"]["holdout"]
     fixed = job.get("params") or {}
     repeats: dict[str, bool] = {}  # canonical params -> reproducible (each candidate is checked once)
     keys: dict[tuple[int, int], str] = {}

@@ -29,6 +29,7 @@ from sklearn.utils.multiclass import type_of_target
 from . import datasets, registry
 from .cost import relative_cost
 from .halving import subsample_splits
+from .holdout import split_from_dict
 from .reuse import Chain, fit_keys, plan_chains
 from .speedup import lpt_order
 
@@ -56,6 +57,10 @@ class Job:
     # with `random_state`, as HalvingGridSearchCV's `_SubsampleMetaSplitter` does.
     subsample: dict[str, Any] | None = None
     path_reuse: bool = True  # grow models along n_estimators & co. where proven identical (engine.reuse)
+    # "cv": the cells' (candidate, fold) fits; "refit": the one cell's candidate fitted on every training row,
+    # scored on the held-out rows and written as model files into the directory `output` (engine.refit)
+    task: str = "cv"
+    output: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -70,6 +75,8 @@ class Job:
             "cluster_workers": self.cluster_workers,
             "subsample": self.subsample,
             "path_reuse": self.path_reuse,
+            "task": self.task,
+            "output": self.output,
         }
 
     @classmethod
@@ -86,6 +93,8 @@ class Job:
             cluster_workers=int(d.get("cluster_workers", 1)),
             subsample=d.get("subsample"),
             path_reuse=bool(d.get("path_reuse", True)),
+            task=str(d.get("task", "cv")),
+            output=str(d.get("output", "")),
         )
 
 
@@ -127,6 +136,11 @@ class RunInfo:
 
 
 def load_data(source: dict[str, Any]) -> datasets.Data:
+    """The rows cross-validation sees: the data set, or its training part under a holdout (engine.holdout)."""
+    return split_from_dict(load_full_data(source), source.get("holdout"))[0]
+
+
+def load_full_data(source: dict[str, Any]) -> datasets.Data:
     kind = source["kind"]
     if kind == "builtin":
         return datasets.load_builtin(source["name"])
@@ -200,7 +214,7 @@ def _limit_threads(threads: int, job_token: str = "") -> dict[str, int] | None:
     return used
 
 
-def _score(ctx: FitContext, est: BaseEstimator, X: Any, y: Any) -> tuple[dict[str, float | None], str]:
+def score_or_nan(ctx: FitContext, est: BaseEstimator, X: Any, y: Any) -> tuple[dict[str, float | None], str]:
     """`_validation._score` with error_score=nan: a scorer that raises gives NaN scores and its message."""
     try:
         with warnings.catch_warnings():
@@ -217,11 +231,11 @@ def score_fitted(
     """Test scores, train scores (when asked for), the scorers' error text of a fitted estimator, and the
     time the test scores took (scikit-learn's `score_time`)."""
     t0 = time.perf_counter()
-    test_scores, error = _score(ctx, est, X_test, y_test)
+    test_scores, error = score_or_nan(ctx, est, X_test, y_test)
     score_time = time.perf_counter() - t0
     train_scores = None
     if ctx.return_train_score:
-        train_scores, train_error = _score(ctx, est, X_train, y_train)
+        train_scores, train_error = score_or_nan(ctx, est, X_train, y_train)
         error = "\n".join(e for e in (error, train_error) if e)
     return test_scores, train_scores, error, score_time
 

@@ -1,7 +1,8 @@
 """The isolated runner: `python -m search.engine.runner` reads Jobs as JSON, one per line on stdin, and
-writes one JSON line per event on stdout (per job: `start`, one `fit` per finished cell, `end`; or
-`error`, after which it exits). With `--warm` it first starts its loky pool, then waits for a job; a
-worker keeps one such spare, and keeps a runner whose job ended for its next unit. It exits at EOF.
+writes one JSON line per event on stdout (per job: `start`, one `fit` per finished cell, `end`; for a refit
+job `start`, `refit`, `end`; or `error`, after which it exits). With `--warm` it first starts its loky pool,
+then waits for a job; a worker keeps one such spare, and keeps a runner whose job ended for its next unit. It
+exits at EOF.
 
 Why a separate process: django-q2 workers are daemonic, and inside a daemonic process joblib
 silently runs `n_jobs=1` (docs/traps.md, the daemonic-worker trap). This process is an ordinary
@@ -19,7 +20,8 @@ import sys
 import traceback
 from typing import IO, Any
 
-from .run import Job, RunInfo, run_job, warm_up
+from .refit import refit
+from .run import Job, RunInfo, run_info, run_job, warm_up
 
 
 def kill_group(signum: int, frame: object) -> None:
@@ -41,7 +43,17 @@ def _emit(out: IO[str], event: str, **payload: Any) -> None:
     out.flush()
 
 
+def _refit_one(job: Job, out: IO[str]) -> None:
+    info = run_info(job)
+    _emit(out, "start", **{k: v for k, v in info.__dict__.items() if k != "worker_pids"})
+    _emit(out, "refit", **refit(job, info).to_dict())
+    _emit(out, "end", worker_pids=[os.getpid()])
+
+
 def _run_one(job: Job, out: IO[str]) -> None:
+    if job.task == "refit":
+        _refit_one(job, out)
+        return
     info_box: list[RunInfo] = []
 
     def started(info: RunInfo) -> None:

@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from . import datasets, sampling
+from .errors import SpecError
 from .halving import HALVING_KEYS, MIN_FACTOR, HalvingSpec
+from .holdout import HoldoutSpec, parse_holdout
+
+__all__ = ["CVSpec", "DatasetSpec", "SearchSpec", "SpecError", "parse_spec"]
 
 SPEC_KEYS = {
     "name",
@@ -32,20 +36,12 @@ SPEC_KEYS = {
     "n_iter",
     "random_state",
     "halving",
+    "holdout",
 }
 STRATEGIES = ("grid", "random", "halving")
 DATASET_KEYS = {"name", "options", "csv", "target"}
 MAX_NESTING = 8  # lists inside lists in a parameter value (hidden_layer_sizes needs 2)
 CV_KEYS = {"n_splits", "shuffle", "random_state"}
-
-
-class SpecError(ValueError):
-    """A spec that cannot run. `field` is a dotted path such as `param_grid[1].C`."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
 
 
 @dataclass(frozen=True)
@@ -85,7 +81,7 @@ class SearchSpec:
     params: dict[str, Any] = field(default_factory=dict)
     cv: CVSpec = field(default_factory=CVSpec)
     scoring: str | tuple[str, ...] | None = None
-    refit: str | None = None
+    refit: bool | str = True  # False: no model; a metric name: which one picks the best (as GridSearchCV)
     n_jobs: int = -1
     return_train_score: bool = False
     strategy: str = "grid"  # "grid", "random" (RandomizedSearchCV) or "halving" (HalvingGridSearchCV)
@@ -93,6 +89,7 @@ class SearchSpec:
     n_iter: int = 10
     random_state: int | None = None
     halving: HalvingSpec | None = None
+    holdout: HoldoutSpec | None = None
 
     @property
     def metrics(self) -> tuple[str, ...]:
@@ -101,7 +98,7 @@ class SearchSpec:
 
     @property
     def refit_metric(self) -> str:
-        return self.refit or self.metrics[0]
+        return self.refit if isinstance(self.refit, str) else self.metrics[0]
 
     @property
     def estimator_label(self) -> str:
@@ -131,6 +128,8 @@ class SearchSpec:
             out["n_iter"] = self.n_iter
         if self.halving is not None:
             out["halving"] = self.halving.to_dict()
+        if self.holdout is not None:
+            out["holdout"] = self.holdout.to_dict()
         return out
 
 
@@ -385,7 +384,11 @@ def parse_spec(data: Any) -> SearchSpec:
     if not isinstance(rts, bool):
         raise SpecError("return_train_score", f"expected true or false, got {rts!r}")
     scoring = _parse_scoring(data.get("scoring"))
-    refit = data.get("refit")
+    refit = data.get("refit", True)
+    if refit is None:  # specs stored before `refit` took true and false: the first metric, refitted
+        refit = True
+    if not isinstance(refit, (bool, str)):
+        raise SpecError("refit", f"expected true, false or the name of one of the metrics, got {refit!r}")
     strategy = data.get("strategy", "grid")
     if strategy not in STRATEGIES:
         raise SpecError("strategy", f"expected one of {', '.join(map(repr, STRATEGIES))}, got {strategy!r}")
@@ -432,7 +435,10 @@ def parse_spec(data: Any) -> SearchSpec:
         n_iter=n_iter,
         random_state=random_state,
         halving=_parse_halving(data.get("halving"), sampled=sampled) if strategy == "halving" else None,
+        holdout=parse_holdout(data["holdout"]) if data.get("holdout") not in (None, False) else None,
     )
-    if refit is not None and refit not in spec.metrics:
+    if isinstance(refit, str) and refit == scoring:  # GridSearchCV(scoring="f1", refit="f1"): one metric
+        spec = replace(spec, refit=True)
+    if isinstance(spec.refit, str) and spec.refit not in spec.metrics:
         raise SpecError("refit", f"{refit!r} is not one of the metrics {', '.join(spec.metrics)}")
     return spec

@@ -25,13 +25,14 @@ class StoredSpec:
     param_distributions: tuple[dict[str, Any], ...] = ()
     cv: CVSpec = field(default_factory=CVSpec)
     scoring: str | tuple[str, ...] | None = None
-    refit: str | None = None
+    refit: bool | str = True  # False: no model; a metric name: which one picks the best
     n_jobs: int = -1
     return_train_score: bool = False
     strategy: str = "grid"
     n_iter: int = 10
     random_state: int | None = None
     halving: HalvingSpec | None = None
+    holdout: dict[str, Any] | None = None  # HoldoutSpec.to_dict(): test_size, random_state, stratify
 
     @classmethod
     def from_dict(cls, spec: Mapping[str, Any]) -> StoredSpec:
@@ -46,13 +47,14 @@ class StoredSpec:
             param_distributions=tuple(spec.get("param_distributions") or ()),
             cv=CVSpec(**spec["cv"]),
             scoring=tuple(scoring) if isinstance(scoring, list) else scoring,
-            refit=spec.get("refit"),
+            refit=True if spec.get("refit") is None else spec["refit"],  # null: rows stored before refit existed
             n_jobs=spec.get("n_jobs", -1),
             return_train_score=bool(spec.get("return_train_score")),
             strategy=spec.get("strategy", "grid"),
             n_iter=spec.get("n_iter", 10),
             random_state=spec.get("random_state"),
             halving=HalvingSpec(**spec["halving"]) if spec.get("halving") else None,
+            holdout=dict(spec["holdout"]) if spec.get("holdout") else None,
         )
 
     @property

@@ -19,7 +19,7 @@ from sklearn.base import BaseEstimator, clone, is_classifier, is_regressor
 from sklearn.metrics import get_scorer_names
 from sklearn.model_selection import ParameterGrid
 
-from . import datasets, guards, halving, registry, sampling
+from . import datasets, guards, halving, holdout, registry, sampling
 from .spec import SearchSpec, SpecError
 
 
@@ -151,6 +151,11 @@ def validate_spec(spec: SearchSpec) -> Plan:
     if spec.halving is not None:
         _check_halving(spec, base, candidates)
     _check_scoring(spec, task)
+    if spec.holdout is not None and spec.holdout.stratify and task != "classification":
+        raise SpecError(
+            "holdout.stratify",
+            f"stratifies by class, so only for classifiers; {spec.estimator[-1]} is a {task} estimator",
+        )
     assert is_classifier(base) or is_regressor(base)
     return Plan(spec=spec, steps=steps, task=task, candidates=candidates)
 
@@ -345,12 +350,14 @@ def check_data_fits_cv(plan: Plan, data: datasets.Data) -> None:
 class DataPlan:
     """A plan checked against its data set: `plan`'s candidates are the ones that run first (for halving over
     n_candidates="exhaust", drawn for this data set), `schedule` the halving rounds (None for grid and random
-    search), `n_samples` the data set's rows, `n_classes` its classes (None for a regressor)."""
+    search), `n_samples` the rows cross-validation sees (the training part under a holdout), `n_classes` its
+    classes (None for a regressor), `n_test` the held-out rows."""
 
     plan: Plan
     schedule: halving.Schedule | None
     n_samples: int
     n_classes: int | None
+    n_test: int = 0
 
     @property
     def first_round(self) -> list[dict[str, Any]]:
@@ -377,10 +384,20 @@ def plan_for_data(plan: Plan, data: datasets.Data, *, max_fits: int | None) -> D
     drawn above `max_fits` fits in the first round, the FANOUT_MAX_FITS setting), then the halving schedule
     (refused above `max_fits` fits over all its rounds). Raises SpecError."""
     check_data_fits_cv(plan, data)
+    n_test = 0
+    if plan.spec.holdout is not None:  # CV, the schedule and the candidates see the training part only
+        data, test = holdout.split(data, plan.spec.holdout)
+        n_test = test.n_samples
+        try:
+            check_data_fits_cv(plan, data)
+        except SpecError as exc:
+            raise SpecError(
+                "holdout.test_size", f"holding out {n_test} of {data.n_samples + n_test} rows leaves too few: {exc}"
+            ) from None
     n_classes = classes_of(plan, data)
     plan = sampled_for_data(plan, n_samples=data.n_samples, n_classes=n_classes, max_fits=max_fits)
     rounds = _halving_schedule(plan, n_samples=data.n_samples, n_classes=n_classes, max_fits=max_fits)
-    return DataPlan(plan=plan, schedule=rounds, n_samples=data.n_samples, n_classes=n_classes)
+    return DataPlan(plan=plan, schedule=rounds, n_samples=data.n_samples, n_classes=n_classes, n_test=n_test)
 
 
 def _halving_schedule(

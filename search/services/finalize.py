@@ -10,7 +10,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from search.engine import aggregate, halving
-from search.models import Candidate, Result, Search, Status
+from search.models import Candidate, Result, Search, Status, WorkUnit
 from search.selectors.results import failure_summary, fits_in_order, search_accounting, search_cv_results
 from search.selectors.searches import unit_warnings
 from search.services.scaling import study_advance
@@ -81,6 +81,9 @@ def search_finalize(*, search_id: int) -> Search:
     units = list(search.units.all())
     if any(u.status in Status.ACTIVE for u in units):
         return search
+    refit = next((u for u in units if u.kind == WorkUnit.Kind.REFIT), None)
+    if refit is not None:  # the fits were aggregated when the refit was queued; the refit ends the search
+        return _refit_finish(search, refit)
     search_refresh_progress(search_id=search_id)
     search.refresh_from_db()
     now = timezone.now()
@@ -98,7 +101,7 @@ def search_finalize(*, search_id: int) -> Search:
             status=Status.FAILED, error=reason, finished_at=now
         )
     else:
-        changed = _store_aggregates(search, results)
+        changed = _store_aggregates(search, results, units=len(units))
     search.refresh_from_db()
     if changed and search.study_id:  # the process that finished this run moves its study on, once
         study_advance(study_id=search.study_id)
@@ -153,7 +156,21 @@ def _update_rows(rows: list[Candidate], fields: list[str]) -> None:
         cursor.executemany(sql, params)
 
 
-def _store_aggregates(search: Search, results: dict[str, list[Any]]) -> int:
+def _refit_finish(search: Search, unit: WorkUnit) -> Search:
+    """Done once the refit unit is over: with its model, or with why the refit failed (the CV results stay)."""
+    error = "" if unit.status == Status.DONE else f"the refit failed: {unit.error or unit.status}"
+    changed = Search.objects.filter(pk=search.pk, status__in=Status.ACTIVE).update(
+        status=Status.DONE, refit_error=error
+    )
+    search.refresh_from_db()
+    if changed and search.study_id:
+        study_advance(study_id=search.study_id)
+    return search
+
+
+def _store_aggregates(search: Search, results: dict[str, list[Any]], *, units: int) -> int:
+    """Store the aggregates and the best candidate once; with `refit` on, queue the refit unit in the same
+    transaction and leave the search running until it is over (returns 0 then: the search is not over)."""
     metrics: list[str] = search.metrics
     rts = search.stored.return_train_score
     if search.strategy == "halving":
@@ -197,8 +214,20 @@ def _store_aggregates(search: Search, results: dict[str, list[Any]]) -> int:
             "started_at": first_start.first() or search.started_at,
             "finished_at": last_end.first() or timezone.now(),
         }
+        refit = best is not None and search.stored.refit is not False
         if best is None:
             update.update(status=Status.FAILED, error=f"every fit failed: {failure_summary(search)}")
-        else:
+        elif not refit:
             update.update(status=Status.DONE)
-        return Search.objects.filter(pk=search.pk, status__in=Status.ACTIVE).update(**update)
+        # best_index is set once: a second process finishing the same search at once changes nothing
+        changed = Search.objects.filter(pk=search.pk, status__in=Status.ACTIVE, best_index=None).update(**update)
+        if changed and refit:
+            assert best is not None
+            unit = WorkUnit.objects.create(
+                search=search, index=units, candidate_start=best, candidate_stop=best + 1, round=search.round,
+                kind=WorkUnit.Kind.REFIT,
+            )  # fmt: skip
+            search_id = search.pk
+            transaction.on_commit(lambda: search_enqueue(search_id=search_id, units=[unit]))
+            return 0
+        return changed

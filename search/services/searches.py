@@ -97,6 +97,8 @@ def search_create(
             versions=library_versions(), rerun_of=rerun_of, steps=[list(step) for step in plan.steps],
             study=study, study_n_jobs=spec.n_jobs if study else None, max_machines=max_machines,
             strategy=spec.strategy, schedule=rounds.to_dict() if rounds else {},
+            holdout={**spec.holdout.to_dict(), "n_train": planned.n_samples, "n_test": planned.n_test, "scores": None}
+            if spec.holdout else None,
         )  # fmt: skip
         search_round_create(search, first, round=0, start=0, n_resources=rounds.n_resources[0] if rounds else None)
         if enqueue:

@@ -16,13 +16,16 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import shutil
 import subprocess
+import tempfile
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, TypeVar
 
 from django.conf import settings
@@ -34,7 +37,8 @@ from django.utils import timezone
 
 from search.engine import registry
 from search.engine.run import Job, machine_name
-from search.models import Candidate, Result, Search, Status, WorkUnit
+from search.models import Candidate, FittedModel, Result, Search, Status, WorkUnit
+from search.services.artifacts import model_store
 from search.services.finalize import results_insert, search_finalize
 from search.services.machines import Declined, may_claim, unit_decline
 from search.services.reuse import results_reuse, reuse_enabled
@@ -131,28 +135,45 @@ def halving_subsample(search: Search, round_no: int) -> dict[str, Any] | None:
     if hs is None or hs.resource != "n_samples":
         return None
     n_resources = search.schedule["n_resources"][round_no]
-    return {"fraction": n_resources / search.dataset.n_samples, "random_state": search.stored.random_state}
+    n_samples = search.holdout["n_train"] if search.holdout else search.dataset.n_samples
+    return {"fraction": n_resources / n_samples, "random_state": search.stored.random_state}
 
 
-def unit_job(unit: WorkUnit, cells: list[tuple[int, int, dict[str, Any]]]) -> Job:
-    search = unit.search
-    spec = search.stored
+def job_data(search: Search) -> dict[str, Any]:
+    """Where a job's rows come from: the data set, its content hash (`key`, part of every fit's key:
+    engine.reuse.fit_keys) and the held-out split the runner applies first (engine.holdout)."""
+    data = {**search.dataset.data_source(), "key": search.dataset.key}
+    if search.stored.holdout:
+        data["holdout"] = search.stored.holdout
+    return data
+
+
+def job_steps(search: Search) -> list[tuple[str, str]]:
     steps = [(name, module) for name, module in search.steps]
     if not steps:  # rows stored before `steps` existed: resolve through the registry
         steps = [(name, registry.lookup(name).module) for name in search.estimator.split(" → ")]
+    return steps
+
+
+def unit_job(unit: WorkUnit, cells: list[tuple[int, int, dict[str, Any]]], output: str = "") -> Job:
+    """The runner's job for a unit: its pending (candidate, fold) cells, or for a refit unit its one candidate
+    (fold -1), to be fitted on every training row and written into `output`."""
+    search = unit.search
+    spec = search.stored
     return Job(
-        steps=steps,
+        steps=job_steps(search),
         params=spec.params,
-        # `key`, the data set's content hash, goes into every fit's key (engine.reuse.fit_keys)
-        data={**search.dataset.data_source(), "key": search.dataset.key},
+        data=job_data(search),
         cv=spec.cv.to_dict(),
         scoring=spec.scoring_json,
         n_jobs=search.n_jobs,
         return_train_score=spec.return_train_score,
         cells=cells,
         cluster_workers=int(settings.Q_CLUSTER.get("workers", 1)),
-        subsample=halving_subsample(search, unit.round),
+        subsample=halving_subsample(search, unit.round) if unit.kind == WorkUnit.Kind.CV else None,
         path_reuse=settings.FANOUT_PATH_REUSE,
+        task=unit.kind,
+        output=output,
     )
 
 
@@ -166,6 +187,7 @@ class _Progress:
     fits: int = 0
     stderr: deque[str] = field(default_factory=lambda: deque(maxlen=50))
     threads: dict[str, dict[str, int]] = field(default_factory=dict)
+    refit: dict[str, Any] | None = None  # a refit job's `refit` event (engine.refit.RefitResult)
 
 
 def _ts(unix: float) -> datetime:
@@ -271,6 +293,8 @@ def _supervise(unit: WorkUnit, runner: Runner, progress: _Progress) -> Stop:
                 progress.threads[str(event["pid"])] = event["threads"]
         elif kind == "start":
             progress.started = event
+        elif kind == "refit":
+            progress.refit = event
         elif kind in ("end", "error", "eof"):
             over = True  # `end`: every cell is in; no need to wait for the interpreter to exit
             progress.ended = event if kind == "end" else None
@@ -309,6 +333,10 @@ def unit_run(*, unit_id: int) -> Outcome:
         return Outcome.DECLINED if unit_decline(unit_id=unit_id) else Outcome.SKIPPED
     if unit is None:
         return Outcome.SKIPPED
+    if unit.kind == WorkUnit.Kind.REFIT:
+        outcome = _refit_run(unit)
+        search_finalize(search_id=unit.search_id)
+        return outcome
     cells = _pending_cells(unit)
     if cells and reuse_enabled(unit):  # identical fits stored earlier are copied, not rerun
         cells = results_reuse(unit=unit, job=unit_job(unit, cells))
@@ -316,7 +344,16 @@ def unit_run(*, unit_id: int) -> Outcome:
         _finish_unit(unit, Status.DONE)
         search_finalize(search_id=unit.search_id)
         return Outcome.DONE
-    runner = runner_take(unit_job(unit, cells))
+    runner, progress, why = _in_runner(unit, unit_job(unit, cells))
+    outcome = _conclude(unit, runner.proc, progress, why)
+    search_finalize(search_id=unit.search_id)
+    spare_replace()
+    return outcome
+
+
+def _in_runner(unit: WorkUnit, job: Job) -> tuple[Runner, _Progress, Stop]:
+    """Hand `job` to a warm runner and supervise it until it ends; the runner is released in every case."""
+    runner = runner_take(job)
     WorkUnit.objects.held(unit).update(runner_pid=runner.pid)
     progress = _Progress()
     why = Stop.INTERRUPTED
@@ -324,8 +361,28 @@ def unit_run(*, unit_id: int) -> Outcome:
         why = _supervise(unit, runner, progress)
     finally:  # django-q2 timeout, worker shutdown, any error: never leave the runner group behind
         runner_release(runner, reusable=why == Stop.ENDED and progress.ended is not None)
-    outcome = _conclude(unit, runner.proc, progress, why)
-    search_finalize(search_id=unit.search_id)
+    return runner, progress, why
+
+
+def _refit_run(unit: WorkUnit) -> Outcome:
+    """The refit unit: the best candidate fitted on every training row in a runner (on the cluster), its
+    model files and card stored once (services.artifacts). A second delivery after that only closes the unit."""
+    if FittedModel.objects.filter(search_id=unit.search_id).exists():
+        _finish_unit(unit, Status.DONE)
+        return Outcome.DONE
+    best = Candidate.objects.get(search_id=unit.search_id, index=unit.candidate_start)
+    output = Path(tempfile.mkdtemp(prefix=f"refit-{unit.search_id}-", dir=settings.VAR_DIR))
+    try:
+        runner, progress, why = _in_runner(unit, unit_job(unit, [(best.index, -1, best.params)], str(output)))
+        if why == Stop.ENDED and progress.ended is not None and progress.refit is not None:
+            refit = progress.refit
+            deadline = time.monotonic() + settings.FANOUT_DB_RETRY_SECONDS
+            stored = _with_db_retry(lambda: model_store(unit=unit, candidate=best, refit=refit), deadline)
+            outcome = Outcome.DONE if stored else Outcome.STOPPED
+        else:
+            outcome = _conclude(unit, runner.proc, progress, why)
+    finally:
+        shutil.rmtree(output, ignore_errors=True)
     spare_replace()
     return outcome
 
