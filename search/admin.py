@@ -9,11 +9,13 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
-from django.utils.html import format_html
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseForbidden
+from django.template.defaultfilters import filesizeformat
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html, format_html_join
 
 from search.engine.spec import SpecError
-from search.models import Candidate, Dataset, Result, ScalingStudy, Search, Status, WorkUnit
+from search.models import Candidate, Dataset, FittedModel, Prediction, Result, ScalingStudy, Search, Status, WorkUnit
 from search.selectors.studies import study_label
 from search.services.scaling import study_create
 from search.services.searches import search_cancel, search_rerun
@@ -107,7 +109,8 @@ class SearchAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     fields = readonly_fields = (
         "name", "status", "estimator", "task", "dataset", "spec_pretty", "n_candidates", "n_splits", "n_fits",
         "n_fits_done", "n_fits_failed", "metrics", "refit_metric", "n_jobs", "best_index", "best_params",
-        "best_score", "cores_used", "error", "versions", "rerun_of", "created_at", "started_at", "finished_at",
+        "best_score", "cores_used", "error", "refit_time", "refit_error", "holdout", "versions", "rerun_of",
+        "created_at", "started_at", "finished_at",
     )  # fmt: skip
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -263,3 +266,74 @@ class ResultAdmin(ReadOnlyAdmin):
     @admin.display(boolean=True)
     def failed(self, obj: Result) -> bool:
         return bool(obj.error)
+
+
+MODEL_FILES = {"skops": "skops_file", "joblib": "joblib_file", "json": "card_file"}
+
+
+@admin.register(FittedModel)
+class FittedModelAdmin(ReadOnlyAdmin):
+    """The searches' models: size, card and downloads (streamed from the model storage, for staff who may view)."""
+
+    list_display = ["__str__", "estimator", "file_size", "refit_time", "holdout_scores", "created_at"]
+    list_select_related = ["search"]
+    search_fields = ["search__name", "search__estimator"]
+    fields = readonly_fields = ("search", "file_size", "downloads", "card_pretty", "created_at")
+
+    @admin.display(description="estimator", ordering="search__estimator")
+    def estimator(self, obj: FittedModel) -> str:
+        return obj.search.estimator
+
+    @admin.display(description="size", ordering="size")
+    def file_size(self, obj: FittedModel) -> str:
+        return filesizeformat(obj.size)
+
+    @admin.display(description="refit time (s)")
+    def refit_time(self, obj: FittedModel) -> float | None:
+        return obj.card.get("refit_time")
+
+    @admin.display(description="held-out scores")
+    def holdout_scores(self, obj: FittedModel) -> str:
+        return json.dumps((obj.card.get("holdout") or {}).get("scores"))
+
+    @admin.display(description="card")
+    def card_pretty(self, obj: FittedModel) -> str:
+        return format_html("<pre>{}</pre>", json.dumps(obj.card, indent=2))
+
+    @admin.display(description="download")
+    def downloads(self, obj: FittedModel) -> str:
+        links = [
+            (reverse("admin:search_fittedmodel_download", args=[obj.pk, fmt]), label)
+            for fmt, label in (("skops", "model.skops"), ("joblib", "model.joblib (a pickle: loading it runs code)"),
+                               ("json", "card.json"))
+        ]  # fmt: skip
+        return format_html_join(" · ", '<a href="{}">{}</a>', links)
+
+    def get_urls(self) -> list[URLPattern]:
+        download = self.admin_site.admin_view(self.download_view)
+        return [
+            path("<int:pk>/download/<str:fmt>/", download, name="search_fittedmodel_download"),
+            *super().get_urls(),
+        ]
+
+    def download_view(self, request: HttpRequest, pk: int, fmt: str) -> FileResponse:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        fitted = FittedModel.objects.filter(pk=pk).first()
+        if fitted is None or fmt not in MODEL_FILES:
+            raise Http404("no such model file")
+        stored = getattr(fitted, MODEL_FILES[fmt])
+        try:
+            handle = stored.open("rb")
+        except FileNotFoundError:
+            raise Http404("the model file is missing from the model storage") from None
+        name = f"search-{fitted.search_id}-" + ("card.json" if fmt == "json" else f"model.{fmt}")
+        return FileResponse(handle, as_attachment=True, filename=name)
+
+
+@admin.register(Prediction)
+class PredictionAdmin(ReadOnlyAdmin):
+    list_display = ["__str__", "status", "input_name", "n_rows", "host", "created_at", "finished_at"]
+    list_filter = ["status"]
+    list_select_related = ["search"]
+    search_fields = ["search__name", "input_name", "error"]

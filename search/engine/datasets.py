@@ -252,7 +252,7 @@ def _header(rows: list[list[str]], target: str) -> list[str]:
     return header
 
 
-def _cell(cell: str, column: str, line: int) -> float:
+def parse_cell(cell: str, column: str, line: int) -> float:
     cell = cell.strip()
     if not cell:
         raise DatasetError(f"column {column!r} has an empty (missing) value on line {line}; fill it or drop the row")
@@ -282,7 +282,7 @@ def read_csv(content: bytes, target: str) -> Data:
     X = np.empty((len(rows) - 1, len(features)), dtype=np.float64)
     for j, col in enumerate(i for i in range(width) if i != t):
         for i, row in enumerate(rows[1:]):
-            X[i, j] = _cell(row[col], header[col], i + 2)
+            X[i, j] = parse_cell(row[col], header[col], i + 2)
     labels = [row[t].strip() for row in rows[1:]]
     for i, label in enumerate(labels):
         if not label or (_is_number(label) and not math.isfinite(float(label))):

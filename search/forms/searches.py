@@ -6,6 +6,7 @@ belong to, and every entered value is kept.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
@@ -111,6 +112,17 @@ class SearchForm(forms.Form):
         widget=forms.SelectMultiple(attrs={"size": 6}),
     )  # fmt: skip
     refit = forms.ChoiceField(required=False, label="Best by", help_text="With several metrics: which one ranks.")
+    skip_refit = forms.BooleanField(
+        required=False, label="Skip the refit (no model)",
+        help_text="By default the best candidate is refitted on every training row and kept as the search's model.",
+    )  # fmt: skip
+    holdout_test_size = forms.CharField(
+        required=False, label="Hold out",
+        help_text="Rows set aside before anything else and scored with the model: a fraction (0.25) or a row "
+        "count (50). Empty: none.",
+    )  # fmt: skip
+    holdout_random_state = forms.IntegerField(required=False, initial=0, label="Hold-out seed")
+    holdout_stratify = forms.BooleanField(required=False, label="Stratify the hold-out by class")
     n_jobs = forms.IntegerField(initial=-1, help_text="Processes per work unit; -1 uses every core of the machine.")
     return_train_score = forms.BooleanField(required=False, label="Also score the training folds")
 
@@ -123,7 +135,9 @@ class SearchForm(forms.Form):
         "halving.factor": "halving_factor", "halving.resource": "halving_resource",
         "halving.min_resources": "halving_min_resources", "halving.max_resources": "halving_max_resources",
         "halving.aggressive_elimination": "halving_aggressive", "halving.n_candidates": "halving_n_candidates",
-        "halving": "halving_factor",
+        "halving": "halving_factor", "holdout.test_size": "holdout_test_size",
+        "holdout.random_state": "holdout_random_state", "holdout.stratify": "holdout_stratify",
+        "holdout": "holdout_test_size",
     }  # fmt: skip
 
     def __init__(self, *args: Any, owner: Any, **kwargs: Any) -> None:
@@ -189,11 +203,31 @@ class SearchForm(forms.Form):
             "name": d.get("name", ""), "estimator": steps if len(steps) > 1 else steps[0], "params": params,
             "param_grid": grid, "dataset": dataset, "cv": cv,
             "scoring": scoring if len(scoring) > 1 else (scoring[0] if scoring else None),
-            "refit": (d.get("refit") or None) if len(scoring) > 1 else None,
+            "refit": False if d.get("skip_refit") else ((d.get("refit") or True) if len(scoring) > 1 else True),
             "n_jobs": d.get("n_jobs") if d.get("n_jobs") is not None else -1,
             "return_train_score": bool(d.get("return_train_score")),
         }  # fmt: skip
+        if holdout := self._holdout():
+            spec["holdout"] = holdout
         return self._with_strategy(spec)
+
+    def _holdout(self) -> dict[str, Any] | None:
+        d = self.cleaned_data
+        text = (d.get("holdout_test_size") or "").strip()
+        if not text:
+            return None
+        size: float | int | str = text
+        if text.isascii() and text.isdigit():
+            size = int(text)
+        else:
+            with contextlib.suppress(ValueError):  # not a number: the spec check names the field and what is allowed
+                size = float(text)
+        seed = d.get("holdout_random_state")
+        return {
+            "test_size": size,
+            "random_state": 0 if seed is None else seed,
+            "stratify": bool(d.get("holdout_stratify")),
+        }
 
     def _with_strategy(self, spec: dict[str, Any]) -> dict[str, Any] | None:
         d = self.cleaned_data
@@ -280,8 +314,14 @@ def initial_from(search: Search) -> dict[str, Any]:
         "param_grid": json.dumps(grid[0] if len(grid) == 1 else grid),
         "cv_splits": cv.n_splits, "cv_shuffle": cv.shuffle, "cv_random_state": cv.random_state,
         "scoring": list(spec.scoring) if isinstance(spec.scoring, tuple) else ([spec.scoring] if spec.scoring else []),
-        "refit": spec.refit or "", "n_jobs": spec.n_jobs, "return_train_score": spec.return_train_score,
+        "refit": spec.refit if isinstance(spec.refit, str) else "", "skip_refit": spec.refit is False,
+        "n_jobs": spec.n_jobs, "return_train_score": spec.return_train_score,
     }  # fmt: skip
+    if (ho := spec.holdout) is not None:
+        initial.update(
+            holdout_test_size=str(ho["test_size"]), holdout_random_state=ho["random_state"],
+            holdout_stratify=ho["stratify"],
+        )  # fmt: skip
     initial.update(strategy=spec.strategy, random_state=spec.random_state)
     if dists := spec.param_distributions:  # random search, or halving over sampled candidates
         initial.update(param_grid="", param_distributions=json.dumps(dists[0] if len(dists) == 1 else list(dists)))

@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from search.models import Search
+from search.selectors.models import model_of
 from search.selectors.results import search_cv_results
 
 
@@ -48,6 +49,11 @@ def search_export(*, search: Search) -> dict[str, Any]:
             "finished_at": search.finished_at.isoformat() if search.finished_at else None,
             "wall_time": search.wall_time,
             "versions": search.versions,
+            "refit": search.stored.refit,
+            "refit_time": search.refit_time,
+            "refit_error": search.refit_error or None,
+            "holdout": search.holdout,
+            "model": fitted.card if (fitted := model_of(search)) is not None else None,
             "units": [
                 {
                     "index": u.index,
@@ -58,6 +64,7 @@ def search_export(*, search: Search) -> dict[str, Any]:
                     "n_jobs_effective": u.n_jobs_effective,
                     "processes_used": u.processes_used,
                     "cpu_count": u.cpu_count,
+                    "kind": u.kind,
                 }
                 for u in units
             ],

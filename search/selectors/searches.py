@@ -91,6 +91,8 @@ def progress(search: Search) -> dict[str, Any]:
         "hosts": sorted(set(Result.objects.filter(search=search).values_list("host", flat=True).distinct())),
         "warnings": search.warnings or unit_warnings(search),
         "speedup": search.speedup, "efficiency": search.efficiency,
+        "refitting": any(u.kind == WorkUnit.Kind.REFIT for u in running)
+        or WorkUnit.objects.filter(search=search, kind=WorkUnit.Kind.REFIT, status=Status.QUEUED).exists(),
     }  # fmt: skip
 
 

@@ -20,6 +20,7 @@ from search.forms.searches import SearchForm, initial_from
 from search.models import Status
 from search.selectors import searches as searches_selector
 from search.selectors.export import NotExportable, search_export_text
+from search.selectors.models import model_panel
 from search.selectors.searches import (
     best_comparison,
     candidate_rows,
@@ -94,6 +95,7 @@ def search_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "rounds": halving_rounds(search),
         "has_train": search.stored.return_train_score,
         "comparison": best_comparison(search),
+        **(model_panel(search) if search.is_finished else {}),
     })  # fmt: skip
 
 

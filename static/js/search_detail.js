@@ -29,6 +29,7 @@
     const error = byId("p-error");
     error.hidden = !p.error; error.textContent = p.error;
     byId("cancel-form").hidden = p.finished;
+    byId("p-refit").hidden = !p.refitting;
     document.querySelectorAll("a.export").forEach((a) => { a.hidden = p.status !== "done"; });
     if (p.best_params) {
       byId("best").hidden = false;
@@ -41,7 +42,7 @@
       const p = await getJSON(progress.dataset.url);
       if (p) {
         render(p);
-        if (p.finished && !finished) { finished = true; loadBoard(""); drawAll(); }
+        if (p.finished && !finished) { finished = true; loadBoard(""); drawAll(); loadModel(); }
         else if (!p.finished && p.done !== lastDone && ++polls % 5 === 0) drawSpeedup();  // the timeline grows live
         if (!p.finished && p.done !== lastDone) { lastDone = p.done; setText("board-count", p.done); }
         finished = p.finished;
@@ -49,6 +50,14 @@
     } finally {
       if (!finished) setTimeout(poll, 1000);
     }
+  }
+
+  async function loadModel() {
+    const section = byId("model");
+    const response = await fetch(section.dataset.url);
+    if (!response.ok) return;
+    section.innerHTML = await response.text();
+    section.hidden = false;
   }
 
   async function loadBoard(query) {
