@@ -1,4 +1,5 @@
-"""The fitted model as a file: written with skops (or joblib), read back without running pickle.
+"""The fitted model as a file: written with skops (or joblib), read back without running pickle
+(docs/traps.md, model files that run code).
 
 A skops file is a zip of JSON plus arrays; loading it builds objects from named types, and refuses any
 type not on a trusted list. `load` trusts what skops already trusts plus the classes scikit-learn defines (a

@@ -8,6 +8,7 @@ process (engine.runner) on the cluster, never on the web server.
 One fit has no folds to spread over the cores: it gets them all instead, through joblib's default `n_jobs`
 (estimators with `n_jobs=None` such as forests take it) and its BLAS/OpenMP thread pools. The model's own
 parameters stay the candidate's, so it equals scikit-learn's `best_estimator_` parameter for parameter.
+(docs/traps.md, model files that run code.)
 """
 
 from __future__ import annotations

@@ -10,7 +10,8 @@ def test_engine_imports_without_django() -> None:
     code = (
         "import sys\n"
         "import search.engine.aggregate, search.engine.datasets, search.engine.registry\n"
-        "import search.engine.run, search.engine.runner, search.engine.spec\n"
+        "import search.engine.run, search.engine.runner, search.engine.spec, search.engine.holdout\n"
+        "import search.engine.refit, search.engine.errors, search.engine.artifacts, search.engine.predict\n"
         "assert not [m for m in sys.modules if m == 'django' or m.startswith('django.')], 'django imported'\n"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False)
