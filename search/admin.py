@@ -290,7 +290,7 @@ class FittedModelAdmin(ReadOnlyAdmin):
 
     @admin.display(description="refit time (s)")
     def refit_time(self, obj: FittedModel) -> float | None:
-        return obj.card.get("refit_time")
+        return obj.search.refit_time
 
     @admin.display(description="held-out scores")
     def holdout_scores(self, obj: FittedModel) -> str:

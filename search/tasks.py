@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from search.services.estimates import search_pilot_run
+from search.services.predictions import prediction_run
 from search.services.reconcile import units_reconcile
 from search.services.units import unit_run
 
@@ -13,6 +14,10 @@ def run_unit(unit_id: int) -> str:
 
 def run_pilot(search_id: int) -> str:
     return search_pilot_run(search_id=search_id)  # a few fits timed for the estimate; "skipped" if not needed
+
+
+def run_prediction(prediction_id: int) -> str:
+    return prediction_run(prediction_id=prediction_id)  # "done", "failed" (the row says why) or "skipped"
 
 
 def reconcile() -> dict[str, int]:

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from search.views import api, charts, datasets, searches
+from search.views import api, charts, datasets, models, predictions, searches
 
 urlpatterns = [
     path("", searches.search_list, name="search-list"),
@@ -16,6 +16,14 @@ urlpatterns = [
     path("searches/<int:pk>/cancel/", searches.search_cancel, name="search-cancel"),
     path("searches/<int:pk>/rerun/", searches.search_rerun, name="search-rerun"),
     path("searches/<int:pk>/study/", searches.search_study, name="search-study"),
+    path("searches/<int:pk>/model/", models.search_model, name="search-model"),
+    path("searches/<int:pk>/model.<str:fmt>", models.search_model_download, name="search-model-download"),
+    path("searches/<int:pk>/predict/", predictions.search_predict, name="search-predict"),
+    path(
+        "searches/<int:pk>/predictions/<int:prediction_id>.csv",
+        predictions.search_prediction_download,
+        name="search-prediction-download",
+    ),
     path("datasets/", datasets.dataset_list, name="dataset-list"),
     path("datasets/upload/", datasets.dataset_upload, name="dataset-upload"),
     path("datasets/<int:pk>/", datasets.dataset_detail, name="dataset-detail"),

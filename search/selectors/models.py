@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from search.models import FittedModel, Search, Status, WorkUnit
+from search.models import FittedModel, Prediction, Search, Status, WorkUnit
 
 
 def model_of(search: Search) -> FittedModel | None:
@@ -51,3 +51,8 @@ def model_panel(search: Search) -> dict[str, Any]:
         "holdout": holdout or None,
         "scores": rows,
     }
+
+
+def predictions_of(search: Search, *, limit: int = 100) -> list[Prediction]:
+    """The search's newest predictions, for its predict page."""
+    return list(Prediction.objects.filter(search=search).order_by("-created_at", "-id")[:limit])

@@ -16,13 +16,15 @@ from django.db.models import F, Q
 from django.db.models.functions import Now
 from django.utils import timezone
 
-from search.models import Search, Status, WorkUnit
+from search.models import Prediction, Search, Status, WorkUnit
 from search.services.finalize import search_finalize
+from search.services.predictions import predictions_reconcile
 from search.services.searches import search_enqueue
 
 
 def units_reconcile() -> dict[str, int]:
-    """Hand out again units whose worker vanished (lease expired); finish searches with no live work.
+    """Hand out again units whose worker vanished (lease expired); finish searches with no live work; fail
+    predictions stuck running and resend lost ones (`services.predictions.predictions_reconcile`).
 
     Called every FANOUT_RECONCILE_SECONDS by each machine's `fanoutcluster`, and by hand (`manage.py reconcile`)."""
     stale = WorkUnit.objects.filter(status=Status.RUNNING, lease_until__lt=Now()).select_related("search")
@@ -33,7 +35,8 @@ def units_reconcile() -> dict[str, int]:
         if not WorkUnit.objects.filter(search_id=search_id, status__in=Status.ACTIVE).exists():
             search_finalize(search_id=search_id)
             finalized += 1
-    return {"requeued": requeued, "resent": resent, "failed": failed, "finalized": finalized}
+    counts = {"requeued": requeued, "resent": resent, "failed": failed, "finalized": finalized}
+    return counts | {"predictions": predictions_reconcile()}
 
 
 def units_release(*, host: str, worker_pids: Collection[int]) -> int:
@@ -76,7 +79,12 @@ def _resend_lost(now: datetime) -> int:
     waiting = WorkUnit.objects.filter(live, waited, status=Status.QUEUED)
     if not waiting.exists():
         return 0
-    missing = WorkUnit.objects.filter(live, status=Status.QUEUED).count() - int(get_broker().queue_size() or 0)
+    # The broker also holds the messages of queued predictions (services.predictions): count them as work too.
+    queued = (
+        WorkUnit.objects.filter(live, status=Status.QUEUED).count()
+        + Prediction.objects.filter(status=Status.QUEUED).count()
+    )
+    missing = queued - int(get_broker().queue_size() or 0)
     units = list(waiting.order_by(F("enqueued_at").asc(nulls_first=True), "pk")[: max(0, missing)])
     for unit in units:
         search_enqueue(search_id=unit.search_id, units=[unit])

@@ -124,6 +124,9 @@ def test_a_search_from_the_form_runs_live_then_shows_charts_and_exports_csv(
     expect(page.locator("#best")).to_be_visible()
     search.refresh_from_db()
     assert search.status == Status.DONE and search.n_fits_done == 30
+    # The model too: refitted on the cluster once the last fit was in, its card loaded without a reload.
+    expect(page.locator("#model #download-skops")).to_be_visible()
+    assert search.refit_time is not None and search.model.size > 0
 
     # Leaderboard and charts arrive without a reload too.
     expect(page.locator("#leaderboard-body table.leaderboard tbody tr")).to_have_count(6)

@@ -149,7 +149,7 @@ def test_reconcile_fails_a_unit_after_max_attempts(settings: Any) -> None:
         status=Status.RUNNING, attempt=settings.FANOUT_MAX_ATTEMPTS, lease_until=timezone.now() - timedelta(seconds=1)
     )
     Search.objects.filter(pk=search.pk).update(status=Status.RUNNING)
-    assert units_reconcile() == {"requeued": 0, "resent": 0, "failed": 1, "finalized": 1}
+    assert units_reconcile() == {"requeued": 0, "resent": 0, "failed": 1, "finalized": 1, "predictions": 0}
     search.refresh_from_db()
     assert search.status == Status.FAILED and "stopped answering" in search.error
 

@@ -32,14 +32,20 @@ def finished(owner: User) -> Search:
     return search
 
 
+def streamed(response: Any) -> bytes:
+    """A FileResponse's bytes."""
+    return streamed(response)
+
+
 def body(response: Any) -> str:
-    return response.content.decode() if hasattr(response, "content") else b"".join(response.streaming_content).decode()
+    return response.content.decode() if hasattr(response, "content") else streamed(response).decode()
 
 
 def test_the_detail_page_shows_the_model_and_the_held_out_scores(web: Client, finished: Search) -> None:
     page = body(web.get(reverse("search-detail", args=[finished.pk])))
     assert 'id="download-skops"' in page and reverse("search-model-download", args=[finished.pk, "skops"]) in page
     assert 'id="joblib-download"' in page and "loading it runs whatever code it holds" in page
+    assert finished.holdout is not None
     scores = finished.holdout["scores"]
     cells = re.findall(r'class="num holdout-score">([^<]*)<', page)
     assert cells == [f"{scores['accuracy']:.4f}", f"{scores['f1_macro']:.4f}"]
@@ -52,12 +58,14 @@ def test_downloads_stream_the_stored_files(web: Client, finished: Search) -> Non
     response = web.get(reverse("search-model-download", args=[finished.pk, "skops"]))
     assert response.status_code == 200
     assert response["Content-Disposition"] == f'attachment; filename="search-{finished.pk}-model.skops"'
-    content = b"".join(response.streaming_content)
+    content = streamed(response)
     assert len(content) == fitted.size and hashlib.sha256(content).hexdigest() == fitted.card["sha256"]
     model = artifacts.load(content)
+    assert finished.best_params is not None
     assert model.get_params()["logisticregression__C"] == finished.best_params["logisticregression__C"]
+    assert fitted.card is not None
     joblib_file = web.get(reverse("search-model-download", args=[finished.pk, "joblib"]))
-    assert joblib_file.status_code == 200 and len(b"".join(joblib_file.streaming_content)) == fitted.card["joblib_size"]
+    assert joblib_file.status_code == 200 and len(streamed(joblib_file)) == fitted.card["joblib_size"]
     card = web.get(reverse("search-model-download", args=[finished.pk, "json"]))
     assert card.status_code == 200 and card["Content-Type"] == "application/json"
     assert web.get(reverse("search-model-download", args=[finished.pk, "pickle"])).status_code == 404
@@ -91,7 +99,7 @@ def test_the_admin_lists_models_with_size_card_and_downloads(finished: Search) -
     change = body(staff.get(reverse("admin:search_fittedmodel_change", args=[fitted.pk])))
     assert fitted.card["sha256"] in change and "model.joblib (a pickle" in change
     download = staff.get(reverse("admin:search_fittedmodel_download", args=[fitted.pk, "skops"]))
-    assert download.status_code == 200 and len(b"".join(download.streaming_content)) == fitted.size
+    assert download.status_code == 200 and len(streamed(download)) == fitted.size
     plain = User.objects.create_user("staff-without-rights", password="x" * 20, is_staff=True)
     assert (
         login_client(plain).get(reverse("admin:search_fittedmodel_download", args=[fitted.pk, "skops"])).status_code
@@ -101,7 +109,7 @@ def test_the_admin_lists_models_with_size_card_and_downloads(finished: Search) -
 
 def test_the_model_files_go_with_their_search(finished: Search) -> None:
     fitted = FittedModel.objects.get(search=finished)
-    names = [fitted.skops_file.name, fitted.joblib_file.name, fitted.card_file.name]
+    names = [str(fitted.skops_file.name), str(fitted.joblib_file.name), str(fitted.card_file.name)]
     storage = model_storage()
     assert all(storage.exists(n) for n in names)
     finished.delete()
