@@ -14,6 +14,7 @@ from django.template.defaultfilters import filesizeformat
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 
+from search.downloads import stored_download
 from search.engine.spec import SpecError
 from search.models import Candidate, Dataset, FittedModel, Prediction, Result, ScalingStudy, Search, Status, WorkUnit
 from search.selectors.studies import study_label
@@ -322,13 +323,8 @@ class FittedModelAdmin(ReadOnlyAdmin):
         fitted = FittedModel.objects.filter(pk=pk).first()
         if fitted is None or fmt not in MODEL_FILES:
             raise Http404("no such model file")
-        stored = getattr(fitted, MODEL_FILES[fmt])
-        try:
-            handle = stored.open("rb")
-        except FileNotFoundError:
-            raise Http404("the model file is missing from the model storage") from None
         name = f"search-{fitted.search_id}-" + ("card.json" if fmt == "json" else f"model.{fmt}")
-        return FileResponse(handle, as_attachment=True, filename=name)
+        return stored_download(getattr(fitted, MODEL_FILES[fmt]), name)
 
 
 @admin.register(Prediction)

@@ -228,7 +228,7 @@ def _rows(content: bytes) -> list[list[str]]:
         raise DatasetError(f"the file is not valid CSV: {exc}") from None
 
 
-def _is_number(cell: str) -> bool:
+def is_number(cell: str) -> bool:
     try:
         float(cell)
     except ValueError:
@@ -241,7 +241,7 @@ def _header(rows: list[list[str]], target: str) -> list[str]:
         raise DatasetError("the file needs a header row and at least one data row")
     header = [h.strip() for h in rows[0]]
     if target not in header:
-        if header and all(_is_number(h) for h in header):
+        if header and all(is_number(h) for h in header):
             raise DatasetError(
                 f"the first row ({', '.join(header[:5])}{', …' if len(header) > 5 else ''}) holds numbers, not "
                 "column names; add a header row"
@@ -285,7 +285,7 @@ def read_csv(content: bytes, target: str) -> Data:
             X[i, j] = parse_cell(row[col], header[col], i + 2)
     labels = [row[t].strip() for row in rows[1:]]
     for i, label in enumerate(labels):
-        if not label or (_is_number(label) and not math.isfinite(float(label))):
+        if not label or (is_number(label) and not math.isfinite(float(label))):
             raise DatasetError(f"the target column {target!r} has a missing or infinite value on line {i + 2}")
     y = _column(labels)
     return Data(X=X, y=y, feature_names=features, target_name=target)

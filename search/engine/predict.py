@@ -101,7 +101,7 @@ def _columns(header: list[str], features: list[str]) -> list[int]:
     missing = [name for name in features if name not in positions]
     if not missing:
         return [positions[name] for name in features]
-    if all(_is_number(cell) for cell in header):
+    if all(datasets.is_number(cell) for cell in header):
         message = "the first row holds numbers, not column names; add a header row"
     else:
         message = f"the file's columns are {', '.join(map(repr, header))}"
@@ -110,14 +110,6 @@ def _columns(header: list[str], features: list[str]) -> list[int]:
         f"the file has no column {', '.join(map(repr, missing))} (the model needs {', '.join(map(repr, features))}); "
         f"{message}",
     )
-
-
-def _is_number(cell: str) -> bool:
-    try:
-        float(cell)
-    except ValueError:
-        return False
-    return True
 
 
 def _chunks(

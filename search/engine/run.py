@@ -63,21 +63,7 @@ class Job:
     output: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "steps": [list(s) for s in self.steps],
-            "params": self.params,
-            "data": self.data,
-            "cv": self.cv,
-            "scoring": self.scoring,
-            "n_jobs": self.n_jobs,
-            "return_train_score": self.return_train_score,
-            "cells": [list(c) for c in self.cells],
-            "cluster_workers": self.cluster_workers,
-            "subsample": self.subsample,
-            "path_reuse": self.path_reuse,
-            "task": self.task,
-            "output": self.output,
-        }
+        return {**self.__dict__, "steps": [list(s) for s in self.steps], "cells": [list(c) for c in self.cells]}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Job:

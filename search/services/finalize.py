@@ -136,8 +136,15 @@ def _halving_advance(search: Search) -> bool:
         start = sum(sched.n_candidates[: itr + 1])
         units = search_round_create(search, nxt, round=itr + 1, start=start, n_resources=sched.n_resources[itr + 1])
         search_id = search.pk
-        transaction.on_commit(lambda: search_enqueue(search_id=search_id, units=units))
+        if _sent(search):
+            transaction.on_commit(lambda: search_enqueue(search_id=search_id, units=units))
     return True
+
+
+def _sent(search: Search) -> bool:
+    """Whether the search's units went through the broker: new units (a halving round, the refit) go the same
+    way. A search run here (`runsearch --local`, tests) runs them here too and sends none."""
+    return search.units.exclude(q_task_id="").exists()
 
 
 def _update_rows(rows: list[Candidate], fields: list[str]) -> None:
@@ -228,6 +235,7 @@ def _store_aggregates(search: Search, results: dict[str, list[Any]], *, units: i
                 kind=WorkUnit.Kind.REFIT,
             )  # fmt: skip
             search_id = search.pk
-            transaction.on_commit(lambda: search_enqueue(search_id=search_id, units=[unit]))
+            if _sent(search):
+                transaction.on_commit(lambda: search_enqueue(search_id=search_id, units=[unit]))
             return 0
         return changed

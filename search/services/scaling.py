@@ -74,8 +74,12 @@ def study_create(
         )  # fmt: skip
         for n in counts:
             label = f"{n} machine{'s' if n > 1 else ''}" if machines else f"{n} proc"
+            # A run measures the fits; it keeps no model (its search has one), so it is not refitted.
             spec = replace(
-                plan.spec, n_jobs=-1 if machines else n, name=f"scaling {label}: {search.name or search.pk}"[:200]
+                plan.spec,
+                n_jobs=-1 if machines else n,
+                name=f"scaling {label}: {search.name or search.pk}"[:200],
+                refit=False,
             )
             search_create(
                 plan=replace(plan, spec=spec), owner=search.owner, enqueue=False, study=study,

@@ -7,6 +7,7 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from search.downloads import stored_download
 from search.selectors.models import model_of, model_panel
 from search.selectors.searches import search_for
 
@@ -29,11 +30,6 @@ def search_model_download(request: HttpRequest, pk: int, fmt: str) -> FileRespon
     fitted = model_of(search)
     if fmt not in DOWNLOADS or fitted is None:
         raise Http404("no such model file")
-    stored = getattr(fitted, DOWNLOADS[fmt])
-    try:
-        handle = stored.open("rb")
-    except FileNotFoundError:
-        raise Http404("the model file is missing from the model storage") from None
     name = f"search-{search.pk}-card.json" if fmt == "json" else f"search-{search.pk}-model.{fmt}"
     content_type = "application/json" if fmt == "json" else "application/octet-stream"
-    return FileResponse(handle, as_attachment=True, filename=name, content_type=content_type)
+    return stored_download(getattr(fitted, DOWNLOADS[fmt]), name, content_type)

@@ -9,11 +9,12 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods
 
+from search.downloads import stored_download
 from search.engine.predict import PredictError
 from search.forms.datasets import human_size, max_upload_bytes
 from search.models import Prediction, Search, Status
@@ -92,11 +93,4 @@ def search_prediction_download(request: HttpRequest, pk: int, prediction_id: int
     """A finished prediction's CSV file, streamed from the model storage; 404 unless done and the user's."""
     search = search_for(request.user, pk)
     prediction = get_object_or_404(Prediction, pk=prediction_id, search=search, status=Status.DONE)
-    if not prediction.output_file:
-        raise Http404("no output file")
-    try:
-        handle = prediction.output_file.open("rb")
-    except FileNotFoundError:
-        raise Http404("the prediction file is missing from the model storage") from None
-    name = f"search-{search.pk}-prediction-{prediction.pk}.csv"
-    return FileResponse(handle, as_attachment=True, filename=name, content_type="text/csv")
+    return stored_download(prediction.output_file, f"search-{search.pk}-prediction-{prediction.pk}.csv", "text/csv")

@@ -73,7 +73,7 @@ def test_path_reuse_can_be_switched_off_with_the_same_scores() -> None:
 def test_a_second_identical_search_reuses_every_fit() -> None:
     first = run(SMALL)
     second = run(SMALL)
-    assert fits_run(second) == 0 and second.units.get().fits_run == 0
+    assert fits_run(second) == 0 and second.units.get(kind="cv").fits_run == 0
     rows = Result.objects.filter(search=second).select_related("reused_from")
     assert rows.count() == 9 and second.fits_reused == 9 and second.n_fits_done == 9
     for row in rows:
@@ -178,7 +178,7 @@ def test_scaling_study_runs_always_fit() -> None:
 def test_a_unit_run_again_after_reuse_stores_each_fit_once() -> None:
     run(SMALL)
     second = run(SMALL)
-    unit = second.units.get()
+    unit = second.units.get(kind="cv")
     WorkUnit.objects.filter(pk=unit.pk).update(status=Status.QUEUED)
     Search.objects.filter(pk=second.pk).update(status=Status.RUNNING)
     assert unit_run(unit_id=unit.pk) == "done"
@@ -188,12 +188,12 @@ def test_a_unit_run_again_after_reuse_stores_each_fit_once() -> None:
 
 def test_fits_of_an_interrupted_search_are_reused_by_the_next() -> None:
     first = create_search(SMALL)
-    unit = first.units.get()
+    unit = first.units.get(kind="cv")
     run_inline(first)
     Result.objects.filter(search=first, candidate__index=2).delete()  # as if the unit died before them
     second = run(SMALL)
     assert second.fits_reused == 6 and fits_run(second) == 3
-    assert unit.pk != second.units.get().pk
+    assert unit.pk != second.units.get(kind="cv").pk
 
 
 def test_lookups_in_batches_find_every_fit(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -46,9 +46,10 @@ def test_consecutive_units_reuse_one_runner_and_still_use_every_core(worker: Non
     settings.FANOUT_MAX_FITS_PER_UNIT = 3  # SMALL has 3 candidates x 3 folds: three units
     search = run_inline(create_search(SMALL))
     assert search.status == Status.DONE
-    units = list(search.units.order_by("index"))
+    units = list(search.units.filter(kind="cv").order_by("index"))
     assert len(units) == 3
-    assert len({u.runner_pid for u in units}) == 1  # one runner for all three units
+    refit = search.units.get(kind="refit")  # the refit of the best candidate goes to the same warm runner
+    assert len({u.runner_pid for u in [*units, refit]}) == 1  # one runner for all three units and the refit
     runner_pid = units[0].runner_pid
     assert runner_pid is not None and alive(runner_pid)  # kept as the spare for the next unit
     cores = joblib.cpu_count()  # what the runner is granted (CPU affinity and quotas included)
@@ -68,7 +69,7 @@ def test_a_failed_unit_does_not_hand_its_runner_on(worker: None) -> None:
     assert broken.status == Status.FAILED and failed_runner is not None
     assert not alive(failed_runner)  # an error ends the runner's group
     good = run_inline(create_search({**SMALL, "dataset": "wine"}))  # iris above was broken on purpose
-    assert good.status == Status.DONE and good.units.get().runner_pid != failed_runner
+    assert good.status == Status.DONE and good.units.get(kind="cv").runner_pid != failed_runner
 
 
 # Data above joblib's max_nbytes (1 MB): X is 20000 x 20 float64 = 3.2 MB, so it reaches the loky workers as

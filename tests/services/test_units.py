@@ -49,7 +49,7 @@ def test_run_records_every_fit_and_the_processes_used() -> None:
     search = run_inline(create_search(SMALL))
     assert search.status == Status.DONE
     assert cells(search) == [(c, f) for c in range(3) for f in range(3)]
-    unit = search.units.get()
+    unit = search.units.get(kind="cv")
     assert unit.status == Status.DONE and unit.attempt == 1 and unit.fits_run == 9
     assert unit.n_jobs_requested == -1 and unit.n_jobs_effective == os.cpu_count()
     assert unit.processes_used == len(set(Result.objects.filter(search=search).values_list("pid", flat=True)))
@@ -65,7 +65,7 @@ def test_run_records_every_fit_and_the_processes_used() -> None:
 @pytest.mark.django_db
 def test_running_the_same_unit_twice_stores_each_fit_once() -> None:
     search = run_inline(create_search(SMALL))
-    unit = search.units.get()
+    unit = search.units.get(kind="cv")
     assert unit_run(unit_id=unit.pk) == "skipped"  # a duplicate delivery: already done
     WorkUnit.objects.filter(pk=unit.pk).update(status=Status.QUEUED)  # force it through again
     Search.objects.filter(pk=search.pk).update(status=Status.RUNNING)
@@ -78,7 +78,7 @@ def test_running_the_same_unit_twice_stores_each_fit_once() -> None:
 @pytest.mark.django_db
 def test_writing_the_same_fits_twice_keeps_one_row_each() -> None:
     search = run_inline(create_search(SMALL))
-    unit = search.units.get()
+    unit = search.units.get(kind="cv")
     rows = list(Result.objects.filter(search=search).values("id", "test_scores"))
     fits = [
         {
@@ -110,8 +110,8 @@ def test_resume_computes_only_the_missing_fits() -> None:
     Result.objects.filter(search=search, candidate__index=1).delete()
     WorkUnit.objects.filter(search=search).update(status=Status.QUEUED)
     Search.objects.filter(pk=search.pk).update(status=Status.RUNNING)
-    assert unit_run(unit_id=search.units.get().pk) == "done"
-    assert search.units.get().fits_run == 3
+    assert unit_run(unit_id=search.units.get(kind="cv").pk) == "done"
+    assert search.units.get(kind="cv").fits_run == 3
     assert Result.objects.filter(search=search).count() == 9
     assert dict(Result.objects.filter(pk__in=kept).values_list("pk", "test_scores")) == kept
 
@@ -119,7 +119,7 @@ def test_resume_computes_only_the_missing_fits() -> None:
 @pytest.mark.django_db
 def test_a_unit_is_claimed_once() -> None:
     search = create_search(SMALL)
-    unit = search.units.get()
+    unit = search.units.get(kind="cv")
     assert unit_claim(unit_id=unit.pk) is not None
     assert unit_claim(unit_id=unit.pk) is None  # lease still valid
     search.refresh_from_db()
@@ -129,7 +129,7 @@ def test_a_unit_is_claimed_once() -> None:
 @pytest.mark.django_db
 def test_reconcile_hands_out_a_unit_whose_lease_expired() -> None:
     search = create_search(SMALL)
-    unit = unit_claim(unit_id=search.units.get().pk)
+    unit = unit_claim(unit_id=search.units.get(kind="cv").pk)
     assert unit is not None
     WorkUnit.objects.filter(pk=unit.pk).update(lease_until=timezone.now() - timedelta(seconds=1))
     before = queued_messages()
@@ -138,13 +138,13 @@ def test_reconcile_hands_out_a_unit_whose_lease_expired() -> None:
     assert unit.status == Status.QUEUED and "stopped answering" in unit.error
     assert queued_messages() == before + 1  # enqueued again
     assert unit_run(unit_id=unit.pk) == "done"
-    assert Search.objects.get(pk=search.pk).status == Status.DONE
+    assert run_inline(search).status == Status.DONE  # the last fit queued the refit, which ends the search
 
 
 @pytest.mark.django_db
 def test_reconcile_fails_a_unit_after_max_attempts(settings: Any) -> None:
     search = create_search(SMALL)
-    unit = search.units.get()
+    unit = search.units.get(kind="cv")
     WorkUnit.objects.filter(pk=unit.pk).update(
         status=Status.RUNNING, attempt=settings.FANOUT_MAX_ATTEMPTS, lease_until=timezone.now() - timedelta(seconds=1)
     )
@@ -163,7 +163,7 @@ def machine_clock(monkeypatch: Any, seconds: float) -> None:
 @pytest.mark.django_db
 def test_a_machine_clock_30_s_ahead_does_not_requeue_a_live_unit(monkeypatch: Any) -> None:
     search = create_search(SMALL)
-    unit = unit_claim(unit_id=search.units.get().pk)  # its lease was just taken: 30 s to go
+    unit = unit_claim(unit_id=search.units.get(kind="cv").pk)  # its lease was just taken: 30 s to go
     assert unit is not None
     machine_clock(monkeypatch, 30)  # the reconciling machine runs 30 s ahead
     assert units_reconcile()["requeued"] == 0
@@ -176,7 +176,7 @@ def test_a_machine_clock_30_s_ahead_does_not_requeue_a_live_unit(monkeypatch: An
 def test_a_machine_clock_behind_still_holds_its_lease(monkeypatch: Any) -> None:
     search = create_search(SMALL)
     machine_clock(monkeypatch, -60)  # the claiming machine runs a minute behind
-    unit = unit_claim(unit_id=search.units.get().pk)
+    unit = unit_claim(unit_id=search.units.get(kind="cv").pk)
     assert unit is not None
     monkeypatch.undo()  # another machine, on time, reconciles
     assert units_reconcile()["requeued"] == 0
@@ -205,7 +205,7 @@ def test_a_claim_leaves_the_data_sets_bytes_in_the_database(tmp_path: Any) -> No
     path.write_text("a,b,label\n" + "".join(f"{i},{i % 7},{i % 2}\n" for i in range(60)))
     search = create_search({**SMALL, "dataset": {"csv": str(path), "target": "label"}})
     with CaptureQueriesContext(connection) as queries:
-        unit = unit_claim(unit_id=search.units.get().pk)
+        unit = unit_claim(unit_id=search.units.get(kind="cv").pk)
     assert unit is not None and unit.search.dataset.kind == "csv"
     assert not [q["sql"] for q in queries if '"search_dataset"."content"' in q["sql"]]
 
@@ -214,8 +214,8 @@ def test_a_claim_leaves_the_data_sets_bytes_in_the_database(tmp_path: Any) -> No
 def test_cancel_before_start_drops_queued_units() -> None:
     search = create_search(SMALL)
     assert search_cancel(search=search)
-    assert unit_run(unit_id=search.units.get().pk) == "skipped"
-    assert search.units.get().status == Status.CANCELLED
+    assert unit_run(unit_id=search.units.get(kind="cv").pk) == "skipped"
+    assert search.units.get(kind="cv").status == Status.CANCELLED
     assert Result.objects.filter(search=search).count() == 0
     assert not search_cancel(search=search)  # already over
 
@@ -245,7 +245,7 @@ def _wait_for(predicate: Any, timeout: float = 60) -> None:
 def test_cancel_while_running_kills_the_runner_and_its_workers(settings: Any) -> None:
     settings.FANOUT_PATH_REUSE = False  # grown forests finish SLOW in ~3 s, before the test can cancel it
     search = create_search(SLOW)
-    unit = search.units.get()
+    unit = search.units.get(kind="cv")
     thread, outcome = _run_in_thread(unit.pk)
     _wait_for(lambda: WorkUnit.objects.get(pk=unit.pk).processes_used == os.cpu_count())
     unit.refresh_from_db()
@@ -263,7 +263,7 @@ def test_cancel_while_running_kills_the_runner_and_its_workers(settings: Any) ->
 @pytest.mark.django_db(transaction=True)
 def test_killed_runner_is_retried_without_recomputing_finished_fits() -> None:
     search = create_search(SLOW)
-    unit = search.units.get()
+    unit = search.units.get(kind="cv")
     thread, outcome = _run_in_thread(unit.pk)
     _wait_for(lambda: Result.objects.filter(search=search).count() >= 4)
     unit.refresh_from_db()
@@ -279,7 +279,7 @@ def test_killed_runner_is_retried_without_recomputing_finished_fits() -> None:
     assert unit.attempt == 2 and unit.fits_run == 30 - len(survivors)
     assert Result.objects.filter(search=search).count() == 30
     assert dict(Result.objects.filter(pk__in=survivors).values_list("pk", "finished_at")) == survivors
-    assert Search.objects.get(pk=search.pk).status == Status.DONE
+    assert run_inline(search).status == Status.DONE  # the last fit queued the refit, which ends the search
 
 
 def break_dataset(search: Search) -> None:
@@ -295,7 +295,7 @@ def test_runner_error_fails_the_search_with_its_message(tmp_path: Any) -> None:
     break_dataset(search)
     run_inline(search)
     assert search.status == Status.FAILED
-    assert "n_samples" in search.error and search.units.get().status == Status.FAILED
+    assert "n_samples" in search.error and search.units.get(kind="cv").status == Status.FAILED
 
 
 @pytest.mark.django_db
@@ -310,7 +310,7 @@ def test_reconcile_resends_units_whose_message_was_lost(settings: Any) -> None:
     assert queued_messages() == 0
     assert units_reconcile()["resent"] == 1
     assert queued_messages() == 1
-    assert unit_run(unit_id=search.units.get().pk) == "done"
+    assert unit_run(unit_id=search.units.get(kind="cv").pk) == "done"
     assert units_reconcile()["resent"] == 0
 
 
@@ -340,7 +340,7 @@ def test_a_database_outage_longer_than_the_busy_timeout_loses_nothing(settings: 
     if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
         pytest.skip("the lock-out is SQLite's; PostgreSQL outages are covered by the same retry")
     search = create_search(SLOW)
-    unit = search.units.get()
+    unit = search.units.get(kind="cv")
     thread, outcome = _run_in_thread(unit.pk)
     _wait_for(lambda: Result.objects.filter(search=search).count() >= 2)
     blocker = sqlite3.connect(settings.DATABASES["default"]["NAME"], timeout=30, isolation_level=None)
@@ -353,4 +353,4 @@ def test_a_database_outage_longer_than_the_busy_timeout_loses_nothing(settings: 
     assert "database unavailable (database is locked); retrying" in caplog.text
     cells_ = cells(search)
     assert len(cells_) == len(set(cells_)) == 30
-    assert Search.objects.get(pk=search.pk).status == Status.DONE
+    assert run_inline(search).status == Status.DONE  # the last fit queued the refit, which ends the search

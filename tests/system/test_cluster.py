@@ -50,7 +50,13 @@ def test_a_search_through_a_real_qcluster_uses_every_core(qcluster: Any) -> None
     search = search_create(plan=plan_search(CPU_BOUND))  # enqueued on commit
     wait_finished(search)
     assert search.status == Status.DONE, search.error
-    unit = search.units.get()
+    unit = search.units.get(kind="cv")
+    # The refit ran on the cluster too, as one more unit, with every core granted: the search's model.
+    refit = search.units.get(kind="refit")
+    assert refit.status == Status.DONE and refit.worker_pid is not None and refit.n_jobs_effective == CORES
+    assert (
+        search.refit_time is not None and search.model.size > 0 and search.model.card["candidate"] == search.best_index
+    )
     assert len(DEPTHS) * 5 >= CORES  # the unit has a task for every core
     # The proof that joblib was not silently reduced to one process inside the daemonic worker:
     assert unit.n_jobs_effective == CORES

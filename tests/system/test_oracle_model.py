@@ -70,6 +70,21 @@ def predicted(search: Search, data: Path, tmp_path: Path) -> dict[str, list[str]
     return {name: [row[j] for row in rows[1:]] for j, name in enumerate(rows[0])}
 
 
+def assert_same_search_and_model(
+    search: Search, payload: dict[str, Any], reference: Any, X_test: Any, tmp_path: Path
+) -> BaseEstimator:
+    """The search's CV results and best index are the reference search's (fitted on the training part only),
+    and its downloaded model is the reference's `best_estimator_`: parameters, predictions, probabilities."""
+    assert_same_cv_results(payload["cv_results"], reference.cv_results_)
+    assert payload["search"]["best_index"] == reference.best_index_
+    model = downloaded(search, tmp_path)
+    best = reference.best_estimator_
+    assert flat_params(model) == flat_params(best)
+    assert np.array_equal(model.predict(X_test), best.predict(X_test))
+    np.testing.assert_allclose(model.predict_proba(X_test), best.predict_proba(X_test), rtol=0, atol=1e-12)
+    return model
+
+
 def assert_holdout_scores(payload: dict[str, Any], reference: BaseEstimator, X_test: Any, y_test: Any,
                           scoring: list[str] | None) -> None:  # fmt: skip
     holdout = payload["search"]["holdout"]
@@ -99,15 +114,7 @@ def test_classifier_pipeline_two_scorers_refit_by_name(tmp_path: Path) -> None:
     gs = GridSearchCV(make_pipeline(StandardScaler(), LogisticRegression()), grid, cv=4, scoring=scoring,
                       refit="f1_macro").fit(X_train, y_train)  # fmt: skip
     payload = exported(search.pk)
-    ref_results = {k: v for k, v in gs.cv_results_.items()}
-    assert_same_cv_results(payload["cv_results"], ref_results)  # CV saw the training part only
-    assert payload["search"]["best_index"] == gs.best_index_
-    model = downloaded(search, tmp_path)
-    assert flat_params(model) == flat_params(gs.best_estimator_)
-    assert np.array_equal(model.predict(X_test), gs.best_estimator_.predict(X_test))
-    np.testing.assert_allclose(
-        model.predict_proba(X_test), gs.best_estimator_.predict_proba(X_test), rtol=0, atol=1e-12
-    )
+    model = assert_same_search_and_model(search, payload, gs, X_test, tmp_path)  # CV saw the training part only
     assert_holdout_scores(payload, gs.best_estimator_, X_test, y_test, scoring)
 
     s = payload["search"]
@@ -177,14 +184,7 @@ def test_halving_refits_on_the_whole_training_part(tmp_path: Path) -> None:
     )
     hs.fit(X_train, y_train)
     payload = exported(search.pk)
-    assert_same_cv_results(payload["cv_results"], hs.cv_results_)
-    assert payload["search"]["best_index"] == hs.best_index_
-    model = downloaded(search, tmp_path)
-    assert flat_params(model) == flat_params(hs.best_estimator_)
-    assert np.array_equal(model.predict(X_test), hs.best_estimator_.predict(X_test))
-    np.testing.assert_allclose(
-        model.predict_proba(X_test), hs.best_estimator_.predict_proba(X_test), rtol=0, atol=1e-12
-    )
+    assert_same_search_and_model(search, payload, hs, X_test, tmp_path)
     assert_holdout_scores(payload, hs.best_estimator_, X_test, y_test, None)
     assert payload["search"]["model"]["n_train"] == len(y_train)  # every training row, not the last round's
 

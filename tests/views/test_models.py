@@ -34,7 +34,7 @@ def finished(owner: User) -> Search:
 
 def streamed(response: Any) -> bytes:
     """A FileResponse's bytes."""
-    return streamed(response)
+    return b"".join(response.streaming_content)
 
 
 def body(response: Any) -> str:

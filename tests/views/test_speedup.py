@@ -58,7 +58,7 @@ def test_oversubscription_is_recorded_and_shown(web: Client, owner: User) -> Non
     cores, machine = joblib.cpu_count(), os.cpu_count() or 1  # a pinned worker is told so, and nothing else
     pinned = [f"this worker may use only {cores} of the machine's {machine} cores (CPU affinity or quota)"]
     assert clean.warnings == ([] if cores >= machine else pinned)
-    unit = clean.units.get()
+    unit = clean.units.get(kind="cv")
     assert unit.threads["inner_threads"] >= 1 and unit.threads["processes"]
 
 

@@ -20,7 +20,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection, transaction
 
 from search.engine.spec import SpecError
-from search.models import Search, Status
+from search.models import Search, Status, WorkUnit
 from search.selectors.studies import AXES, study_label, study_table
 from search.services.estimates import estimate_plan, search_pilot_enqueue
 from search.services.scaling import study_advance, study_create
@@ -118,13 +118,19 @@ class Command(BaseCommand):
         self._summarise(searches, scaling_after=opts["scaling"] and not opts["local"], axis=opts["scaling_axis"])
 
     def _run_local(self, search_ids: list[int]) -> None:
+        """Every unit here, including those that appear as others end (a halving round, the refit)."""
+        seen: set[int] = set()
         try:
-            for unit_id in (
-                Search.objects.filter(pk__in=search_ids)
-                .values_list("units__pk", flat=True)
-                .order_by("pk", "units__index")
-            ):
-                unit_run(unit_id=unit_id)
+            while todo := [
+                pk
+                for pk in WorkUnit.objects.filter(search_id__in=search_ids)
+                .order_by("search_id", "index")
+                .values_list("pk", flat=True)
+                if pk not in seen
+            ]:
+                for unit_id in todo:
+                    seen.add(unit_id)
+                    unit_run(unit_id=unit_id)
         finally:
             connection.close()
 
