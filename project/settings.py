@@ -230,6 +230,9 @@ LOGOUT_REDIRECT_URL = "login"
 # Failed logins allowed per username and per client address within the window; more are answered 429.
 FANOUT_LOGIN_ATTEMPTS = env_int("FANOUT_LOGIN_ATTEMPTS", 10)
 FANOUT_LOGIN_WINDOW_SECONDS = env_int("FANOUT_LOGIN_WINDOW_SECONDS", 300)
+# API requests allowed per token within the window (counted in the shared cache); more are answered 429.
+FANOUT_API_RATE = env_int("FANOUT_API_RATE", 600)
+FANOUT_API_RATE_WINDOW_SECONDS = env_int("FANOUT_API_RATE_WINDOW_SECONDS", 60)
 # Uploaded CSV files larger than this are refused with a message (in MB).
 FANOUT_MAX_UPLOAD_MB = env_int("FANOUT_MAX_UPLOAD_MB", 50)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024

@@ -16,10 +16,22 @@ from django.utils.html import format_html, format_html_join
 
 from search.downloads import stored_download
 from search.engine.spec import SpecError
-from search.models import Candidate, Dataset, FittedModel, Prediction, Result, ScalingStudy, Search, Status, WorkUnit
+from search.models import (
+    ApiToken,
+    Candidate,
+    Dataset,
+    FittedModel,
+    Prediction,
+    Result,
+    ScalingStudy,
+    Search,
+    Status,
+    WorkUnit,
+)
 from search.selectors.studies import study_label
 from search.services.scaling import study_create
 from search.services.searches import search_cancel, search_rerun
+from search.services.tokens import token_revoke
 
 admin.site.site_header = "Fanout"
 admin.site.site_title = "Fanout"
@@ -333,3 +345,32 @@ class PredictionAdmin(ReadOnlyAdmin):
     list_filter = ["status"]
     list_select_related = ["search"]
     search_fields = ["search__name", "input_name", "error"]
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Users' API tokens: viewable and revocable, never added here (the tokens page and `createtoken` make them,
+    and show them once); only their prefix and hash are stored."""
+
+    list_display = ["user", "name", "prefix", "created_at", "last_used_at", "revoked_at"]
+    list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
+    search_fields = ["user__username", "name", "prefix"]
+    list_select_related = ["user"]
+    fields = readonly_fields = ("user", "name", "prefix", "created_at", "last_used_at", "revoked_at")
+    actions = ["revoke"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # a token is revoked, never edited
+
+    def has_revoke_permission(self, request: HttpRequest) -> bool:
+        return _may(request, "change_apitoken")
+
+    @admin.action(permissions=["revoke"], description="Revoke the selected tokens")
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
+        revoked = sum(token_revoke(token=t) for t in queryset)
+        skipped = queryset.count() - revoked
+        message = f"revoked {revoked} token{'s' * (revoked != 1)}"
+        self.message_user(request, message + (f", {skipped} revoked already" if skipped else ""))

@@ -393,3 +393,26 @@ def _delete_files(sender: type[models.Model], instance: models.Model, **kwargs: 
     for field in instance._meta.get_fields():
         if isinstance(field, models.FileField) and (name := getattr(instance, field.name).name):
             model_storage().delete(name)
+
+
+class ApiToken(models.Model):
+    """A user's token for the REST API (`Authorization: Bearer fanout_…`). Only its sha256 is stored, so the
+    token itself is seen once, when it is made (`services.tokens.token_create`); revoking it sets `revoked_at`."""
+
+    NAME_MAX_LENGTH = 100
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=NAME_MAX_LENGTH, blank=True, help_text="the user's label for it")
+    prefix = models.CharField(
+        max_length=15, db_index=True, help_text="fanout_ and the first 8 characters after it, to tell tokens apart"
+    )
+    digest = models.CharField(max_length=64, unique=True, help_text="sha256 (hex) of the whole token")
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.name})" if self.name else f"{self.prefix}…"

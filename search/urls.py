@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from search.views import api, charts, datasets, models, predictions, searches
+from search.views import api, charts, datasets, models, predictions, searches, tokens
 
 urlpatterns = [
     path("", searches.search_list, name="search-list"),
@@ -28,6 +28,8 @@ urlpatterns = [
     path("datasets/upload/", datasets.dataset_upload, name="dataset-upload"),
     path("datasets/<int:pk>/", datasets.dataset_detail, name="dataset-detail"),
     path("datasets/<int:pk>/delete/", datasets.dataset_delete, name="dataset-delete"),
+    path("accounts/tokens/", tokens.token_list, name="token-list"),
+    path("accounts/tokens/<int:pk>/revoke/", tokens.token_revoke, name="token-revoke"),
     path("api/estimators/<str:name>.json", api.estimator_params, name="api-estimator"),
     path("api/generators/<str:name>.json", api.generator_options, name="api-generator"),
 ]
