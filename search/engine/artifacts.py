@@ -14,14 +14,22 @@ import importlib
 import platform
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import joblib
-import skops.io as sio  # type: ignore[import-untyped]  # skops ships no type information
 from sklearn.base import BaseEstimator
 
 TRUSTED_PREFIXES = ("sklearn.",)
 _PACKAGES = ("scikit-learn", "numpy", "scipy", "joblib", "skops")
 _CHUNK = 1 << 20
+
+
+def _skops() -> Any:
+    """`skops.io`, imported on first use: importing it imports every scikit-learn estimator (about 1 s), which
+    every runner and every web process would otherwise pay at start for the few that write or read a model."""
+    import skops.io  # type: ignore[import-untyped]  # skops ships no type information
+
+    return skops.io
 
 
 class ArtifactError(ValueError):
@@ -30,7 +38,7 @@ class ArtifactError(ValueError):
 
 def dump(model: BaseEstimator, path: Path) -> int:
     """Write `model` to `path` in skops format; return the file's size in bytes."""
-    sio.dump(model, path)
+    _skops().dump(model, path)
     return path.stat().st_size
 
 
@@ -57,7 +65,7 @@ def load(source: Path | bytes) -> BaseEstimator:
     if not data:
         raise ArtifactError("not a skops model file: it is empty")
     try:
-        untrusted = sio.get_untrusted_types(data=data)
+        untrusted = _skops().get_untrusted_types(data=data)
     except Exception as exc:  # noqa: BLE001 - zip, JSON and schema errors of every kind mean "not ours"
         raise ArtifactError(f"not a skops model file: {_reason(exc)}") from None
     refused = [name for name in untrusted if not trustable(name)]
@@ -66,7 +74,7 @@ def load(source: Path | bytes) -> BaseEstimator:
             f"the file holds types that are not scikit-learn classes, which are not loaded: {', '.join(refused)}"
         )
     try:
-        model = sio.loads(data, trusted=untrusted)
+        model = _skops().loads(data, trusted=untrusted)
     except Exception as exc:  # noqa: BLE001 - a well-formed zip can still hold a broken tree
         raise ArtifactError(f"not a skops model file: {_reason(exc)}") from None
     if not isinstance(model, BaseEstimator):

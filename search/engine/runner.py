@@ -20,7 +20,6 @@ import sys
 import traceback
 from typing import IO, Any
 
-from .refit import refit
 from .run import Job, RunInfo, run_info, run_job, warm_up
 
 
@@ -44,6 +43,8 @@ def _emit(out: IO[str], event: str, **payload: Any) -> None:
 
 
 def _refit_one(job: Job, out: IO[str]) -> None:
+    from .refit import refit  # here, not at the top: it imports skops, which a runner of fits never needs
+
     info = run_info(job)
     _emit(out, "start", **{k: v for k, v in info.__dict__.items() if k != "worker_pids"})
     _emit(out, "refit", **refit(job, info).to_dict())

@@ -16,3 +16,14 @@ def test_engine_imports_without_django() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False)
     assert out.returncode == 0, out.stderr
+
+
+def test_a_runner_of_fits_does_not_import_skops() -> None:
+    """skops imports every scikit-learn estimator (about 1 s): only a refit or a model load pays for it."""
+    code = (
+        "import sys\n"
+        "import search.engine.runner, search.engine.artifacts, search.engine.predict\n"
+        "assert 'skops' not in sys.modules, 'skops imported'\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stderr

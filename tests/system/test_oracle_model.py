@@ -188,6 +188,12 @@ def test_halving_refits_on_the_whole_training_part(tmp_path: Path) -> None:
     assert_holdout_scores(payload, hs.best_estimator_, X_test, y_test, None)
     assert payload["search"]["model"]["n_train"] == len(y_train)  # every training row, not the last round's
 
+    names = list(skd.load_breast_cancer().feature_names)
+    columns = predicted(search, write_csv(tmp_path / "held-out.csv", names, X_test), tmp_path)
+    assert np.array_equal(np.array(columns["prediction"], dtype=np.int64), hs.best_estimator_.predict(X_test))
+    proba = np.array([[float(v) for v in columns[f"proba_{c}"]] for c in (0, 1)]).T
+    np.testing.assert_allclose(proba, hs.best_estimator_.predict_proba(X_test), rtol=0, atol=1e-12)
+
 
 def test_refit_false_stores_no_model_and_exportmodel_says_why(tmp_path: Path) -> None:
     spec = {"estimator": "SVC", "param_grid": {"C": [1, 10]}, "dataset": "iris", "cv": 3, "refit": False}
