@@ -14,7 +14,6 @@ pages use. The API's entry point is meant to read:
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import math
 import secrets
@@ -28,6 +27,7 @@ from django.core.cache import cache
 from django.db.models import Q
 from django.utils import timezone
 
+from search.counters import cache_count, cache_uncount
 from search.models import ApiToken
 
 TOKEN_START = "fanout_"
@@ -105,18 +105,6 @@ def token_authenticate(*, header: str | None) -> User | None:
     return None if found is None else found.user
 
 
-def _count(key: str, window: int) -> int:
-    """Count one request under `key` (atomically: parallel requests never all slip under the limit)."""
-    cache.add(key, 0, 2 * window)
-    try:
-        taken = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, 2 * window)
-        taken = 1
-    cache.touch(key, 2 * window)  # the file cache's incr rewrites the entry with the default timeout
-    return int(taken)
-
-
 def token_throttle(*, token: ApiToken) -> int | None:
     """Count one request of `token`; None while it is within FANOUT_API_RATE requests per
     FANOUT_API_RATE_WINDOW_SECONDS, else the whole seconds to wait (the 429's Retry-After).
@@ -129,11 +117,10 @@ def token_throttle(*, token: ApiToken) -> int | None:
     now = time.time()
     bucket = int(now // window)
     key = f"{THROTTLE_PREFIX}:{token.digest}"
-    current = _count(f"{key}:{bucket}", window)
+    current = cache_count(f"{key}:{bucket}", window)
     if current + int(cache.get(f"{key}:{bucket - 1}", 0)) <= rate:
         return None
-    with contextlib.suppress(ValueError):  # gone already
-        cache.decr(f"{key}:{bucket}")
+    cache_uncount(f"{key}:{bucket}")
     # Allowed again once the bucket before no longer counts: at the next bucket if this one's requests leave
     # room for one more, else at the one after.
     until = (bucket + (1 if current - 1 < rate else 2)) * window

@@ -9,7 +9,6 @@ fixed buckets, the current one and the one before, so no span of one window hold
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import math
 import time
@@ -26,6 +25,8 @@ from django.forms.utils import ErrorList
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import render
 from django.views.decorators.debug import sensitive_post_parameters
+
+from search.counters import cache_count, cache_uncount
 
 View = Callable[..., HttpResponseBase]
 PREFIX = "fanout-login"
@@ -49,20 +50,11 @@ def _keys(request: HttpRequest) -> dict[str, str]:
 
 def _take(key: str, bucket: int, window: int) -> int:
     """Count one attempt in this bucket; the attempts of this bucket and the one before, this one included."""
-    current = f"{key}:{bucket}"
-    cache.add(current, 0, 2 * window)
-    try:
-        taken = cache.incr(current)
-    except ValueError:  # expired between add and incr
-        cache.set(current, 1, 2 * window)
-        taken = 1
-    cache.touch(current, 2 * window)  # the file cache's incr rewrites the entry with the default timeout
-    return taken + int(cache.get(f"{key}:{bucket - 1}", 0))
+    return cache_count(f"{key}:{bucket}", window) + int(cache.get(f"{key}:{bucket - 1}", 0))
 
 
 def _give_back(key: str, bucket: int) -> None:
-    with contextlib.suppress(ValueError):  # gone already
-        cache.decr(f"{key}:{bucket}")
+    cache_uncount(f"{key}:{bucket}")
 
 
 class RefusedLoginForm(AuthenticationForm):
