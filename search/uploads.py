@@ -5,11 +5,22 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.core.files.uploadhandler import FileUploadHandler, StopUpload
 from django.http import HttpRequest
 
 # What a legitimate upload form adds to its file (boundaries, part headers, the target, name and CSRF fields).
 FORM_ALLOWANCE = 1024 * 1024
+
+
+def human_size(n_bytes: int) -> str:
+    if n_bytes < 1024 * 1024:
+        return f"{n_bytes / 1024:.1f} KB"
+    return f"{n_bytes / (1024 * 1024):.1f} MB"
+
+
+def max_upload_bytes() -> int:
+    return int(settings.FANOUT_MAX_UPLOAD_MB) * 1024 * 1024
 
 
 def declared_length(request: HttpRequest) -> int:
@@ -50,3 +61,31 @@ class UploadLimit(FileUploadHandler):
 
     def file_complete(self, file_size: int) -> None:
         return None  # the next handler makes the file object
+
+
+def declared_over_limit(request: HttpRequest) -> str | None:
+    """Why an upload whose declared body is over the limit is refused before one byte of it is read; None when
+    the declared size is within it (the body is then guarded as it streams in: `guard_upload`)."""
+    sent = declared_length(request)
+    if sent <= max_upload_bytes() + FORM_ALLOWANCE:
+        return None
+    return (
+        f"This upload is {human_size(sent)} ({sent} bytes); the limit is {settings.FANOUT_MAX_UPLOAD_MB} MB "
+        "(FANOUT_MAX_UPLOAD_MB). Nothing was read or stored."
+    )
+
+
+def guard_upload(request: HttpRequest) -> UploadLimit:
+    """Put an `UploadLimit` first among the request's upload handlers (before its body is parsed)."""
+    guard = UploadLimit(max_upload_bytes(), request)
+    request.upload_handlers.insert(0, guard)
+    return guard
+
+
+def over_limit(guard: UploadLimit) -> str:
+    """Why a file that passed the limit as it streamed in was refused."""
+    return (
+        f"{guard.file_name!r} is over the limit: reading stopped at {human_size(guard.received)} "
+        f"({guard.received} bytes); the limit is {settings.FANOUT_MAX_UPLOAD_MB} MB (FANOUT_MAX_UPLOAD_MB). "
+        "Nothing was stored."
+    )

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 
 from search.engine import datasets
+from search.uploads import human_size, max_upload_bytes
 
 # Browsers label CSV files inconsistently (Excel on Windows says application/vnd.ms-excel); anything else
 # that is not text/* is refused. The real check is that the bytes parse as UTF-8 CSV.
@@ -19,16 +20,6 @@ TEXT_LIKE_TYPES = {
     "application/vnd.ms-excel",
     "application/octet-stream",
 }
-
-
-def human_size(n_bytes: int) -> str:
-    if n_bytes < 1024 * 1024:
-        return f"{n_bytes / 1024:.1f} KB"
-    return f"{n_bytes / (1024 * 1024):.1f} MB"
-
-
-def max_upload_bytes() -> int:
-    return int(settings.FANOUT_MAX_UPLOAD_MB) * 1024 * 1024
 
 
 class DatasetUploadForm(forms.Form):

@@ -11,12 +11,12 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from search.forms.datasets import DatasetUploadForm, human_size, max_upload_bytes
+from search.forms.datasets import DatasetUploadForm
 from search.models import Dataset
 from search.selectors.datasets import dataset_preview, datasets_of
 from search.services import datasets as datasets_service
 from search.services.datasets import DatasetInUse
-from search.uploads import FORM_ALLOWANCE, UploadLimit, declared_length
+from search.uploads import UploadLimit, declared_over_limit, guard_upload, over_limit
 
 PER_PAGE = 25
 
@@ -34,16 +34,9 @@ def dataset_list(request: HttpRequest) -> HttpResponse:
 def dataset_upload(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
         return _upload(request, None)
-    limit, sent = max_upload_bytes(), declared_length(request)
-    if sent > limit + FORM_ALLOWANCE:  # refused before one byte of the body is read
-        return _too_large(
-            request,
-            f"This upload is {human_size(sent)} ({sent} bytes); the limit is {settings.FANOUT_MAX_UPLOAD_MB} MB "
-            "(FANOUT_MAX_UPLOAD_MB). Nothing was read or stored.",
-        )
-    guard = UploadLimit(limit, request)
-    request.upload_handlers.insert(0, guard)
-    return _upload(request, guard)
+    if refusal := declared_over_limit(request):  # refused before one byte of the body is read
+        return _too_large(request, refusal)
+    return _upload(request, guard_upload(request))
 
 
 def _too_large(request: HttpRequest, message: str, status: int = 413) -> HttpResponse:
@@ -55,13 +48,7 @@ def _too_large(request: HttpRequest, message: str, status: int = 413) -> HttpRes
 def _upload(request: HttpRequest, guard: UploadLimit | None) -> HttpResponse:
     files = request.FILES if request.method == "POST" else None  # parsed now, if the CSRF check has not, via guard
     if guard is not None and guard.exceeded:  # the form's own size error, made while the file streamed in
-        return _too_large(
-            request,
-            f"{guard.file_name!r} is over the limit: reading stopped at {human_size(guard.received)} "
-            f"({guard.received} bytes); the limit is {settings.FANOUT_MAX_UPLOAD_MB} MB (FANOUT_MAX_UPLOAD_MB). "
-            "Nothing was stored.",
-            status=200,
-        )
+        return _too_large(request, over_limit(guard), status=200)
     form = DatasetUploadForm(request.POST, files) if request.method == "POST" else DatasetUploadForm()
     if request.method == "POST" and form.is_valid():
         dataset, created = datasets_service.dataset_upload(owner=request.user, **form.upload_args())

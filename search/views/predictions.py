@@ -16,12 +16,11 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from search.downloads import stored_download
 from search.engine.predict import PredictError
-from search.forms.datasets import human_size, max_upload_bytes
 from search.models import Prediction, Search, Status
 from search.selectors.models import model_of, no_model_reason, predictions_of
 from search.selectors.searches import search_for
 from search.services.predictions import PredictionRefused, features_of, prediction_create
-from search.uploads import FORM_ALLOWANCE, UploadLimit, declared_length
+from search.uploads import UploadLimit, declared_over_limit, guard_upload, over_limit
 
 SHOWN = 100  # the newest predictions listed on the page
 
@@ -33,15 +32,9 @@ def search_predict(request: HttpRequest, pk: int) -> HttpResponse:
     search = search_for(request.user, pk)
     if request.method != "POST":
         return _page(request, search)
-    limit, sent = max_upload_bytes(), declared_length(request)
-    if sent > limit + FORM_ALLOWANCE:  # refused before one byte of the body is read
-        error = (
-            f"This upload is {human_size(sent)} ({sent} bytes); the limit is {settings.FANOUT_MAX_UPLOAD_MB} MB "
-            "(FANOUT_MAX_UPLOAD_MB). Nothing was read or stored."
-        )
-        return _page(request, search, error=error, status=413)
-    guard = UploadLimit(limit, request)
-    request.upload_handlers.insert(0, guard)
+    if refusal := declared_over_limit(request):  # refused before one byte of the body is read
+        return _page(request, search, error=refusal, status=413)
+    guard = guard_upload(request)
     return _upload(request, search, guard)
 
 
@@ -49,12 +42,7 @@ def search_predict(request: HttpRequest, pk: int) -> HttpResponse:
 def _upload(request: HttpRequest, search: Search, guard: UploadLimit) -> HttpResponse:
     upload = request.FILES.get("file")  # parsed now, through guard, unless the CSRF check already did
     if guard.exceeded:
-        error = (
-            f"{guard.file_name!r} is over the limit: reading stopped at {human_size(guard.received)} "
-            f"({guard.received} bytes); the limit is {settings.FANOUT_MAX_UPLOAD_MB} MB (FANOUT_MAX_UPLOAD_MB). "
-            "Nothing was stored."
-        )
-        return _page(request, search, error=error, status=413)
+        return _page(request, search, error=over_limit(guard), status=413)
     if upload is None:
         return _page(request, search, error="no file came in; choose a .csv file with a header row", status=400)
     try:

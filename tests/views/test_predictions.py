@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +26,7 @@ from tests.services.test_predictions import (
     storage_files,
     stored_model,
 )
+from tests.views.test_datasets import CountingInput
 
 if TYPE_CHECKING:
     from django.test.client import _MonkeyPatchedWSGIResponse as Response
@@ -52,22 +52,6 @@ def page(search: Search) -> str:
 
 def post_file(client: Client, search: Search, content: bytes, name: str = "new.csv") -> Response:
     return client.post(page(search), {"file": SimpleUploadedFile(name, content, content_type="text/csv")})
-
-
-class CountingInput(io.BytesIO):
-    """A request body that counts the bytes the view read from it."""
-
-    bytes_read = 0
-
-    def read(self, size: int | None = -1, /) -> bytes:
-        data = super().read(size)
-        self.bytes_read += len(data)
-        return data
-
-    def readline(self, size: int | None = -1, /) -> bytes:
-        line = super().readline(size)
-        self.bytes_read += len(line)
-        return line
 
 
 def post_counted(client: Client, search: Search, content: bytes) -> tuple[Response, CountingInput]:
