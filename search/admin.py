@@ -281,9 +281,6 @@ class ResultAdmin(ReadOnlyAdmin):
         return bool(obj.error)
 
 
-MODEL_FILES = {"skops": "skops_file", "joblib": "joblib_file", "json": "card_file"}
-
-
 @admin.register(FittedModel)
 class FittedModelAdmin(ReadOnlyAdmin):
     """The searches' models: size, card and downloads (streamed from the model storage, for staff who may view)."""
@@ -333,10 +330,9 @@ class FittedModelAdmin(ReadOnlyAdmin):
         if not self.has_view_permission(request):
             raise PermissionDenied
         fitted = FittedModel.objects.filter(pk=pk).first()
-        if fitted is None or fmt not in MODEL_FILES:
+        if fitted is None or fmt not in FittedModel.DOWNLOADS:
             raise Http404("no such model file")
-        name = f"search-{fitted.search_id}-" + ("card.json" if fmt == "json" else f"model.{fmt}")
-        return stored_download(getattr(fitted, MODEL_FILES[fmt]), name)
+        return stored_download(*fitted.download(fmt))
 
 
 @admin.register(Prediction)

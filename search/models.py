@@ -356,11 +356,23 @@ class FittedModel(models.Model):
     size = models.PositiveBigIntegerField(help_text="bytes of the skops file")
     created_at = models.DateTimeField(auto_now_add=True)
 
+    # The files handed out, by format: the field, the name after "search-<id>-", the content type.
+    DOWNLOADS = {
+        "skops": ("skops_file", "model.skops", "application/octet-stream"),
+        "joblib": ("joblib_file", "model.joblib", "application/octet-stream"),
+        "json": ("card_file", "card.json", "application/json"),
+    }
+
     class Meta:
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
         return f"model of search {self.search_id}"
+
+    def download(self, fmt: str) -> tuple[models.fields.files.FieldFile, str, str]:
+        """The stored file of a format in DOWNLOADS, its download name and its content type."""
+        field, name, content_type = self.DOWNLOADS[fmt]
+        return getattr(self, field), f"search-{self.search_id}-{name}", content_type
 
 
 class Prediction(models.Model):

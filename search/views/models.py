@@ -8,10 +8,9 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from search.downloads import stored_download
+from search.models import FittedModel
 from search.selectors.models import model_of, model_panel
 from search.selectors.searches import search_for
-
-DOWNLOADS = {"skops": "skops_file", "joblib": "joblib_file", "json": "card_file"}
 
 
 @require_GET
@@ -28,8 +27,6 @@ def search_model_download(request: HttpRequest, pk: int, fmt: str) -> FileRespon
     """The model file, streamed from the model storage; 404 for another user's search or without a model."""
     search = search_for(request.user, pk)
     fitted = model_of(search)
-    if fmt not in DOWNLOADS or fitted is None:
+    if fmt not in FittedModel.DOWNLOADS or fitted is None:
         raise Http404("no such model file")
-    name = f"search-{search.pk}-card.json" if fmt == "json" else f"search-{search.pk}-model.{fmt}"
-    content_type = "application/json" if fmt == "json" else "application/octet-stream"
-    return stored_download(getattr(fitted, DOWNLOADS[fmt]), name, content_type)
+    return stored_download(*fitted.download(fmt))
