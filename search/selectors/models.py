@@ -11,6 +11,11 @@ def model_of(search: Search) -> FittedModel | None:
     return FittedModel.objects.filter(search=search).first()
 
 
+def refitting(search: Search) -> bool:
+    """Whether the search's refit unit is queued or running."""
+    return WorkUnit.objects.filter(search=search, kind=WorkUnit.Kind.REFIT, status__in=Status.ACTIVE).exists()
+
+
 def no_model_reason(search: Search) -> str:
     """Why `search` has no model (to say so on the page, in `exportmodel` and `predict`)."""
     if search.stored.refit is False:
@@ -21,8 +26,7 @@ def no_model_reason(search: Search) -> str:
         return f"search {search.pk} is {search.status}, so no model was fitted"
     if search.status == Status.DONE:
         return f"search {search.pk} finished before Fanout kept models; rerun it to get one"
-    refitting = WorkUnit.objects.filter(search=search, kind=WorkUnit.Kind.REFIT, status__in=Status.ACTIVE).exists()
-    if refitting:
+    if refitting(search):
         return f"search {search.pk} is refitting its best candidate; the model is there once it is done"
     fits = f"{search.n_fits_done}/{search.n_fits} fits"
     return f"search {search.pk} is {search.status} ({fits}); its model is fitted once every fit is in"

@@ -21,6 +21,7 @@ from django.utils import timezone
 from search.charts.accuracy import CandidateRow
 from search.engine import stats
 from search.models import Candidate, Result, Search, Status, WorkUnit
+from search.selectors.models import refitting
 
 User = AbstractBaseUser | AnonymousUser
 
@@ -91,8 +92,7 @@ def progress(search: Search) -> dict[str, Any]:
         "hosts": sorted(set(Result.objects.filter(search=search).values_list("host", flat=True).distinct())),
         "warnings": search.warnings or unit_warnings(search),
         "speedup": search.speedup, "efficiency": search.efficiency,
-        "refitting": any(u.kind == WorkUnit.Kind.REFIT for u in running)
-        or WorkUnit.objects.filter(search=search, kind=WorkUnit.Kind.REFIT, status=Status.QUEUED).exists(),
+        "refitting": refitting(search),
     }  # fmt: skip
 
 

@@ -77,7 +77,7 @@ def _save(name: str, path: Path) -> str:
 def model_store(*, unit: WorkUnit, candidate: Candidate, refit: dict[str, Any]) -> bool:
     """Keep the refit's files and card, and close the refit unit, once. False (and nothing kept) when the
     attempt no longer holds the unit: cancelled, or taken over after its lease ran out."""
-    search = Search.objects.select_related("dataset").get(pk=unit.search_id)
+    search = unit.search  # as claimed: with its data set, whose bytes (up to FANOUT_MAX_UPLOAD_MB) stay unread
     holdout = {**search.holdout, "scores": refit["holdout_scores"]} if search.holdout else None
     if holdout is not None and refit["holdout_error"]:
         holdout["error"] = refit["holdout_error"]
