@@ -34,8 +34,9 @@ from sklearn.base import BaseEstimator
 from search.engine import artifacts
 from search.engine.predict import PredictError, check_header, predict_csv
 from search.engine.run import machine_name
-from search.models import FittedModel, Prediction, Search, Status, WorkUnit, model_storage
+from search.models import FittedModel, Prediction, Search, Status, model_storage
 from search.selectors.models import model_of, no_model_reason
+from search.services.searches import messages_missing
 
 log = logging.getLogger(__name__)
 
@@ -150,16 +151,12 @@ def predictions_reconcile() -> int:
 def _resend_lost() -> int:
     """Queued predictions waiting longest, as many as the broker is short of messages for queued work (units
     and predictions). A duplicate costs nothing: the second claim finds the row taken."""
-    from django_q.brokers import get_broker
-
     before = timezone.now() - timedelta(seconds=settings.FANOUT_RESEND_SECONDS)
     waiting = Prediction.objects.filter(status=Status.QUEUED, created_at__lt=before)
     if not waiting.exists():
         return 0
-    queued_units = WorkUnit.objects.filter(status=Status.QUEUED, search__status__in=Status.ACTIVE).count()
-    queued = Prediction.objects.filter(status=Status.QUEUED).count()
-    missing = queued_units + queued - int(get_broker().queue_size() or 0)
-    return sum(prediction_enqueue(prediction=p) for p in waiting.order_by("created_at", "pk")[: max(0, missing)])
+    oldest = waiting.order_by("created_at", "pk")[: max(0, messages_missing())]
+    return sum(prediction_enqueue(prediction=p) for p in oldest)
 
 
 def model_predict_file(*, search: Search, src: Path, dst: Path) -> int:

@@ -16,10 +16,10 @@ from django.db.models import F, Q
 from django.db.models.functions import Now
 from django.utils import timezone
 
-from search.models import Prediction, Search, Status, WorkUnit
+from search.models import Search, Status, WorkUnit
 from search.services.finalize import search_finalize
 from search.services.predictions import predictions_reconcile
-from search.services.searches import search_enqueue
+from search.services.searches import messages_missing, search_enqueue
 
 
 def units_reconcile() -> dict[str, int]:
@@ -71,21 +71,13 @@ def _resend_lost(now: datetime) -> int:
     queued message unreadable, and a crash between commit and enqueue sends none (docs/traps.md, a killed worker).
     When the broker holds fewer messages than there are queued units, the units waiting longest are
     sent again; a duplicate costs nothing (the second claim finds the unit taken or done)."""
-    from django_q.brokers import get_broker
-
     before = now - timedelta(seconds=settings.FANOUT_RESEND_SECONDS)
     live = Q(search__status__in=Status.ACTIVE)
     waited = Q(enqueued_at__lt=before) | Q(enqueued_at=None, search__study=None, search__created_at__lt=before)
     waiting = WorkUnit.objects.filter(live, waited, status=Status.QUEUED)
     if not waiting.exists():
         return 0
-    # The broker also holds the messages of queued predictions (services.predictions): count them as work too.
-    queued = (
-        WorkUnit.objects.filter(live, status=Status.QUEUED).count()
-        + Prediction.objects.filter(status=Status.QUEUED).count()
-    )
-    missing = queued - int(get_broker().queue_size() or 0)
-    units = list(waiting.order_by(F("enqueued_at").asc(nulls_first=True), "pk")[: max(0, missing)])
+    units = list(waiting.order_by(F("enqueued_at").asc(nulls_first=True), "pk")[: max(0, messages_missing())])
     for unit in units:
         search_enqueue(search_id=unit.search_id, units=[unit])
     return len(units)

@@ -23,7 +23,7 @@ from django.utils import timezone
 from search.engine import datasets, guards
 from search.engine.spec import DatasetSpec, SearchSpec, SpecError, parse_spec
 from search.engine.validate import DataPlan, Plan, plan_for_data, validate_spec
-from search.models import Candidate, ScalingStudy, Search, Status, WorkUnit
+from search.models import Candidate, Prediction, ScalingStudy, Search, Status, WorkUnit
 from search.selectors.cluster import live_clusters
 from search.services.datasets import dataset_load, dataset_store
 from search.services.estimates import search_pilot_enqueue
@@ -202,6 +202,19 @@ def search_enqueue(*, search_id: int, units: Iterable[WorkUnit] | None = None) -
         WorkUnit.objects.filter(pk=unit.pk).update(q_task_id=str(task_id), enqueued_at=timezone.now())
         sent += 1
     return sent
+
+
+def messages_missing() -> int:
+    """How many messages the broker lacks: one is owed for every queued unit of a live search and for every queued
+    prediction (services.predictions), less what it holds (0 or less: none is missing). The reconciler resends
+    the longest-waiting work for as many as are missing."""
+    from django_q.brokers import get_broker
+
+    owed = (
+        WorkUnit.objects.filter(search__status__in=Status.ACTIVE, status=Status.QUEUED).count()
+        + Prediction.objects.filter(status=Status.QUEUED).count()
+    )
+    return owed - int(get_broker().queue_size() or 0)
 
 
 def search_cancel(*, search: Search) -> bool:
