@@ -50,10 +50,12 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_q",
+    "ninja",  # the API docs page then uses its bundled Swagger UI, not a CDN (no internet at run time)
     "search",
 ]
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "search.api.middleware.ApiJsonErrors",  # every error under /api/ as JSON, also those no API view made
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
