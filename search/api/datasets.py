@@ -36,7 +36,7 @@ def dataset_of(request: HttpRequest, dataset_id: int) -> Dataset:
 @router.post("/datasets", response={200: DatasetOut, 201: DatasetOut, **ERRORS}, url_name="dataset-upload")
 def dataset_upload(
     request: HttpRequest,
-    file: File[UploadedFile] | None = None,
+    file: File[UploadedFile | None] = None,
     name: Form[str] = "",
     target: Form[str] = "",
 ) -> Status[DatasetOut]:
@@ -48,12 +48,18 @@ def dataset_upload(
     if file is None:
         raise ApiError(400, "no file came in: send a CSV or .npz file as the multipart field 'file'", "file")
     filename = str(file.name or "")
+    target = target.strip()
+    if filename.lower().endswith(".npz") and target:
+        raise ApiError(400, "target is for CSV files; an .npz names its target array y", "target")
+    if filename.lower().endswith(".csv") and not target:
+        raise ApiError(400, "a CSV file needs its target column: the header name of the column to predict", "target")
     try:
         dataset, created = datasets_service.dataset_upload_file(
-            owner=request.user, name=name.strip()[:200], content=file.read(), filename=filename, target=target.strip()
+            owner=request.user, name=name.strip()[:200], content=file.read(), filename=filename, target=target
         )
-    except DatasetError as exc:
-        raise ApiError(400, f"{filename}: {exc}", "file") from None
+    except DatasetError as exc:  # as the upload form does: a message about the target is the target's
+        message = str(exc)
+        raise ApiError(400, f"{filename}: {message}", "target" if message.startswith("target") else "file") from None
     return Status(201 if created else 200, dataset_out(dataset, created))
 
 

@@ -50,7 +50,7 @@ def model_file(request: HttpRequest, search_id: int, fmt: str) -> FileResponse:
 
 @router.post("/searches/{search_id}/predictions", response={201: PredictionOut, **ERRORS}, url_name="prediction-create")
 def prediction_new(
-    request: HttpRequest, search_id: int, file: File[UploadedFile] | None = None
+    request: HttpRequest, search_id: int, file: File[UploadedFile | None] = None
 ) -> Status[PredictionOut]:
     """A CSV file with the model's feature columns; the cluster predicts it (poll the prediction's status)."""
     search = search_of(request, search_id)
@@ -77,7 +77,7 @@ def _prediction(request: HttpRequest, search_id: int, prediction_id: int) -> Pre
 
 
 @router.get(
-    "/searches/{search_id}/predictions/{prediction_id}", response={200: PredictionOut, **ERRORS},
+    "/searches/{search_id}/predictions/{int:prediction_id}", response={200: PredictionOut, **ERRORS},
     url_name="prediction-detail",
 )  # fmt: skip
 def prediction_detail(request: HttpRequest, search_id: int, prediction_id: int) -> PredictionOut:

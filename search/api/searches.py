@@ -34,7 +34,14 @@ def search_of(request: HttpRequest, search_id: int) -> Search:
 
 @router.post("/searches", response={201: SearchOut, **ERRORS}, url_name="search-create")
 def search_create(request: HttpRequest, spec: Body[dict[str, Any]]) -> Status[SearchOut]:
-    """Validate the spec with every check `runsearch` makes, store the search and queue its work units."""
+    """Validate the spec with every check `runsearch` makes, store the search and queue its work units.
+    A data set is bundled, generated, or one of yours by id: the API reads no file of the server's."""
+    dataset = spec.get("dataset")
+    if isinstance(dataset, dict) and "csv" in dataset:
+        raise ApiError(
+            400, "the API reads no file on the server: upload it with POST /api/v1/datasets, then give "
+            '"dataset": {"id": N}', "dataset.csv",
+        )  # fmt: skip
     plan = searches_service.plan_search(spec)
     search = searches_service.search_create(plan=plan, owner=request.user)
     return Status(201, search_out(request, search, with_progress=True))

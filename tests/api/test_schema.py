@@ -54,8 +54,7 @@ def errors_are_json(ctx: Any, response: Any, case: Any) -> bool | None:
         content_type = {k.lower(): v for k, v in response.headers.items()}.get("content-type", [""])
         assert str(content_type[0] if isinstance(content_type, list) else content_type).startswith(
             "application/json"
-        ), (
-            case.method, case.formatted_path, response.status_code, response.text[:500])
+        ), (case.method, case.formatted_path, response.status_code, response.text[:500])
         body = json.loads(response.content)
         assert isinstance(body.get("detail"), str), body
         assert "field" in body, body
