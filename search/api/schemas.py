@@ -11,7 +11,7 @@ from django.urls import reverse
 from ninja import Schema
 
 from search.models import Dataset, Prediction, Search
-from search.selectors.searches import progress
+from search.selectors.searches import failures, progress
 
 
 class ErrorOut(Schema):
@@ -55,6 +55,12 @@ class DatasetPage(Schema):
     items: list[DatasetOut]
 
 
+class FailureOut(Schema):
+    message: str  # the last line of the error, as scikit-learn's FitFailedWarning groups them
+    count: int
+    candidates: list[dict[str, Any]]  # the parameters of (up to 10 of) the candidates that failed with it
+
+
 class SearchOut(Schema):
     id: int
     name: str
@@ -83,7 +89,9 @@ class SearchOut(Schema):
     started_at: datetime | None
     finished_at: datetime | None
     url: str
+    spec: dict[str, Any]  # as stored: what `FanoutSearchCV.attach` rebuilds the estimator from
     progress: dict[str, Any] | None = None
+    failures: list[FailureOut] | None = None  # failed fits grouped by error (in the detail, not in lists)
 
 
 class SearchPage(Schema):
@@ -124,7 +132,8 @@ def search_out(request: HttpRequest, search: Search, *, with_progress: bool = Fa
         refit_error=search.refit_error or None, cores_used=search.cores_used, wall_time=search.wall_time,
         error=search.error or "", created_at=search.created_at, started_at=search.started_at,
         finished_at=search.finished_at, url=request.build_absolute_uri(reverse("search-detail", args=[search.pk])),
-        progress=live,
+        spec=search.spec, progress=live,
+        failures=[FailureOut(**vars(g)) for g in failures(search)] if with_progress else None,
     )  # fmt: skip
 
 
