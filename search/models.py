@@ -30,10 +30,14 @@ class Dataset(models.Model):
         BUILTIN = "builtin", "bundled with scikit-learn"
         GENERATOR = "generator", "scikit-learn generator"
         CSV = "csv", "CSV file"
+        NPZ = "npz", "NumPy .npz arrays"
 
     name = models.CharField(max_length=200)
     kind = models.CharField(max_length=16, choices=Kind.choices)
-    source = models.JSONField(default=dict, help_text="name + options, or the CSV target column")
+    source = models.JSONField(
+        default=dict,
+        help_text="name + options, the CSV target column, or an .npz's file name and whether it has groups",
+    )
     content = models.BinaryField(null=True, blank=True, editable=False)
     key = models.CharField(max_length=64, db_index=True, help_text="sha256 of the source or content")
     n_samples = models.PositiveIntegerField(default=0)
@@ -47,25 +51,33 @@ class Dataset(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def has_groups(self) -> bool:
+        """Whether the rows carry group labels (an .npz with a `groups` array), for `cv: {"groups": true}`."""
+        return bool(self.source.get("groups"))
+
     def data_source(self) -> dict[str, Any]:
         """The engine's description of where the rows come from (see `engine.run.load_data`)."""
         if self.kind == self.Kind.CSV:
             return {"kind": "csv", "path": self.local_path(), "target": self.source["target"]}
+        if self.kind == self.Kind.NPZ:
+            return {"kind": "npz", "path": self.local_path()}
         return {"kind": self.kind, "name": self.source["name"], "options": self.source.get("options", {})}
 
     def local_path(self) -> str | None:
-        """A CSV data set's bytes as a local file, cached per machine by the data set's key (the hash of its
-        bytes and target column; written once, atomically); None for bundled and generated data.
+        """A CSV or .npz data set's bytes as a local file (`<key>.csv`, `<key>.npz`), cached per machine by the
+        data set's key (the hash of its bytes, and a CSV's target column; written once, atomically); None for
+        bundled and generated data.
 
         `content` (up to FANOUT_MAX_UPLOAD_MB) is read only when this machine has no copy yet: a row loaded
         with `defer("content")` loads it then, on access, and never while the file exists."""
-        if self.kind != self.Kind.CSV:
+        if self.kind not in (self.Kind.CSV, self.Kind.NPZ):
             return None
         cache: Path = settings.FANOUT_CACHE_DIR
         cache.mkdir(parents=True, exist_ok=True)
         named = len(self.key) == 64 and all(c in "0123456789abcdef" for c in self.key)
         content = None if named else bytes(self.content or b"")
-        path = cache / f"{self.key if named else hashlib.sha256(content or b'').hexdigest()}.csv"
+        path = cache / f"{self.key if named else hashlib.sha256(content or b'').hexdigest()}.{self.kind}"
         if not path.exists():
             tmp = path.with_suffix(f".{time.time_ns()}.{os.getpid()}.tmp")
             tmp.write_bytes(bytes(self.content or b"") if content is None else content)
@@ -164,7 +176,7 @@ class Search(models.Model):
 
     def spec_to_replan(self) -> dict[str, Any]:
         """The stored spec as `plan_search` takes it again (rerun, scaling study): a stored CSV data set
-        points at the cached copy of its bytes."""
+        points at the cached copy of its bytes; `{"id": N}` stays (resolved with the search's owner)."""
         raw = dict(self.spec)
         if "dataset_id" in raw["dataset"]:
             raw["dataset"] = {"csv": self.dataset.local_path(), "target": raw["dataset"]["target"]}

@@ -81,10 +81,10 @@ def cv_results(
     return results
 
 
-def best_index(results: dict[str, list[Any]], metric: str) -> int | None:
-    """Index of the rank-1 candidate of `metric` (first one on ties, as GridSearchCV's argmin)."""
-    ranks = results[f"rank_test_{metric}"]
-    means = results[f"mean_test_{metric}"]
-    if all(m is None for m in means):
+def best_index(results: dict[str, list[Any]], metric: str, *, every_fit_failed: bool = False) -> int | None:
+    """Index of the rank-1 candidate of `metric` (first one on ties, as GridSearchCV's argmin); None when every
+    fit failed (GridSearchCV raises "All the N fits failed"). Scores that are all NaN without a failed fit (R²
+    on one-row folds) rank every candidate 1, so the first one is the best, as in GridSearchCV."""
+    if every_fit_failed:
         return None
-    return int(np.argmin(ranks))
+    return int(np.argmin(results[f"rank_test_{metric}"]))

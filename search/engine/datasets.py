@@ -1,4 +1,5 @@
-"""Data sets: scikit-learn's bundled loaders, its generators, and CSV files with a named target column.
+"""Data sets: scikit-learn's bundled loaders, its generators, CSV files with a named target column, and NumPy
+`.npz` archives of arrays `X`, `y` and optionally `groups`.
 
 Everything here is deterministic: a generator without `random_state` gets `random_state=0` at
 validation time, so every worker process that rebuilds the data gets the same rows; `random_state: null`
@@ -12,6 +13,7 @@ import hashlib
 import inspect
 import io
 import math
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,6 +76,7 @@ class Data:
     y: np.ndarray
     feature_names: list[str]
     target_name: str
+    groups: np.ndarray | None = None  # one label per row (an .npz's `groups`), for GroupKFold
 
     @property
     def n_samples(self) -> int:
@@ -297,3 +300,121 @@ def read_csv_file(path: str | Path, target: str) -> Data:
 
 def sha256(content: bytes) -> str:
     return hashlib.sha256(content).hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------
+# NumPy .npz archives
+# ---------------------------------------------------------------------------------------------
+
+NPZ_ARRAYS = ("X", "y", "groups")
+# Values of all the arrays of one .npz together (as MAX_GENERATED_VALUES: 400 MB of float64), read from the
+# arrays' headers before anything is decompressed: a compressed archive of a few MB can hold gigabytes of zeros.
+MAX_NPZ_VALUES = MAX_GENERATED_VALUES
+_NUMERIC = "biuf"  # bool, signed and unsigned integers, floats
+_HOW = "save them with np.savez(file, X=X, y=y) (and groups=groups)"
+
+
+def _npz_headers(archive: zipfile.ZipFile, names: list[str]) -> dict[str, tuple[tuple[int, ...], np.dtype[Any]]]:
+    """(shape, dtype) of each named array, from its .npy header; refuses object arrays and archives too large."""
+    from numpy.lib import format as npy
+
+    found: dict[str, tuple[tuple[int, ...], np.dtype[Any]]] = {}
+    total = 0
+    for name in names:
+        member = f"{name}.npy" if f"{name}.npy" in archive.namelist() else name
+        with archive.open(member) as f:
+            try:
+                version = npy.read_magic(f)
+                if version == (1, 0):
+                    shape, _, dtype = npy.read_array_header_1_0(f)
+                elif version == (2, 0):
+                    shape, _, dtype = npy.read_array_header_2_0(f)
+                else:
+                    raise DatasetError(f"array {name!r} uses .npy format {version}; {_HOW}")
+            except DatasetError:
+                raise
+            except ValueError:
+                raise DatasetError(f"{name!r} in the archive is not a NumPy array; {_HOW}") from None
+        if dtype.hasobject:
+            raise DatasetError(
+                f"array {name!r} holds Python objects (dtype object), which are not loaded (they would be unpickled); "
+                "save numbers, or text as a unicode string array (y.astype(str))"
+            )
+        total += math.prod(shape)
+        found[name] = (tuple(shape), dtype)
+    if total > MAX_NPZ_VALUES:
+        raise DatasetError(f"the arrays hold {total:,} values; the limit is {MAX_NPZ_VALUES:,}")
+    return found
+
+
+def _npz_column(name: str, array: np.ndarray, n_rows: int, kinds: str) -> np.ndarray:
+    """A 1-D array of `n_rows` values of one of `kinds` (dtype kinds), finite where it is floats."""
+    if array.ndim != 1:
+        hint = f" (use {name}.ravel())" if array.ndim == 2 and 1 in array.shape else ""
+        raise DatasetError(f"{name} must be 1-D, one value per row; got shape {array.shape}{hint}")
+    if array.dtype.kind not in kinds:
+        what = "numbers or unicode strings" if "U" in kinds else "numbers"
+        raise DatasetError(f"{name} has dtype {array.dtype}; expected {what}")
+    if len(array) != n_rows:
+        raise DatasetError(f"{name} has {len(array)} values and X has {n_rows} rows; they must match")
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        row = int(np.flatnonzero(~np.isfinite(array))[0])
+        raise DatasetError(f"{name} has a missing or infinite value at row {row} ({float(array[row])})")
+    return array
+
+
+def read_npz(content: bytes) -> Data:
+    """Arrays `X` (2-D, numeric, finite), `y` (1-D: numbers or unicode strings) and optionally `groups` (1-D,
+    one per row) from an .npz archive (`np.savez`), read with `allow_pickle=False`.
+
+    X is stored as float64, as `read_csv` stores features: a float64 X is kept bit for bit, so every score equals
+    scikit-learn's on the user's own arrays; bools and integers become the float64 a CSV of them reads as (what
+    scikit-learn's input check makes of them for most estimators), and float16/float32 are widened, so their scores
+    are scikit-learn's on `X.astype(np.float64)`. `y` and `groups` keep their dtype, so the classes are the user's
+    own (`classes_` of integers stays integers, of strings stays strings)."""
+    if not content.startswith(b"PK"):
+        raise DatasetError(
+            "the file is not an .npz archive (a NumPy zip made by np.savez)"
+            + ("; it is a single .npy array" if content.startswith(b"\x93NUMPY") else "")
+        )
+    try:
+        with np.load(io.BytesIO(content), allow_pickle=False) as npz:
+            names = list(npz.files)
+            unknown = [n for n in names if n not in NPZ_ARRAYS]
+            if unknown:
+                raise DatasetError(
+                    f"unknown array {unknown[0]!r} in the archive; an .npz holds X, y and optionally groups ({_HOW})"
+                )
+            for required in ("X", "y"):
+                if required not in names:
+                    raise DatasetError(f"the archive has no array {required!r}; {_HOW}")
+            headers = _npz_headers(npz.zip, names)
+            arrays = {name: npz[name] for name in headers}
+    except DatasetError:
+        raise
+    except ValueError as exc:
+        if "allow_pickle" in str(exc):  # numpy's own refusal, should a header check have missed one
+            raise DatasetError("an array holds Python objects (dtype object), which are not loaded") from None
+        raise DatasetError(f"the .npz archive cannot be read: {exc}") from None
+    except (OSError, EOFError, KeyError, zipfile.BadZipFile, NotImplementedError) as exc:
+        raise DatasetError(f"the .npz archive cannot be read: {exc or type(exc).__name__}") from None
+    X = arrays["X"]
+    if X.ndim != 2:
+        raise DatasetError(f"X must be 2-D (rows × features); got shape {X.shape}")
+    if X.dtype.kind not in _NUMERIC:
+        raise DatasetError(f"X has dtype {X.dtype}; features must be numbers (bool, integer or float)")
+    if X.shape[0] == 0 or X.shape[1] == 0:
+        raise DatasetError(f"X is empty (shape {X.shape}); it needs at least one row and one feature")
+    X = np.asarray(X, dtype=np.float64)
+    if not np.isfinite(X).all():
+        row, col = (int(i) for i in np.argwhere(~np.isfinite(X))[0])
+        raise DatasetError(f"X has a missing or infinite value at row {row}, column {col} ({float(X[row, col])})")
+    y = _npz_column("y", arrays["y"], X.shape[0], _NUMERIC + "U")
+    groups = arrays.get("groups")
+    if groups is not None:
+        groups = _npz_column("groups", groups, X.shape[0], _NUMERIC + "U")
+    return Data(X=X, y=y, feature_names=[f"x{i}" for i in range(X.shape[1])], target_name="y", groups=groups)
+
+
+def read_npz_file(path: str | Path) -> Data:
+    return read_npz(Path(path).read_bytes())

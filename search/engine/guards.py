@@ -63,7 +63,8 @@ def check_size(spec: SearchSpec, max_fits: int | None, *, max_n_jobs: int = MAX_
     if max_fits is not None and fits > max_fits:
         random = bool(getattr(spec, "param_distributions", ()))
         sampled = "n_iter" if spec.strategy == "random" else "halving.n_candidates"
-        field = "cv.n_splits" if spec.cv.n_splits > n else (sampled if random else "param_grid")
+        folds = "cv.n_splits" if spec.cv.splits is None else "cv.splits"
+        field = folds if spec.cv.n_splits > n else (sampled if random else "param_grid")
         raise SpecError(
             field,
             f"the {'search' if random else 'grid'} has {fits:,} fits (candidates × folds: {n:,} × "

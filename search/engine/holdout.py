@@ -62,19 +62,22 @@ def parse_holdout(value: Any) -> HoldoutSpec:
 
 
 def split(data: Data, hs: HoldoutSpec) -> tuple[Data, Data]:
-    """(training part, held-out part), exactly as `train_test_split` returns them; SpecError when the data
-    cannot be split so (too few rows, a class too small to stratify)."""
+    """(training part, held-out part), exactly as `train_test_split` returns them (a data set's `groups` split
+    along with its rows: the same indices, whatever the number of arrays); SpecError when the data cannot be split
+    so (too few rows, a class too small to stratify)."""
+    arrays = [data.X, data.y] if data.groups is None else [data.X, data.y, data.groups]
     try:
-        X_train, X_test, y_train, y_test = train_test_split(
-            data.X, data.y, test_size=hs.test_size, random_state=hs.random_state,
-            stratify=data.y if hs.stratify else None,
-        )  # fmt: skip
+        parts = train_test_split(
+            *arrays, test_size=hs.test_size, random_state=hs.random_state, stratify=data.y if hs.stratify else None
+        )
     except ValueError as exc:
         field = "holdout.stratify" if hs.stratify and "class" in str(exc) else "holdout.test_size"
         raise SpecError(field, f"cannot hold out {hs.test_size!r} of {data.n_samples} rows: {exc}") from None
+    X_train, X_test, y_train, y_test = parts[:4]
+    g_train, g_test = parts[4:6] if data.groups is not None else (None, None)
     return (
-        Data(X=X_train, y=y_train, feature_names=data.feature_names, target_name=data.target_name),
-        Data(X=X_test, y=y_test, feature_names=data.feature_names, target_name=data.target_name),
+        Data(X=X_train, y=y_train, feature_names=data.feature_names, target_name=data.target_name, groups=g_train),
+        Data(X=X_test, y=y_test, feature_names=data.feature_names, target_name=data.target_name, groups=g_test),
     )
 
 

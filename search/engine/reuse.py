@@ -21,16 +21,15 @@ fixed `warm_start`, nested parameters, early stopping (it depends on the path ta
 for GradientBoosting with `n_iter_no_change`), bagging's `oob_score` (refused with warm starts).
 
 **Fit keys.** `fit_key` is the sha256 of a canonical JSON of everything a fit's scores depend on: the
-estimator steps, the full parameters, the data set's content key, the CV (`cv` dict, fold index and any
-other split setting of the job such as halving's `subsample`), scoring, `return_train_score`, the
-path-reuse setting (a grown fit's time is what its added trees cost) and the versions of scikit-learn,
-numpy and scipy. Two fits with the same key give the same scores, so a stored one can be copied instead
-of recomputed (see `search.services.reuse`). Only a fit that repeats has a key: every `random_state` of
-the estimator (each pipeline step, each nested estimator) an integer (`reproducible`; estimators without
-one are deterministic), and a shuffled split or a subsample seeded too. An unseeded fit has no key, so it
-is never looked up and never copied from. Adding the path-reuse setting changed every key: fits stored
-before it are not reused.
-"""
+estimator steps, the full parameters, the data set's content key, the CV (`cv` dict, explicit splits as the
+sha256 of their indices; fold index; any other split setting of the job such as halving's `subsample`),
+scoring, `return_train_score`, the path-reuse setting (a grown fit's time is what its added trees cost) and
+the versions of scikit-learn, numpy and scipy. Two fits with the same key give the same scores, so a stored
+one can be copied instead of recomputed (see `search.services.reuse`). Only a fit that repeats has a key:
+every `random_state` of the estimator (each pipeline step, each nested estimator) an integer
+(`reproducible`; estimators without one are deterministic), and a shuffled split or a subsample seeded too.
+An unseeded fit has no key, so it is never looked up and never copied from. Adding the path-reuse setting
+changed every key: fits stored before it are not reused."""
 
 from __future__ import annotations
 
@@ -41,6 +40,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import registry
+from .folds import cv_identity
 
 # Estimators proven to give identical scores when grown along the parameter (see the module docstring).
 PATH_REUSE: dict[str, str] = {
@@ -189,6 +189,8 @@ def fit_keys(job: Mapping[str, Any]) -> dict[tuple[int, int], str]:
         return {}
     base = {k: v for k, v in job.items() if k not in NOT_IN_KEY}
     base.update(data=data_key, versions=library_versions())
+    if job.get("cv"):  # explicit splits as their sha256: the key is the same, each fit's payload stays small
+        base["cv"] = cv_identity(job["cv"])
     if job["data"].get("holdout"):  # the same data set held out otherwise is other training rows
         base["holdout"] = job["data"]["holdout"]
     fixed = job.get("params") or {}

@@ -23,7 +23,7 @@ import joblib
 import numpy as np
 from sklearn.base import BaseEstimator, clone, is_classifier
 from sklearn.metrics import check_scoring
-from sklearn.model_selection import KFold, StratifiedKFold, check_cv
+from sklearn.model_selection import GroupKFold, KFold, StratifiedKFold, check_cv
 from sklearn.utils.multiclass import type_of_target
 
 from . import datasets, registry
@@ -46,7 +46,7 @@ class Job:
 
     steps: list[tuple[str, str]]
     params: dict[str, Any]
-    data: dict[str, Any]  # {"kind": "builtin"|"generator"|"csv", "name", "options", "path", "target"}
+    data: dict[str, Any]  # {"kind": "builtin"|"generator"|"csv"|"npz", "name", "options", "path", "target"}
     cv: dict[str, Any]
     scoring: str | list[str] | None
     n_jobs: int
@@ -134,16 +134,32 @@ def load_full_data(source: dict[str, Any]) -> datasets.Data:
         return datasets.generate(source["name"], source.get("options", {}))
     if kind == "csv":
         return datasets.read_csv_file(source["path"], source["target"])
+    if kind == "npz":
+        return datasets.read_npz_file(source["path"])
     raise ValueError(f"unknown data source kind {kind!r}")
 
 
 def make_cv(cv: dict[str, Any], y: np.ndarray, classifier: bool) -> Any:
-    """The splitter `GridSearchCV` would use: `cv=k` → (Stratified)KFold(k), or the shuffled form."""
+    """What `GridSearchCV` is given as `cv`: `cv=k` → (Stratified)KFold(k), or the shuffled form; `GroupKFold(k)`
+    for groups (split with the data set's groups, as `fit(X, y, groups=groups)` splits); explicit splits → the
+    fixed list of (train, test) index arrays, the user's folds in the user's order."""
+    if cv.get("splits") is not None:
+        return [(np.asarray(train, dtype=np.intp), np.asarray(test, dtype=np.intp)) for train, test in cv["splits"]]
+    if cv.get("groups"):
+        return GroupKFold(cv["n_splits"])
     if not cv.get("shuffle"):
         return check_cv(cv["n_splits"], y, classifier=classifier)
     stratified = classifier and type_of_target(y) in ("binary", "multiclass")
     splitter = StratifiedKFold if stratified else KFold
     return splitter(cv["n_splits"], shuffle=True, random_state=cv.get("random_state"))
+
+
+def make_splits(cv: dict[str, Any], data: datasets.Data, classifier: bool) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The folds `GridSearchCV(cv=make_cv(…)).fit(X, y, groups=data.groups)` fits on, in its order."""
+    splitter = make_cv(cv, data.y, classifier)
+    if isinstance(splitter, list):
+        return splitter
+    return list(splitter.split(data.X, data.y, data.groups))
 
 
 def make_scorer(estimator: BaseEstimator, scoring: str | list[str] | None) -> Any:
@@ -390,7 +406,7 @@ def run_job(job: Job, on_start: Callable[[RunInfo], None] | None = None) -> Iter
         return
     data = load_data(job.data)
     estimator = single_process(registry.build(tuple(job.steps), without_n_jobs(job.params)))
-    splits = list(make_cv(job.cv, data.y, is_classifier(estimator)).split(data.X, data.y))
+    splits = make_splits(job.cv, data, is_classifier(estimator))
     if job.subsample is not None:
         splits = subsample_splits(splits, float(job.subsample["fraction"]), job.subsample.get("random_state"))
     ctx = FitContext(

@@ -15,6 +15,7 @@ from typing import Any
 
 from . import datasets, sampling
 from .errors import SpecError
+from .folds import CVSpec, parse_cv
 from .halving import HALVING_KEYS, MIN_FACTOR, HalvingSpec
 from .holdout import HoldoutSpec, parse_holdout
 
@@ -39,37 +40,30 @@ SPEC_KEYS = {
     "holdout",
 }
 STRATEGIES = ("grid", "random", "halving")
-DATASET_KEYS = {"name", "options", "csv", "target"}
+DATASET_KEYS = {"name", "options", "csv", "target", "id"}
 MAX_NESTING = 8  # lists inside lists in a parameter value (hidden_layer_sizes needs 2)
-CV_KEYS = {"n_splits", "shuffle", "random_state"}
 
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    """Exactly one of `name` (bundled or generator) and `csv` (a file path plus `target`)."""
+    """Exactly one of `name` (bundled or generator), `csv` (a file path plus `target`) and `id` (a data set the
+    search's owner has uploaded; resolved where the data is loaded, services.datasets.dataset_load)."""
 
     name: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
     csv: str | None = None
     target: str | None = None
+    id: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        if self.id is not None:
+            return {"id": self.id}
         if self.csv is not None:
             return {"csv": self.csv, "target": self.target}
         out: dict[str, Any] = {"name": self.name}
         if self.options:
             out["options"] = dict(self.options)
         return out
-
-
-@dataclass(frozen=True)
-class CVSpec:
-    n_splits: int = 5
-    shuffle: bool = False
-    random_state: int | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"n_splits": self.n_splits, "shuffle": self.shuffle, "random_state": self.random_state}
 
 
 @dataclass(frozen=True)
@@ -286,14 +280,28 @@ def _parse_halving(value: Any, *, sampled: bool = False) -> HalvingSpec:
     return hs
 
 
+def _parse_dataset_id(value: dict[str, Any]) -> DatasetSpec:
+    """`{"id": N}`: one of the owner's uploaded data sets, named by nothing else."""
+    others = sorted(set(value) - {"id"})
+    if others:
+        raise SpecError(f"dataset.{others[0]}", "an uploaded data set is named by its id alone; remove this key")
+    if not _is_int(value["id"]) or value["id"] < 1:
+        raise SpecError("dataset.id", f"expected the positive integer id of one of your data sets, got {value['id']!r}")
+    return DatasetSpec(id=value["id"])
+
+
 def _parse_dataset(value: Any) -> DatasetSpec:
     if isinstance(value, str):
         value = {"name": value}
     if not isinstance(value, dict):
         raise SpecError("dataset", f"expected an object such as {{'name': 'iris'}}, got {value!r}")
     _check_keys(value, DATASET_KEYS, "dataset")
+    if "id" in value:
+        return _parse_dataset_id(value)
     if ("name" in value) == ("csv" in value):
-        raise SpecError("dataset", "give exactly one of 'name' (built-in or generator) and 'csv' (a file)")
+        raise SpecError(
+            "dataset", "give exactly one of 'name' (built-in or generator), 'csv' (a file) and 'id' (an uploaded one)"
+        )
     if "csv" in value:
         csv, target = value["csv"], value.get("target")
         if not isinstance(csv, str) or not csv:
@@ -327,28 +335,6 @@ def _parse_dataset(value: Any) -> DatasetSpec:
         except datasets.DatasetError as exc:
             raise SpecError("dataset.options", str(exc)) from None
     return DatasetSpec(name=name, options=options)
-
-
-def _parse_cv(value: Any) -> CVSpec:
-    if _is_int(value):
-        value = {"n_splits": value}
-    if not isinstance(value, dict):
-        raise SpecError("cv", f"expected a number of folds or an object with n_splits, got {value!r}")
-    _check_keys(value, CV_KEYS, "cv")
-    n_splits = value.get("n_splits", 5)
-    shuffle = value.get("shuffle", False)
-    random_state = value.get("random_state")
-    if not _is_int(n_splits) or n_splits < 2:
-        raise SpecError("cv.n_splits", f"expected an integer of at least 2, got {n_splits!r}")
-    if not isinstance(shuffle, bool):
-        raise SpecError("cv.shuffle", f"expected true or false, got {shuffle!r}")
-    if random_state is not None and (not _is_int(random_state) or not 0 <= random_state < 2**32):
-        raise SpecError("cv.random_state", f"expected an integer between 0 and 2**32 - 1 or null, got {random_state!r}")
-    if random_state is not None and not shuffle:
-        raise SpecError("cv.random_state", "has no effect unless shuffle is true; remove it or set shuffle")
-    if shuffle and random_state is None:
-        random_state = 0  # a shuffled split must be the same in every worker process
-    return CVSpec(n_splits=n_splits, shuffle=shuffle, random_state=random_state)
 
 
 def _parse_scoring(value: Any) -> str | tuple[str, ...] | None:
@@ -425,7 +411,7 @@ def parse_spec(data: Any) -> SearchSpec:
         params=dict(params),
         param_grid=_parse_grid(data.get("param_grid", {})),
         dataset=_parse_dataset(data["dataset"]),
-        cv=_parse_cv(data.get("cv", 5)),
+        cv=parse_cv(data.get("cv", 5)),
         scoring=scoring,
         refit=refit,
         n_jobs=n_jobs,

@@ -1,7 +1,8 @@
 """The typed view of a stored spec: what `Search.spec` holds once the row is read.
 
 A search's spec is stored as the canonical JSON of a validated `SearchSpec` (`SearchSpec.to_dict`), with a
-CSV data set replaced by the stored row's name and id. It was validated when it was stored, so this view
+CSV data set replaced by the stored row's name and id (a data set named `{"id": N}` stays so; `Search.dataset` is
+that row). It was validated when it was stored, so this view
 reads it without validating again; keys that rows stored by earlier versions lack take their defaults.
 """
 
@@ -11,8 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .folds import CVSpec
 from .halving import HalvingSpec
-from .spec import CVSpec
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ class StoredSpec:
             params=dict(spec.get("params") or {}),
             param_grid=tuple(spec.get("param_grid") or ()),
             param_distributions=tuple(spec.get("param_distributions") or ()),
-            cv=CVSpec(**spec["cv"]),
+            cv=CVSpec.from_dict(spec["cv"]),
             scoring=tuple(scoring) if isinstance(scoring, list) else scoring,
             refit=True if spec.get("refit") is None else spec["refit"],  # null: rows stored before refit existed
             n_jobs=spec.get("n_jobs", -1),

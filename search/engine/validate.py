@@ -19,7 +19,7 @@ from sklearn.base import BaseEstimator, clone, is_classifier, is_regressor
 from sklearn.metrics import get_scorer_names
 from sklearn.model_selection import ParameterGrid
 
-from . import datasets, guards, halving, holdout, registry, sampling
+from . import datasets, folds, guards, halving, holdout, registry, sampling
 from .spec import SearchSpec, SpecError
 
 
@@ -325,17 +325,23 @@ def classes_of(plan: Plan, data: datasets.Data) -> int | None:
     return len(np.unique(data.y)) if plan.task == "classification" else None
 
 
-def check_data_fits_cv(plan: Plan, data: datasets.Data) -> None:
-    """Folds against rows and classes, the target against the estimator, each scorer against the target."""
+def check_data_fits_cv(plan: Plan, data: datasets.Data, *, cv_rows: bool = True) -> None:
+    """Folds against rows and classes (explicit splits against the rows, groups against the data set's groups:
+    `folds.check_data`, when `data` is what cross-validation sees, not the whole data set before its holdout), the
+    target against the estimator, each scorer against the target."""
     guards.check_target(plan.task, plan.spec.estimator[-1], data.y)
-    k = plan.spec.cv.n_splits
-    if k > data.n_samples:
+    cv = plan.spec.cv
+    k = cv.n_splits
+    if cv_rows:
+        folds.check_data(cv, data)
+    splitter = cv.splits is None  # explicit splits are the user's own: as for GridSearchCV, no count is checked
+    if splitter and k > data.n_samples:
         raise SpecError("cv.n_splits", f"{k} folds need at least {k} rows; the data set has {data.n_samples}")
     if plan.task == "classification":
         _, counts = np.unique(data.y, return_counts=True)
         if len(counts) < 2:
             raise SpecError("dataset", "the target has a single class; a classifier needs at least two")
-        if k > counts.min():
+        if splitter and not cv.groups and k > counts.min():  # StratifiedKFold's own requirement
             raise SpecError(
                 "cv.n_splits",
                 f"{k} stratified folds need at least {k} rows of every class; the smallest class has "
@@ -383,11 +389,12 @@ def plan_for_data(plan: Plan, data: datasets.Data, *, max_fits: int | None) -> D
     HalvingRandomSearchCV draws for this data set's size (n_candidates="exhaust"; refused before they are
     drawn above `max_fits` fits in the first round, the FANOUT_MAX_FITS setting), then the halving schedule
     (refused above `max_fits` fits over all its rounds). Raises SpecError."""
-    check_data_fits_cv(plan, data)
+    check_data_fits_cv(plan, data, cv_rows=plan.spec.holdout is None)
     n_test = 0
     if plan.spec.holdout is not None:  # CV, the schedule and the candidates see the training part only
         data, test = holdout.split(data, plan.spec.holdout)
         n_test = test.n_samples
+        folds.check_data(plan.spec.cv, data, held_out=n_test)  # explicit indices and groups: on their own fields
         try:
             check_data_fits_cv(plan, data)
         except SpecError as exc:

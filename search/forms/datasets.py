@@ -1,4 +1,5 @@
-"""The CSV upload form: `clean()` parses the file so every problem lands on the field it is about."""
+"""The upload form for a CSV file or a NumPy .npz: `clean()` parses the file so every problem lands on the field
+it is about."""
 
 from __future__ import annotations
 
@@ -20,21 +21,24 @@ TEXT_LIKE_TYPES = {
     "application/vnd.ms-excel",
     "application/octet-stream",
 }
+# What browsers send an .npz as (a zip archive); the real check is that it reads as one (engine.datasets.read_npz).
+ZIP_LIKE_TYPES = {"", "application/octet-stream", "application/zip", "application/x-zip-compressed"}
 
 
 class DatasetUploadForm(forms.Form):
     name = forms.CharField(max_length=200, required=False, help_text="Optional; defaults to the file name.", strip=True)
     file = forms.FileField(
-        label="CSV file",
+        label="CSV or .npz file",
         allow_empty_file=True,  # an empty file gets read_csv's message, which says what is needed
-        error_messages={"required": "no file came in; choose a .csv file with a header row"},
-        widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"}),
+        error_messages={"required": "no file came in; choose a .csv file with a header row or an .npz archive"},
+        widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv,.npz"}),
     )
     target = forms.CharField(
         max_length=200,
+        required=False,  # for a CSV only: its clean() says when it is missing
         label="Target column",
-        help_text="The header name of the column to predict; every other column must be numeric.",
-        error_messages={"required": "no target column came in; give the header name of the column to predict"},
+        help_text="CSV only: the header name of the column to predict; every other column must be numeric. An .npz "
+        "holds arrays X, y and optionally groups, so it has none.",
         widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
     )
 
@@ -42,7 +46,10 @@ class DatasetUploadForm(forms.Form):
         super().__init__(*args, **kwargs)
         limit = settings.FANOUT_MAX_UPLOAD_MB
         file_field = self.fields["file"]
-        file_field.help_text = f"A UTF-8 .csv file with a header row, at most {limit} MB."
+        file_field.help_text = (
+            f"A UTF-8 .csv file with a header row, or a NumPy .npz (np.savez(file, X=X, y=y), optionally "
+            f"groups=groups), at most {limit} MB."
+        )
         file_field.widget.attrs["data-max-bytes"] = str(max_upload_bytes())
 
     @classmethod
@@ -57,9 +64,14 @@ class DatasetUploadForm(forms.Form):
         uploaded: UploadedFile[bytes] = self.cleaned_data["file"]
         filename = uploaded.name or ""
         content_type = (uploaded.content_type or "").split(";")[0].strip().lower()
-        if not filename.lower().endswith(".csv"):
-            raise forms.ValidationError(f"{filename!r} does not end in .csv; expected a .csv file")
-        if not (content_type.startswith("text/") or content_type in TEXT_LIKE_TYPES):
+        if filename.lower().endswith(".npz"):
+            if content_type not in ZIP_LIKE_TYPES:
+                raise forms.ValidationError(f"{filename!r} was sent as {content_type!r}; expected an .npz archive")
+        elif not filename.lower().endswith(".csv"):
+            raise forms.ValidationError(
+                f"{filename!r} does not end in .csv or .npz; expected a .csv file or a NumPy .npz archive"
+            )
+        elif not (content_type.startswith("text/") or content_type in TEXT_LIKE_TYPES):
             raise forms.ValidationError(f"{filename!r} was sent as {content_type!r}, not text; expected a .csv file")
         size = uploaded.size or 0
         if size > max_upload_bytes():
@@ -74,19 +86,27 @@ class DatasetUploadForm(forms.Form):
         uploaded: UploadedFile[bytes] | None = cleaned.get("file")
         if uploaded is None:  # missing or refused above: nothing to parse
             return cleaned
-        target: str | None = cleaned.get("target")
+        target: str = cleaned.get("target") or ""
         uploaded.seek(0)
         content = b"".join(uploaded.chunks())
+        npz = (uploaded.name or "").lower().endswith(".npz")
+        if npz and target:
+            self.add_error("target", "target is for CSV files; an .npz names its target array y")
+            return cleaned
+        if not npz and not target:
+            self.add_error("target", "no target column came in; give the header name of the column to predict")
         try:
             # Without a target the file's own problems (encoding, empty) are still reported.
-            data = datasets.read_csv(content, target or "")
+            data = datasets.read_npz(content) if npz else datasets.read_csv(content, target)
         except datasets.DatasetError as exc:
             message = str(exc)
             if message.startswith("target column"):
-                if target is not None:  # else the target field already says it is required
+                if target:  # else the target field already says it is missing
                     self.add_error("target", message)
             else:
                 self.add_error("file", f"{uploaded.name}: {message}")
+            return cleaned
+        if self.errors:
             return cleaned
         cleaned["content"] = content
         cleaned["data"] = data
@@ -95,7 +115,7 @@ class DatasetUploadForm(forms.Form):
         return cleaned
 
     def upload_args(self) -> dict[str, Any]:
-        """Keyword arguments for `services.datasets.dataset_upload` (call after `is_valid()`)."""
+        """Keyword arguments for `services.datasets.dataset_upload_file` (call after `is_valid()`)."""
         data = self.cleaned_data
         keys = ("name", "content", "target", "filename", "data")
         return {k: data[k] for k in keys}

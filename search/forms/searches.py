@@ -95,7 +95,7 @@ class SearchForm(forms.Form):
         help_text="A number, or exhaust: as many as let the last round use every row (max ÷ min resources).",
     )  # fmt: skip
     dataset_kind = forms.ChoiceField(
-        label="Data", choices=[("builtin", "Bundled"), ("generator", "Generated"), ("upload", "Uploaded CSV")],
+        label="Data", choices=[("builtin", "Bundled"), ("generator", "Generated"), ("upload", "Uploaded file")],
         initial="builtin", widget=forms.RadioSelect,
     )  # fmt: skip
     builtin = forms.ChoiceField(required=False, label="Bundled data set", choices=[(n, n) for n in datasets.BUILTIN])
@@ -147,7 +147,8 @@ class SearchForm(forms.Form):
         choice = self._choice_field
         choice("estimator").choices = estimator_choices()
         choice("preprocessing").choices = [("", "— none —"), *[(n, n) for n in registry.names("transformer")]]
-        self.fields["uploaded"].queryset = Dataset.objects.filter(owner=owner, kind=Dataset.Kind.CSV)  # type: ignore[attr-defined]
+        uploads = Dataset.objects.filter(owner=owner, kind__in=[Dataset.Kind.CSV, Dataset.Kind.NPZ]).defer("content")
+        self.fields["uploaded"].queryset = uploads  # type: ignore[attr-defined]
         from sklearn.metrics import get_scorer_names
 
         scorers = [(n, n) for n in get_scorer_names() if scorer_task(n) != "clustering"]
@@ -184,8 +185,13 @@ class SearchForm(forms.Form):
             return None if options is None else {"name": self.cleaned_data.get("generator"), "options": options}
         ds = self.cleaned_data.get("uploaded")
         if ds is None:
-            self.add_error("uploaded", "choose one of your uploaded CSV data sets (upload one on the Data sets page)")
+            self.add_error(
+                "uploaded",
+                "choose one of your uploaded CSV data sets or .npz arrays (upload one on the Data sets page)",
+            )
             return None
+        if ds.kind == Dataset.Kind.NPZ:
+            return {"id": ds.pk}
         return {"csv": ds.local_path(), "target": ds.source["target"]}
 
     def spec(self) -> dict[str, Any] | None:
@@ -334,7 +340,7 @@ def initial_from(search: Search) -> dict[str, Any]:
         )  # fmt: skip
         if dists:
             initial.update(strategy="halving_random", halving_n_candidates=str(h.n_candidates or "exhaust"))
-    if "csv" in ds:
+    if "csv" in ds or "id" in ds:
         initial.update(dataset_kind="upload", uploaded=search.dataset_id)
     elif ds["name"] in datasets.GENERATORS:
         initial.update(

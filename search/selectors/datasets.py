@@ -13,6 +13,7 @@ import numpy as np
 from django.db.models import Count, QuerySet
 
 from search.engine import datasets
+from search.engine.errors import SpecError
 from search.engine.run import load_data
 from search.models import Dataset
 
@@ -30,6 +31,20 @@ def datasets_of(*, owner: Any) -> QuerySet[Dataset]:
         .annotate(n_searches=Count("searches"))
         .order_by("-created_at", "-id")
     )
+
+
+def owner_dataset(*, owner: Any, dataset_id: int) -> Dataset:
+    """The owner's data set `dataset_id` (without its bytes), for a spec's `{"id": N}`. SpecError on `dataset.id`
+    for an unknown id and for another user's row alike: the message never tells them apart."""
+    if owner is None or getattr(owner, "pk", None) is None:
+        raise SpecError(
+            "dataset.id",
+            "names one of its owner's uploaded data sets, and this search has no owner (runsearch: --owner USERNAME)",
+        )
+    found = Dataset.objects.filter(pk=dataset_id, owner=owner).defer("content").first()
+    if found is None:
+        raise SpecError("dataset.id", f"no data set {dataset_id} among yours")
+    return found
 
 
 @dataclass(frozen=True)
@@ -50,6 +65,7 @@ class Preview:
     n_classes: int = 0
     classes: list[ClassCount] = field(default_factory=list)
     error: str = ""
+    n_groups: int | None = None  # distinct group labels of an .npz with `groups`; None without groups
 
 
 def _label_kind(labels: Iterable[str]) -> str:
@@ -110,11 +126,13 @@ def _loaded_preview(dataset: Dataset) -> Preview:
     categorical = data.y.dtype.kind in "iubUSO"
     counts: Counter[str] = Counter(str(v) for v in data.y.tolist()) if categorical else Counter()
     n_classes, classes = _balance(counts, data.n_samples, categorical)
-    return Preview(columns, rows, len(columns) - 1, categorical, n_classes, classes)
+    n_groups = len(np.unique(data.groups)) if data.groups is not None else None
+    return Preview(columns, rows, len(columns) - 1, categorical, n_classes, classes, n_groups=n_groups)
 
 
 def dataset_preview(*, dataset: Dataset) -> Preview:
-    """The first `PREVIEW_ROWS` rows and the class balance (up to `MAX_CLASSES` classes) of a data set."""
+    """The first `PREVIEW_ROWS` rows and the class balance (up to `MAX_CLASSES` classes) of a data set, and for an
+    .npz with groups how many distinct groups it has."""
     if dataset.kind == Dataset.Kind.CSV:
         return _csv_preview(dataset)
     return _loaded_preview(dataset)

@@ -1,8 +1,8 @@
-"""Data set rows: from a spec's `dataset` (bundled, generated, or a CSV file read now), from an upload,
-and their deletion while no search uses them.
+"""Data set rows: from a spec's `dataset` (bundled, generated, a CSV file read now, or `{"id": N}`: one the
+owner uploaded), from an upload (a CSV file or a NumPy .npz), and their deletion while no search uses them.
 
 A CSV's key is its bytes and its target column (`csv_key`), so a search on the same bytes and target finds
-the uploaded row."""
+the uploaded row; an .npz's key is the sha256 of its bytes."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from search.engine import spec as spec_mod
 from search.engine.run import load_data
 from search.engine.spec import SpecError
 from search.models import Dataset
+from search.selectors.datasets import owner_dataset
 
 
 def _key(payload: Any) -> str:
@@ -38,7 +39,8 @@ def dataset_get_or_create(*, ds: spec_mod.DatasetSpec, owner: Any = None, base_d
 
 @dataclass(frozen=True)
 class LoadedData:
-    """A spec's data read, parsed or generated, and what its Dataset row is made of; nothing stored yet."""
+    """A spec's data read, parsed or generated, and what its Dataset row is made of; nothing stored yet
+    (`dataset`: the existing row a spec's `{"id": N}` named)."""
 
     data: datasets.Data
     key: str
@@ -46,12 +48,25 @@ class LoadedData:
     kind: str
     source: dict[str, Any]
     content: bytes | None = None  # a CSV file's bytes
+    dataset: Dataset | None = None
 
 
-def dataset_load(ds: spec_mod.DatasetSpec, base_dir: Path | None) -> LoadedData:
-    """Read a CSV file (or load bundled data, or generate it) and parse it, without touching the database:
-    the slow part of a search's creation, run before any transaction takes the write lock (docs/traps.md,
-    sqlite locking). Raises SpecError naming the field."""
+def _load_row(dataset: Dataset) -> LoadedData:
+    try:
+        data = load_data(dataset.data_source())
+    except (datasets.DatasetError, OSError) as exc:  # a row stored by an older version, or a cache unwritable
+        raise SpecError("dataset.id", f"data set {dataset.pk} ({dataset.name}) cannot be loaded: {exc}") from None
+    return LoadedData(
+        data=data, key=dataset.key, name=dataset.name, kind=dataset.kind, source=dict(dataset.source), dataset=dataset
+    )
+
+
+def dataset_load(ds: spec_mod.DatasetSpec, base_dir: Path | None, owner: Any = None) -> LoadedData:
+    """Read a CSV file (or load bundled data, or generate it, or load the owner's data set a spec's `{"id": N}`
+    names) and parse it, without writing to the database: the slow part of a search's creation, run before any
+    transaction takes the write lock (docs/traps.md, sqlite locking). Raises SpecError naming the field."""
+    if ds.id is not None:
+        return _load_row(owner_dataset(owner=owner, dataset_id=ds.id))
     if ds.csv is not None:
         path = Path(ds.csv)
         if not path.is_absolute() and base_dir is not None:
@@ -80,7 +95,10 @@ def dataset_load(ds: spec_mod.DatasetSpec, base_dir: Path | None) -> LoadedData:
 
 def dataset_store(loaded: LoadedData, owner: Any) -> Dataset:
     """The owner's row for loaded data: the existing one with its key, or a new one. A short write (call it
-    inside the transaction that stores what uses the row); never loads an existing row's CSV bytes."""
+    inside the transaction that stores what uses the row); never loads an existing row's CSV bytes. A row named by
+    id is that row, never a copy."""
+    if loaded.dataset is not None:
+        return loaded.dataset
     found = Dataset.objects.filter(key=loaded.key, owner=owner).defer("content").first()
     if found:
         return found
@@ -92,7 +110,7 @@ def dataset_store(loaded: LoadedData, owner: Any) -> Dataset:
 
 def dataset_with_data(ds: spec_mod.DatasetSpec, owner: Any, base_dir: Path | None) -> tuple[Dataset, datasets.Data]:
     """The row and its rows, built once (a 200 MB generator is not generated twice per search)."""
-    loaded = dataset_load(ds, base_dir)
+    loaded = dataset_load(ds, base_dir, owner=owner)
     return dataset_store(loaded, owner), loaded.data
 
 
@@ -154,6 +172,40 @@ def dataset_upload(
         n_features=data.n_features,
         owner=owner,
     )
+    return dataset, True
+
+
+def dataset_upload_file(
+    *, owner: Any, name: str, content: bytes, filename: str, target: str = "", data: datasets.Data | None = None
+) -> tuple[Dataset, bool]:
+    """The Dataset row for an uploaded file, and whether it is new: a CSV file (by its name's suffix, with the
+    `target` column: `dataset_upload`) or a NumPy .npz of arrays X, y and optionally groups (no target: its
+    target is the array y). Deduplicated per owner by key, as `dataset_upload` does (an .npz's key is the sha256
+    of its bytes). `data` is the file already parsed by the caller (the upload form has).
+    Raises `datasets.DatasetError` for another suffix, a missing or unneeded target, or bytes that do not parse."""
+    suffix = Path(filename or name).suffix.lower()
+    if suffix == ".csv":
+        if not target:
+            raise datasets.DatasetError("a CSV file needs its target column (the header name of the column to predict)")
+        return dataset_upload(owner=owner, name=name, content=content, target=target, filename=filename, data=data)
+    if suffix != ".npz":
+        raise datasets.DatasetError(
+            f"{filename or name!r} is neither a .csv nor an .npz file; upload a CSV file with a header row, or a "
+            "NumPy .npz archive (np.savez(file, X=X, y=y))"
+        )
+    if target:
+        raise datasets.DatasetError("target is for CSV files; an .npz names its target array y")
+    if data is None:
+        data = datasets.read_npz(content)
+    key = datasets.sha256(content)
+    found = Dataset.objects.filter(key=key, owner=owner).defer("content").order_by("created_at", "id").first()
+    if found is not None:
+        return found, False
+    dataset = Dataset.objects.create(
+        name=(name or filename or "upload.npz")[:200], kind=Dataset.Kind.NPZ,
+        source={"filename": filename or name, "groups": data.groups is not None}, content=content, key=key,
+        n_samples=data.n_samples, n_features=data.n_features, owner=owner,
+    )  # fmt: skip
     return dataset, True
 
 

@@ -29,7 +29,7 @@ import joblib
 from django.conf import settings
 from django.core.cache import cache
 
-from search.engine import datasets, halving, pilot, registry
+from search.engine import datasets, folds, halving, pilot, registry
 from search.engine.cost import relative_cost
 from search.engine.run import Job
 from search.engine.spec import SpecError, parse_spec
@@ -157,7 +157,7 @@ def search_estimate(
     same = _history(estimator, key, owner) if key else None
     found = same or _history(estimator, None, owner)
     if found is None:
-        return _without_history(plan, key or data_key, processes, width, size)
+        return _without_history(plan, key or data_key, processes, width, size, dataset)
     per_cost, seen, rows = found
     scale = 1.0 if same else n_samples / max(rows, 1.0)
     cpu, wall = pilot.extrapolate(
@@ -169,9 +169,12 @@ def search_estimate(
     return Estimate(size.fits, processes, cpu, wall, basis, "history")
 
 
-def _data_source(plan: Plan) -> dict[str, Any] | None:
-    """The runner's description of the spec's data (None for a CSV file that is not here)."""
+def _data_source(plan: Plan, dataset: Dataset | None = None) -> dict[str, Any] | None:
+    """The runner's description of the spec's data (None for a CSV file that is not here, and for a data set
+    named by id without its row, `dataset`)."""
     ds = plan.spec.dataset
+    if ds.id is not None:
+        return dataset.data_source() if dataset is not None else None
     if ds.csv is not None:
         return {"kind": "csv", "path": ds.csv, "target": ds.target} if Path(ds.csv).is_file() else None
     kind = Dataset.Kind.BUILTIN if ds.name in datasets.BUILTIN else Dataset.Kind.GENERATOR
@@ -205,7 +208,8 @@ def pilot_run(
 
 def _pilot_key(plan: Plan, data_key: str | None, source: dict[str, Any]) -> str:
     spec = plan.spec.to_dict()
-    ident = [plan.spec.estimator_label, spec.get("params"), data_key or source, spec["cv"], spec.get("scoring")]
+    cv = folds.cv_identity(spec["cv"])  # explicit splits as their digest
+    ident = [plan.spec.estimator_label, spec.get("params"), data_key or source, cv, spec.get("scoring")]
     return "fanout-pilot:" + hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -226,11 +230,13 @@ def _from_pilot(found: dict[str, Any], plan: Plan, processes: int, width: int, s
     return Estimate(size.fits, processes, cpu, wall, basis + _size_note(size), "pilot", bool(found["lower_bound"]))
 
 
-def _without_history(plan: Plan, data_key: str | None, processes: int, width: int, size: pilot.SearchCost) -> Estimate:
+def _without_history(
+    plan: Plan, data_key: str | None, processes: int, width: int, size: pilot.SearchCost, dataset: Dataset | None
+) -> Estimate:
     """No past fits: a pilot's result if one has run for this estimator, parameters and data, else says so.
     Never runs one (this is the web process)."""
     estimator = plan.spec.estimator_label
-    source = _data_source(plan)
+    source = _data_source(plan, dataset)
     if settings.FANOUT_PILOT_SECONDS <= 0 or source is None or not plan.candidates:
         return Estimate(size.fits, processes, None, None, f"no past fits of {estimator} to estimate from yet")
     found = cache.get(_pilot_key(plan, data_key, source))
@@ -251,7 +257,7 @@ def _stored_plan(search: Search) -> tuple[Plan, str | None, dict[str, Any] | Non
     ]
     candidates = list(search.candidates.filter(round=0).order_by("index").values_list("params", flat=True))
     plan = Plan(parse_spec(search.spec_to_replan()), tuple(steps), search.task, candidates)
-    source = _data_source(plan)
+    source = _data_source(plan, search.dataset)
     key = search.dataset.key if plan.spec.dataset.csv is None else _file_key(plan.spec.dataset.csv)
     return plan, key, source
 
@@ -340,7 +346,10 @@ def estimate_plan(*, plan: Plan, owner: Any = None, data_plan: DataPlan | None =
     (services.searches.plan_check_data); its candidates, schedule, rows and classes are used as they are."""
     ds = plan.spec.dataset
     dataset = None
-    if ds.csv is None:
+    if ds.id is not None:  # one of the owner's data sets; another user's (or none) is estimated as unknown data
+        mine = Dataset.objects.filter(pk=ds.id, owner=owner) if getattr(owner, "pk", None) is not None else None
+        dataset = mine.defer("content").first() if mine is not None else None
+    elif ds.csv is None:
         dataset = Dataset.objects.filter(key=dataset_key(ds), owner=owner).first()
     classification = plan.task == "classification"
     n_classes: int | None = None
@@ -353,11 +362,16 @@ def estimate_plan(*, plan: Plan, owner: Any = None, data_plan: DataPlan | None =
         n_samples, n_classes = data.n_samples, classes_of(plan, data)
     elif ds.csv is not None:
         n_samples = _csv_rows(ds.csv)
+    elif ds.id is not None:  # the stored row's size; its classes are not read for an estimate
+        n_samples = dataset.n_samples if dataset else 0
     else:  # a generator: from its options, without building the data
         n_samples = dataset.n_samples if dataset else int(ds.options.get("n_samples", 100))
         if classification and ds.name == "make_classification":
             n_classes = int(ds.options.get("n_classes", 2))
-    key = dataset_key(ds) if ds.csv is None else _file_key(ds.csv)
+    if ds.id is not None:
+        key = dataset.key if dataset else None
+    else:
+        key = dataset_key(ds) if ds.csv is None else _file_key(ds.csv)
     note = ""
     if data_plan is None and needs_data_to_sample(plan.spec):  # halving over n_candidates="exhaust" sampling
         drawn = None

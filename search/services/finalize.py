@@ -183,7 +183,8 @@ def _store_aggregates(search: Search, results: dict[str, list[Any]], *, units: i
     if search.strategy == "halving":
         best = halving.best_index(results["iter"], results[f"mean_test_{search.refit_metric}"])
     else:
-        best = aggregate.best_index(results, search.refit_metric)
+        failed = Result.objects.filter(search=search).exclude(error="").count()
+        best = aggregate.best_index(results, search.refit_metric, every_fit_failed=failed >= search.n_fits)
     candidates = list(search.candidates.order_by("index"))
     for i, c in enumerate(candidates):
         c.mean_test = {m: results[f"mean_test_{m}"][i] for m in metrics}

@@ -25,6 +25,7 @@ from search.engine.spec import DatasetSpec, SearchSpec, SpecError, parse_spec
 from search.engine.validate import DataPlan, Plan, plan_for_data, validate_spec
 from search.models import Candidate, Prediction, ScalingStudy, Search, Status, WorkUnit
 from search.selectors.cluster import live_clusters
+from search.selectors.datasets import owner_dataset
 from search.services.datasets import dataset_load, dataset_store
 from search.services.estimates import search_pilot_enqueue
 
@@ -79,7 +80,7 @@ def search_create(
     # (docs/traps.md, sqlite locking), and workers' heartbeats and results must not wait for a CSV parse, a
     # generator, candidate sampling or the halving schedule. A data check that fails stores nothing, not even
     # the data set's row.
-    loaded = dataset_load(spec.dataset, base_dir)
+    loaded = dataset_load(spec.dataset, base_dir, owner=owner)  # `{"id": N}`: the owner's row, never another's
     planned = plan_for_data(plan, loaded.data, max_fits=settings.FANOUT_MAX_FITS)
     plan, rounds = planned.plan, planned.schedule
     first = planned.first_round  # round 0 now; the next rounds once a round is scored (search_finalize)
@@ -115,11 +116,17 @@ LIVE_CHECK_BYTES = 5 * 1024 * 1024  # a CSV file read for the form's live check 
 LIVE_CHECK_CELLS = 2_000_000  # generated rows × features built for the live check
 
 
-def data_for_check(ds: DatasetSpec) -> datasets.Data | None:
+def data_for_check(ds: DatasetSpec, owner: Any = None) -> datasets.Data | None:
     """A spec's data read for a check before anything is stored: bundled data, generated data up to
-    LIVE_CHECK_CELLS and CSV files up to LIVE_CHECK_BYTES; None for larger ones (checked when the search is
-    submitted) and for a CSV file that cannot be read (the upload form has already reported it).
-    Raises SpecError for a generator's own refusal of its options."""
+    LIVE_CHECK_CELLS, CSV files up to LIVE_CHECK_BYTES and the owner's data set named by id up to LIVE_CHECK_CELLS;
+    None for larger ones (checked when the search is submitted) and for a CSV file that cannot be read (the upload
+    form has already reported it). Raises SpecError for a generator's own refusal of its options, and for an id
+    that is not one of the owner's data sets."""
+    if ds.id is not None:
+        row = owner_dataset(owner=owner, dataset_id=ds.id)
+        if row.n_samples * row.n_features > LIVE_CHECK_CELLS:
+            return None
+        return dataset_load(ds, None, owner=owner).data
     if ds.csv is not None:
         path = Path(ds.csv)
         if not path.is_file() or path.stat().st_size > LIVE_CHECK_BYTES:
@@ -144,12 +151,12 @@ def data_for_check(ds: DatasetSpec) -> datasets.Data | None:
         raise SpecError("dataset.options", str(exc)) from None
 
 
-def plan_check_data(plan: Plan) -> DataPlan | None:
+def plan_check_data(plan: Plan, owner: Any = None) -> DataPlan | None:
     """The step `search_create` runs against the data (`plan_for_data`: folds against classes, target against
     the estimator, scorer against the target, 'exhaust' candidates drawn, halving budget against rows), for the
     form's live check; nothing is stored. Raises SpecError. Returns the DataPlan when the data was read
-    (`data_for_check`), for the estimate; None when it was not."""
-    data = data_for_check(plan.spec.dataset)
+    (`data_for_check`; `owner`'s data set for a spec's `{"id": N}`), for the estimate; None when it was not."""
+    data = data_for_check(plan.spec.dataset, owner)
     if data is None:
         return None
     return plan_for_data(plan, data, max_fits=settings.FANOUT_MAX_FITS)

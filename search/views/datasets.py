@@ -1,4 +1,4 @@
-"""Data set pages: a user's data sets, CSV upload, a preview with class balance, delete when unused."""
+"""Data set pages: a user's data sets, CSV and .npz upload, a preview with class balance, delete when unused."""
 
 from __future__ import annotations
 
@@ -51,13 +51,15 @@ def _upload(request: HttpRequest, guard: UploadLimit | None) -> HttpResponse:
         return _too_large(request, over_limit(guard), status=200)
     form = DatasetUploadForm(request.POST, files) if request.method == "POST" else DatasetUploadForm()
     if request.method == "POST" and form.is_valid():
-        dataset, created = datasets_service.dataset_upload(owner=request.user, **form.upload_args())
+        dataset, created = datasets_service.dataset_upload_file(owner=request.user, **form.upload_args())
         if created:
             shape = f"{dataset.n_samples} rows × {dataset.n_features} features"
-            messages.success(request, f"Uploaded {dataset.name!r}: {shape}.")
-        else:
-            target = form.cleaned_data["target"]
+            groups = ", with groups" if dataset.has_groups else ""
+            messages.success(request, f"Uploaded {dataset.name!r}: {shape}{groups}.")
+        elif target := form.cleaned_data["target"]:
             messages.info(request, f"This file with target {target!r} was already uploaded as {dataset.name!r}.")
+        else:
+            messages.info(request, f"This file was already uploaded as {dataset.name!r}.")
         return redirect("dataset-detail", pk=dataset.pk)
     context = {"form": form, "nav": "datasets", "max_mb": settings.FANOUT_MAX_UPLOAD_MB}
     return render(request, "datasets/upload.html", context)

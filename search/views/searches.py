@@ -196,7 +196,7 @@ def search_estimate(request: HttpRequest) -> JsonResponse:
     if not form.is_valid() or form.plan is None:
         return JsonResponse({"ok": False, "errors": form.errors.get_json_data()}, status=400)
     try:  # what would only fail on submit: folds against classes, scorer against target, halving against rows
-        data_plan = plan_check_data(form.plan)
+        data_plan = plan_check_data(form.plan, owner=request.user)
     except SpecError as exc:
         form.add_spec_error(exc)
         return JsonResponse({"ok": False, "errors": form.errors.get_json_data()}, status=400)

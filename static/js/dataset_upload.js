@@ -1,4 +1,4 @@
-// Upload page: preview the chosen CSV and offer its columns as the target. Plain JS, no libraries.
+// Upload page: preview the chosen CSV and offer its columns as the target (an .npz needs none). Plain JS, no libraries.
 // Without JavaScript the form still works: the target stays a text input and the server checks everything.
 (function () {
   "use strict";
@@ -142,15 +142,22 @@
       return;
     }
     const maxBytes = parseInt(fileInput.getAttribute("data-max-bytes") || "0", 10);
-    if (!/\.csv$/i.test(file.name)) {
+    const npz = /\.npz$/i.test(file.name);
+    if (!npz && !/\.csv$/i.test(file.name)) {
       useTextInput();
-      showMessage(file.name + " does not end in .csv; expected a .csv file.", "error");
+      showMessage(file.name + " does not end in .csv or .npz; expected a .csv file or a NumPy .npz archive.", "error");
       return;
     }
     if (maxBytes && file.size > maxBytes) {
       useTextInput();
       showMessage(file.name + " is " + (file.size / 1048576).toFixed(1) + " MB; the limit is " +
         (maxBytes / 1048576).toFixed(0) + " MB.", "error");
+      return;
+    }
+    if (npz) {  // arrays X, y (the target) and optionally groups: the server reads and checks them
+      useTextInput();
+      textTarget.value = "";
+      showMessage(file.name + ": NumPy arrays X, y and optionally groups; no target column is needed.");
       return;
     }
     const reader = new FileReader();

@@ -134,3 +134,28 @@ def test_owner_option_puts_searches_on_that_users_pages(tmp_path: Path) -> None:
     with pytest.raises(CommandError, match="--owner: no user named 'bob'") as info:
         call_command("runsearch", str(write(tmp_path, GOOD)), "--no-wait", "--owner", "bob")
     assert info.value.returncode == 2
+
+
+@pytest.mark.django_db(transaction=True)  # --local runs the units in a thread, on its own connection
+def test_runsearch_takes_an_uploaded_data_set_by_id_with_its_owner(tmp_path: Path) -> None:
+    import numpy as np
+    from django.contrib.auth.models import User
+
+    from search.services.datasets import dataset_upload_file
+
+    owner = User.objects.create_user("alice")
+    buffer = io.BytesIO()
+    np.savez(buffer, X=np.arange(40.0).reshape(20, 2), y=np.array([0, 1] * 10), groups=np.arange(20) // 5)
+    dataset, _ = dataset_upload_file(owner=owner, name="", content=buffer.getvalue(), filename="a.npz")
+    spec = {**GOOD, "dataset": {"id": dataset.pk}, "cv": {"n_splits": 2, "groups": True}}
+    path = write(tmp_path, spec)
+    with pytest.raises(CommandError) as info:  # no owner: the id names nobody's data set
+        call_command("runsearch", str(path), "--no-wait")
+    assert info.value.returncode == 2 and "dataset.id: " in str(info.value) and "--owner USERNAME" in str(info.value)
+    with pytest.raises(CommandError, match=r"--owner: no user named 'bob'"):
+        call_command("runsearch", str(path), "--no-wait", "--owner", "bob")
+    out = io.StringIO()
+    call_command("runsearch", str(path), "--local", "--owner", "alice", stdout=out, stderr=io.StringIO())
+    search = Search.objects.get()
+    assert search.owner == owner and search.dataset == dataset and search.status == Status.DONE
+    assert Dataset.objects.count() == 1 and "4/4 fits (0 failed)" in out.getvalue()

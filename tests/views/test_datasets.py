@@ -189,7 +189,7 @@ def test_upload_then_search_on_the_same_file_reuses_the_row(owner: User, client_
         ({"target": "nope"}, "target", "target column 'nope' not in the header; columns: a, b, c, label"),
         ({"content": b"a,b,label\n1,x,0\n2,3,1\n"}, "file", "column 'b' is not numeric (line 2: 'x')"),
         ({"content": "a,b,label\n1,2,é\n".encode("latin-1")}, "file", "not UTF-8"),
-        ({"filename": "points.txt"}, "file", "'points.txt' does not end in .csv; expected a .csv file"),
+        ({"filename": "points.txt"}, "file", "'points.txt' does not end in .csv or .npz; expected a .csv file"),
         ({"content_type": "image/png"}, "file", "sent as 'image/png', not text; expected a .csv file"),
         ({"content": None}, "file", "no file came in"),
         ({"target": ""}, "target", "no target column came in"),
@@ -403,3 +403,86 @@ def test_delete_needs_post(owner: User, client_owner: Client) -> None:
     dataset = make_dataset(owner)
     assert client_owner.get(reverse("dataset-delete", args=[dataset.pk])).status_code == 405
     assert Dataset.objects.filter(pk=dataset.pk).exists()
+
+
+# --- NumPy .npz uploads -----------------------------------------------------------------------------
+
+
+def npz_bytes(**arrays: Any) -> bytes:
+    import numpy as np
+
+    arrays = {k: np.asarray(v) for k, v in arrays.items()}
+    out = io.BytesIO()
+    np.savez(out, **arrays)
+    return out.getvalue()
+
+
+NPZ = npz_bytes(X=[[i, i * 0.5] for i in range(24)], y=["cat", "dog", "eel"] * 8, groups=[i // 4 for i in range(24)])
+
+
+def test_upload_an_npz_without_a_target(owner: User, client_owner: Client) -> None:
+    response = upload(client_owner, NPZ, filename="arrays.npz", content_type="application/octet-stream", target="")
+    dataset = Dataset.objects.get(owner=owner)
+    assert response.status_code == 302 and response["Location"] == reverse("dataset-detail", args=[dataset.pk])
+    assert (dataset.kind, dataset.n_samples, dataset.n_features, dataset.name) == ("npz", 24, 2, "arrays.npz")
+    assert dataset.source == {"filename": "arrays.npz", "groups": True} and dataset.key == sha256(NPZ)
+    assert any("24 rows × 2 features, with groups" in m for m in messages_of(response))
+    again = upload(client_owner, NPZ, filename="same.npz", content_type="application/zip", target="")
+    assert again["Location"] == response["Location"] and Dataset.objects.count() == 1
+    assert any("already uploaded as 'arrays.npz'" in m for m in messages_of(again))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field", "message"),
+    [
+        ({"target": "y"}, "target", "target is for CSV files; an .npz names its target array y"),
+        ({"content": b"a,b\n1,2\n"}, "file", "arrays.npz: the file is not an .npz archive"),
+        ({"content": npz_bytes(X=[[1.0]], y=[None])}, "file", "holds Python objects (dtype object)"),
+        ({"content": npz_bytes(X=[[1.0], [2.0]], y=[0])}, "file", "y has 1 values and X has 2 rows"),
+        ({"content": npz_bytes(X=[[1.0]], y=[0], w=[1])}, "file", "unknown array 'w'"),
+        ({"content_type": "text/plain"}, "file", "'arrays.npz' was sent as 'text/plain'; expected an .npz archive"),
+    ],
+    ids=["target-given", "not-a-zip", "object-array", "lengths", "unknown-array", "content-type"],
+)
+def test_bad_npz_upload_is_refused_on_its_field(
+    client_owner: Client, kwargs: dict[str, Any], field: str, message: str
+) -> None:
+    args: dict[str, Any] = {"filename": "arrays.npz", "content_type": "application/octet-stream", "target": ""}
+    response = upload(client_owner, **{"content": NPZ, **args, **kwargs})
+    assert response.status_code == 200 and not Dataset.objects.exists()
+    errors = response.context["form"].errors
+    assert list(errors) == [field] and message in errors[field][0], errors
+
+
+def test_detail_of_an_npz_shows_rows_classes_and_groups(owner: User, client_owner: Client) -> None:
+    upload(client_owner, NPZ, filename="arrays.npz", content_type="application/octet-stream", target="")
+    dataset = Dataset.objects.get(owner=owner)
+    response = client_owner.get(reverse("dataset-detail", args=[dataset.pk]))
+    assert response.status_code == 200
+    preview = response.context["preview"]
+    assert preview.columns == ["x0", "x1", "y"] and preview.target_index == 2 and not preview.error
+    assert len(preview.rows) == 20 and preview.rows[1] == ["1", "0.5", "dog"]
+    assert [(c.label, c.count) for c in preview.classes] == [("cat", 8), ("dog", 8), ("eel", 8)]
+    assert preview.n_groups == 6
+    body = response.content.decode()
+    assert "NumPy .npz arrays" in body and "Class balance" in body and "<code>groups</code>" in body
+    listing = client_owner.get(reverse("dataset-list")).content.decode()
+    assert "(with groups)" in listing
+
+
+def test_the_new_search_form_runs_on_an_uploaded_npz(owner: User, client_owner: Client) -> None:
+    upload(client_owner, NPZ, filename="arrays.npz", content_type="application/octet-stream", target="")
+    dataset = Dataset.objects.get(owner=owner)
+    form = {
+        "name": "on npz", "estimator": "KNeighborsClassifier", "preprocessing": "", "params": "",
+        "param_grid": '{"n_neighbors": [1, 3]}', "dataset_kind": "upload", "uploaded": str(dataset.pk),
+        "builtin": "iris", "generator": "make_classification", "generator_options": "", "cv_splits": "3",
+        "n_jobs": "-1",
+    }  # fmt: skip
+    assert client_owner.post(reverse("search-estimate"), form).status_code == 200
+    response = client_owner.post(reverse("search-new"), form)
+    search = Search.objects.get()
+    assert response.status_code == 302 and search.dataset == dataset and search.spec["dataset"] == {"id": dataset.pk}
+    assert Dataset.objects.count() == 1
+    again = client_owner.get(reverse("search-new") + f"?from={search.pk}")
+    assert again.context["form"].initial["uploaded"] == dataset.pk

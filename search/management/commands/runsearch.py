@@ -71,7 +71,11 @@ class Command(BaseCommand):
             "--scaling-axis", choices=AXES, default="processes",
             help="with --scaling: processes on one machine, or machines (1..M clusters attached, n_jobs=-1)",
         )  # fmt: skip
-        parser.add_argument("--owner", help="user name that owns the searches (they then show in that user's pages)")
+        parser.add_argument(
+            "--owner",
+            help="user name that owns the searches (they then show in that user's pages); a spec's dataset "
+            '{"id": N} names one of this user\'s uploaded data sets',
+        )
         mode = parser.add_mutually_exclusive_group()
         mode.add_argument("--no-wait", action="store_true", help="enqueue and return at once")
         mode.add_argument("--local", action="store_true", help="run the fits in this process (no qcluster needed)")
