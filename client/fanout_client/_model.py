@@ -10,10 +10,13 @@ import numpy as np
 from ._spec import EstimatorSpec
 
 TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.")
+SAFE_TYPES = frozenset({"numpy.dtype"})  # defined in the `numpy` module itself; rebuilt from its name, no code
 
 
 def _trustable(name: str) -> bool:
     """A dotted name of a class defined in scikit-learn, numpy or scipy (not a function, not another package's)."""
+    if name in SAFE_TYPES:
+        return True
     module, _, attr = name.rpartition(".")
     if not module.startswith(TRUSTED_PREFIXES) or not attr:
         return False

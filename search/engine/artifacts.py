@@ -20,6 +20,9 @@ import joblib
 from sklearn.base import BaseEstimator
 
 TRUSTED_PREFIXES = ("sklearn.",)
+# Types outside scikit-learn that skops does not trust by default but that hold no code: a dtype is rebuilt from
+# its name (SimpleImputer keeps the dtype it was fitted on).
+SAFE_TYPES = frozenset({"numpy.dtype"})
 _PACKAGES = ("scikit-learn", "numpy", "scipy", "joblib", "skops")
 _CHUNK = 1 << 20
 
@@ -83,7 +86,10 @@ def load(source: Path | bytes) -> BaseEstimator:
 
 
 def trustable(name: str) -> bool:
-    """A dotted name of a class that scikit-learn defines (not a function, not another package's class)."""
+    """A dotted name of a class that scikit-learn defines (not a function, not another package's class), or one
+    of SAFE_TYPES."""
+    if name in SAFE_TYPES:
+        return True
     module, _, attr = name.rpartition(".")
     if not module.startswith(TRUSTED_PREFIXES) or not attr:
         return False

@@ -364,8 +364,8 @@ def _npz_column(name: str, array: np.ndarray, n_rows: int, kinds: str) -> np.nda
 
 
 def read_npz(content: bytes) -> Data:
-    """Arrays `X` (2-D, numeric, finite), `y` (1-D: numbers or unicode strings) and optionally `groups` (1-D,
-    one per row) from an .npz archive (`np.savez`), read with `allow_pickle=False`.
+    """Arrays `X` (2-D, numeric, no infinity; NaN marks a missing value), `y` (1-D: numbers or unicode strings)
+    and optionally `groups` (1-D, one per row) from an .npz archive (`np.savez`), read with `allow_pickle=False`.
 
     X is stored as float64, as `read_csv` stores features: a float64 X is kept bit for bit, so every score equals
     scikit-learn's on the user's own arrays; bools and integers become the float64 a CSV of them reads as (what
@@ -406,9 +406,9 @@ def read_npz(content: bytes) -> Data:
     if X.shape[0] == 0 or X.shape[1] == 0:
         raise DatasetError(f"X is empty (shape {X.shape}); it needs at least one row and one feature")
     X = np.asarray(X, dtype=np.float64)
-    if not np.isfinite(X).all():
-        row, col = (int(i) for i in np.argwhere(~np.isfinite(X))[0])
-        raise DatasetError(f"X has a missing or infinite value at row {row}, column {col} ({float(X[row, col])})")
+    if np.isinf(X).any():  # NaN is a missing value, for the estimators that take them (as scikit-learn allows)
+        row, col = (int(i) for i in np.argwhere(np.isinf(X))[0])
+        raise DatasetError(f"X has an infinite value at row {row}, column {col} ({float(X[row, col])})")
     y = _npz_column("y", arrays["y"], X.shape[0], _NUMERIC + "U")
     groups = arrays.get("groups")
     if groups is not None:

@@ -74,8 +74,8 @@ Each scikit-learn test, and what became of it:
 - test_search_cv_results_rank_tie_breaking: modified. RandomizedSearchCV seeded.
 - test_search_cv_results_none_param: as-is. Every score of its regressor is NaN, which scikit-learn still
   refits (the first candidate): test_all_nan_scores_still_refit_the_first_candidate.
-- test_grid_search_allows_nans: modified. MockClassifier → LogisticRegression after the SimpleImputer (xfail:
-  the server refuses NaN in X).
+- test_grid_search_allows_nans: modified. MockClassifier → LogisticRegression after the SimpleImputer (NaN in
+  X is a missing value in an .npz upload, as in scikit-learn).
 - test_stochastic_gradient_loss_param: as-is (SGDClassifier, seeded).
 - test_grid_search_precomputed_kernel (+ _error_nonsquare): modified. scikit-learn's error for a kernel
   given as a list is left out (the client sends arrays); the non-square kernel's error is kept.
@@ -981,13 +981,6 @@ def test_all_nan_scores_still_refit_the_first_candidate(fanout: Fanout) -> None:
     assert_same_search(search, reference, X, y)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="server limitation: an .npz data set with NaN in X is refused on upload (engine.datasets.read_npz: 'X has "
-    "a missing or infinite value'), so a SimpleImputer (or HistGradientBoosting's own NaN handling) cannot be "
-    "searched; scikit-learn allows NaN in X and docs/api.md does not say it is refused",
-)
 def test_grid_search_allows_nans(fanout: Fanout) -> None:
     # Test GridSearchCV with SimpleImputer
     X = np.arange(20, dtype=np.float64).reshape(5, -1)

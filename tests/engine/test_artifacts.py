@@ -131,7 +131,24 @@ def test_versions_and_sha256(tmp_path: Path) -> None:
         ("sklearn.no_such_module.Thing", False),
         ("sklearnx.Thing", False),
         ("builtins.eval", False),
+        ("numpy.dtype", True),  # SimpleImputer keeps the dtype it was fitted on
+        ("numpy.ndarray", False),  # numpy's other classes stay out
     ],
 )
 def test_only_scikit_learn_classes_are_trusted(name: str, trusted: bool) -> None:
     assert artifacts.trustable(name) is trusted
+
+
+def test_an_imputer_pipeline_round_trips(tmp_path: Path) -> None:
+    """A SimpleImputer holds a numpy.dtype, which skops does not trust by default and Fanout does."""
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    X, y = load_iris(return_X_y=True)
+    X = X.copy()
+    X[::7, 1] = np.nan
+    model = make_pipeline(SimpleImputer(), LogisticRegression(max_iter=500)).fit(X, y)
+    path = tmp_path / "imputer.skops"
+    artifacts.dump(model, path)
+    assert np.array_equal(artifacts.load(path).predict(X), model.predict(X))
