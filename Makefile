@@ -51,8 +51,9 @@ types:
 migrations-check:
 	DJANGO_SECRET_KEY=check FANOUT_VAR_DIR=$(CURDIR)/var/check $(BIN)/python manage.py makemigrations --check --dry-run
 
+# --durations: the slowest tests named in every run, so CI's time can be read where it goes.
 pytest:
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest --durations=30 $(PYTEST_ARGS)
 
 SCALEOUT_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/fanout
 SCALEOUT_REDIS_URL ?= redis://127.0.0.1:6379/15

@@ -16,6 +16,7 @@ from django.test import Client
 
 from project.cluster import ROOT, start_qcluster, stop_qcluster
 from search.models import Search
+from search.services.runners import runners_kept
 from search.services.searches import plan_search, search_create
 from search.services.units import unit_run
 
@@ -43,13 +44,14 @@ def create_search(spec: dict[str, Any], **kwargs: Any) -> Search:
 
 
 def run_inline(search: Search) -> Search:
-    """Run every unit of a search here (each unit still fits in its own runner process), including the
-    units of later halving rounds, which appear once a round is over."""
+    """Run every unit of a search here (the fits run in a runner process, kept warm from unit to unit as a
+    worker keeps it), including the units of later halving rounds and the refit, which appear as units end."""
     seen: set[int] = set()
-    while todo := list(search.units.exclude(pk__in=seen).order_by("index")):
-        for unit in todo:
-            seen.add(unit.pk)
-            unit_run(unit_id=unit.pk)
+    with runners_kept():  # one warm runner for the whole search (its refit too), ended at the end
+        while todo := list(search.units.exclude(pk__in=seen).order_by("index")):
+            for unit in todo:
+                seen.add(unit.pk)
+                unit_run(unit_id=unit.pk)
     search.refresh_from_db()
     return search
 

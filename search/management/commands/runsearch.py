@@ -23,6 +23,7 @@ from search.engine.spec import SpecError
 from search.models import Search, Status, WorkUnit
 from search.selectors.studies import AXES, study_label, study_table
 from search.services.estimates import estimate_plan, search_pilot_enqueue
+from search.services.runners import runners_kept
 from search.services.scaling import study_advance, study_create
 from search.services.searches import plan_search, search_create
 from search.services.units import unit_run
@@ -125,16 +126,17 @@ class Command(BaseCommand):
         """Every unit here, including those that appear as others end (a halving round, the refit)."""
         seen: set[int] = set()
         try:
-            while todo := [
-                pk
-                for pk in WorkUnit.objects.filter(search_id__in=search_ids)
-                .order_by("search_id", "index")
-                .values_list("pk", flat=True)
-                if pk not in seen
-            ]:
-                for unit_id in todo:
-                    seen.add(unit_id)
-                    unit_run(unit_id=unit_id)
+            with runners_kept():  # its units one after another in one warm runner (the refit too)
+                while todo := [
+                    pk
+                    for pk in WorkUnit.objects.filter(search_id__in=search_ids)
+                    .order_by("search_id", "index")
+                    .values_list("pk", flat=True)
+                    if pk not in seen
+                ]:
+                    for unit_id in todo:
+                        seen.add(unit_id)
+                        unit_run(unit_id=unit_id)
         finally:
             connection.close()
 
