@@ -89,7 +89,7 @@ class SearchOut(Schema):
     started_at: datetime | None
     finished_at: datetime | None
     url: str
-    spec: dict[str, Any]  # as stored: what `FanoutSearchCV.attach` rebuilds the estimator from
+    spec: dict[str, Any] | None = None  # as stored (in the detail, not in lists: explicit folds can be MBs)
     progress: dict[str, Any] | None = None
     failures: list[FailureOut] | None = None  # failed fits grouped by error (in the detail, not in lists)
 
@@ -132,7 +132,7 @@ def search_out(request: HttpRequest, search: Search, *, with_progress: bool = Fa
         refit_error=search.refit_error or None, cores_used=search.cores_used, wall_time=search.wall_time,
         error=search.error or "", created_at=search.created_at, started_at=search.started_at,
         finished_at=search.finished_at, url=request.build_absolute_uri(reverse("search-detail", args=[search.pk])),
-        spec=search.spec, progress=live,
+        spec=search.spec if with_progress else None, progress=live,
         failures=[FailureOut(**vars(g)) for g in failures(search)] if with_progress else None,
     )  # fmt: skip
 
