@@ -8,11 +8,12 @@ from ninja.files import UploadedFile
 from pydantic import Field
 
 from search.api.auth import upload_guard
-from search.api.errors import ApiError
+from search.api.errors import ApiError, is_row_id
 from search.api.schemas import DatasetOut, DatasetPage, ErrorOut, dataset_out
 from search.engine.datasets import DatasetError
+from search.engine.spec import SpecError
 from search.models import Dataset
-from search.selectors.datasets import datasets_of
+from search.selectors.datasets import datasets_of, owner_dataset
 from search.services import datasets as datasets_service
 from search.uploads import over_limit
 
@@ -27,10 +28,12 @@ class PageQuery(Schema):
 
 def dataset_of(request: HttpRequest, dataset_id: int) -> Dataset:
     """The user's own data set, or 404 (another user's is indistinguishable from a missing one)."""
-    found = datasets_of(owner=request.user).filter(pk=dataset_id).first() if 0 < dataset_id < 2**63 else None
-    if found is None:
+    if not is_row_id(dataset_id):
         raise Http404(f"no data set {dataset_id} among yours")
-    return found
+    try:
+        return owner_dataset(owner=request.user, dataset_id=dataset_id)
+    except SpecError as exc:  # the same words for a missing row and another user's
+        raise Http404(exc.message) from None
 
 
 @router.post("/datasets", response={200: DatasetOut, 201: DatasetOut, **ERRORS}, url_name="dataset-upload")
@@ -48,18 +51,16 @@ def dataset_upload(
     if file is None:
         raise ApiError(400, "no file came in: send a CSV or .npz file as the multipart field 'file'", "file")
     filename = str(file.name or "")
-    target = target.strip()
-    if filename.lower().endswith(".npz") and target:
-        raise ApiError(400, "target is for CSV files; an .npz names its target array y", "target")
-    if filename.lower().endswith(".csv") and not target:
-        raise ApiError(400, "a CSV file needs its target column: the header name of the column to predict", "target")
     try:
         dataset, created = datasets_service.dataset_upload_file(
-            owner=request.user, name=name.strip()[:200], content=file.read(), filename=filename, target=target
+            owner=request.user, name=name.strip()[:200], content=file.read(), filename=filename, target=target.strip()
         )
-    except DatasetError as exc:  # as the upload form does: a message about the target is the target's
+    except datasets_service.TargetRefused as exc:
+        raise ApiError(400, str(exc), "target") from None
+    except DatasetError as exc:  # as the upload form does: read_csv's "target column …" is the target's
         message = str(exc)
-        raise ApiError(400, f"{filename}: {message}", "target" if message.startswith("target") else "file") from None
+        field = "target" if message.startswith("target column") else "file"
+        raise ApiError(400, f"{filename}: {message}", field) from None
     return Status(201 if created else 200, dataset_out(dataset, created))
 
 

@@ -24,6 +24,12 @@ class ApiError(Exception):
         self.retry_after = retry_after
 
 
+def is_row_id(value: int) -> bool:
+    """Whether `value` can be a primary key: a path's id outside 1..2**63-1 is no row (and would overflow the
+    database's integer, a 500, if it were looked up)."""
+    return 0 < value < 2**63
+
+
 def error_body(detail: str, field: str | None = None) -> dict[str, Any]:
     return {"detail": detail, "field": field}
 

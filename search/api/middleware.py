@@ -8,6 +8,8 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 
+from search.api.errors import error_body
+
 PREFIX = "/api/"
 KEPT_HEADERS = ("Allow", "Retry-After", "WWW-Authenticate")
 
@@ -27,7 +29,7 @@ class ApiJsonErrors:
             detail = f"method {request.method} is not allowed here; allowed: {response.get('Allow', '')}"
         elif response.status_code == 404:
             detail = f"no API endpoint at {request.path}; see /api/v1/openapi.json"
-        body = json.dumps({"detail": detail, "field": None})
+        body = json.dumps(error_body(detail))
         out = HttpResponse(body, status=response.status_code, content_type="application/json")
         for name in KEPT_HEADERS:
             if name in response:

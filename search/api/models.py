@@ -10,7 +10,7 @@ from ninja.files import UploadedFile
 
 from search.api.auth import upload_guard
 from search.api.datasets import ERRORS
-from search.api.errors import ApiError
+from search.api.errors import ApiError, is_row_id
 from search.api.schemas import PredictionOut, prediction_out
 from search.api.searches import search_of
 from search.downloads import stored_download
@@ -70,7 +70,7 @@ def prediction_new(
 
 def _prediction(request: HttpRequest, search_id: int, prediction_id: int) -> Prediction:
     search = search_of(request, search_id)
-    found = search.predictions.filter(pk=prediction_id).first() if 0 < prediction_id < 2**63 else None
+    found = search.predictions.filter(pk=prediction_id).first() if is_row_id(prediction_id) else None
     if found is None:
         raise ApiError(404, f"no prediction {prediction_id} of search {search_id} among yours", "prediction_id")
     return found

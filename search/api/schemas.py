@@ -10,7 +10,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from ninja import Schema
 
-from search.models import Dataset, Prediction, Search
+from search.models import Dataset, Prediction, Search, Status
 from search.selectors.searches import failures, progress
 
 
@@ -138,8 +138,8 @@ def search_out(request: HttpRequest, search: Search, *, with_progress: bool = Fa
 
 
 def prediction_out(request: HttpRequest, prediction: Prediction) -> PredictionOut:
-    done = prediction.status == "done"
-    path = f"/api/v1/searches/{prediction.search_id}/predictions/{prediction.pk}.csv"
+    done = prediction.status == Status.DONE
+    path = reverse("api-v1:prediction-file", kwargs={"search_id": prediction.search_id, "prediction_id": prediction.pk})
     return PredictionOut(
         id=prediction.pk, search_id=prediction.search_id, status=prediction.status,
         input_name=prediction.input_name, n_rows=prediction.n_rows, error=prediction.error or "",

@@ -10,7 +10,7 @@ from ninja import Body, Query, Router, Status
 from pydantic import Field
 
 from search.api.datasets import ERRORS, PageQuery
-from search.api.errors import ApiError
+from search.api.errors import ApiError, is_row_id
 from search.api.schemas import SearchOut, SearchPage, search_out
 from search.models import Search
 from search.models import Status as RunStatus
@@ -27,7 +27,7 @@ class SearchQuery(PageQuery):
 
 def search_of(request: HttpRequest, search_id: int) -> Search:
     """The user's own search, or 404 (another user's is indistinguishable from a missing one)."""
-    if not 0 < search_id < 2**63:
+    if not is_row_id(search_id):
         raise ApiError(404, f"no search {search_id} among yours")
     return searches_selector.search_for(request.user, search_id)
 

@@ -175,6 +175,10 @@ def dataset_upload(
     return dataset, True
 
 
+class TargetRefused(datasets.DatasetError):
+    """A `target` that does not go with the file: none for a CSV file, or one for an .npz."""
+
+
 def dataset_upload_file(
     *, owner: Any, name: str, content: bytes, filename: str, target: str = "", data: datasets.Data | None = None
 ) -> tuple[Dataset, bool]:
@@ -182,11 +186,12 @@ def dataset_upload_file(
     `target` column: `dataset_upload`) or a NumPy .npz of arrays X, y and optionally groups (no target: its
     target is the array y). Deduplicated per owner by key, as `dataset_upload` does (an .npz's key is the sha256
     of its bytes). `data` is the file already parsed by the caller (the upload form has).
-    Raises `datasets.DatasetError` for another suffix, a missing or unneeded target, or bytes that do not parse."""
+    Raises `TargetRefused` (a `datasets.DatasetError`) for a missing or unneeded target, and `datasets.DatasetError`
+    for another suffix or bytes that do not parse."""
     suffix = Path(filename or name).suffix.lower()
     if suffix == ".csv":
         if not target:
-            raise datasets.DatasetError("a CSV file needs its target column (the header name of the column to predict)")
+            raise TargetRefused("a CSV file needs its target column (the header name of the column to predict)")
         return dataset_upload(owner=owner, name=name, content=content, target=target, filename=filename, data=data)
     if suffix != ".npz":
         raise datasets.DatasetError(
@@ -194,7 +199,7 @@ def dataset_upload_file(
             "NumPy .npz archive (np.savez(file, X=X, y=y))"
         )
     if target:
-        raise datasets.DatasetError("target is for CSV files; an .npz names its target array y")
+        raise TargetRefused("target is for CSV files; an .npz names its target array y")
     if data is None:
         data = datasets.read_npz(content)
     key = datasets.sha256(content)

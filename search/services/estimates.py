@@ -35,6 +35,7 @@ from search.engine.run import Job
 from search.engine.spec import SpecError, parse_spec
 from search.engine.validate import DataPlan, Plan, classes_of, needs_data_to_sample, sampled_for_data
 from search.models import Dataset, Result, Search, Status
+from search.selectors.datasets import owner_dataset
 from search.services.datasets import dataset_key
 from search.services.runners import spawn_runner
 
@@ -347,8 +348,10 @@ def estimate_plan(*, plan: Plan, owner: Any = None, data_plan: DataPlan | None =
     ds = plan.spec.dataset
     dataset = None
     if ds.id is not None:  # one of the owner's data sets; another user's (or none) is estimated as unknown data
-        mine = Dataset.objects.filter(pk=ds.id, owner=owner) if getattr(owner, "pk", None) is not None else None
-        dataset = mine.defer("content").first() if mine is not None else None
+        try:
+            dataset = owner_dataset(owner=owner, dataset_id=ds.id)
+        except SpecError:
+            dataset = None
     elif ds.csv is None:
         dataset = Dataset.objects.filter(key=dataset_key(ds), owner=owner).first()
     classification = plan.task == "classification"
