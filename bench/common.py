@@ -621,3 +621,43 @@ def wait_idle_runner(procs_by_role: FanoutProcesses, timeout: float = 90) -> Non
         last_cpu = cpu
         time.sleep(0.5)
     raise BenchError(f"no idle warm runner within {timeout:.0f} s")
+
+
+def run_with_stderr(
+    args: list[str], env: dict[str, str], what: str, cluster: subprocess.Popen[bytes] | None = None
+) -> tuple[float, str, str]:
+    """`run`, also returning the subprocess's stderr: (wall seconds, stdout, stderr). Raise BenchError on failure."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=out, stderr=err)
+        while proc.poll() is None:
+            if cluster is not None and cluster.poll() is not None:
+                proc.kill()
+                proc.wait()
+                raise BenchError(f"qcluster exited {cluster.returncode} while {what} was waiting for it")
+            time.sleep(0.005)
+        elapsed = time.perf_counter() - start
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
+    if proc.returncode != 0:
+        raise BenchError(f"{what} exited {proc.returncode}:\n{stdout}\n{stderr}".rstrip())
+    return elapsed, stdout, stderr
+
+
+def runsearch_timed(bench: Bench, spec_path: Path) -> tuple[FanoutRun, dict[str, float | None]]:
+    """`runsearch SPEC.json --timings` timed as a whole subprocess: the run, and the unix time of each phase it
+    printed (its `{"timings": …}` line on stderr) with `process exit` (seen here) added last."""
+    started = time.time()
+    elapsed, out, err = run_with_stderr(manage("runsearch", str(spec_path), "--timings"), bench.env, "runsearch",
+                                        bench.cluster)  # fmt: skip
+    first = next((line for line in out.splitlines() if line.startswith("search ")), "")
+    try:
+        search_id = int(first.split()[1])
+    except (IndexError, ValueError):
+        raise BenchError(f"runsearch printed no `search <ID>` line:\n{out}") from None
+    timings: dict[str, float | None] = dict(last_json_line(err, "runsearch --timings")["timings"])
+    if timings.get("process start") is None:
+        timings["process start"] = started
+    timings["process exit"] = started + elapsed
+    return FanoutRun(wall=elapsed, search_id=search_id, started=started, ended=started + elapsed), timings

@@ -773,11 +773,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Scale-out on PostgreSQL + Redis: 1 vs 2 clusters, overhead, writes.")
     parser.add_argument("--repeats", type=int, default=3, help="alternating rounds of the three cases (default 3)")
     parser.add_argument("--write-rows", type=int, default=10_000, help="rows per write-rate case (default 10,000)")
+    parser.add_argument(
+        "--machines", action="store_true",
+        help="only two machines against one, each qcluster pinned to its own core (bench/machines.py)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
     if not 40 <= args.write_rows <= WRITE_CANDIDATES * WRITE_CV:
         parser.error(f"--write-rows must be between 40 and {WRITE_CANDIDATES * WRITE_CV}")
+    if args.machines:
+        from bench.machines import machines_body  # it imports this module
+
+        return bench_main(lambda: machines_body(args.repeats))
     return bench_main(lambda: body(args.repeats, args.write_rows))
 
 

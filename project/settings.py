@@ -131,10 +131,20 @@ FANOUT_MAX_FITS_PER_UNIT = env_int("FANOUT_MAX_FITS_PER_UNIT", 1000)
 # With several machines attached, aim for this many units per machine, each of at least this many fits.
 FANOUT_UNITS_PER_MACHINE = env_int("FANOUT_UNITS_PER_MACHINE", 4)
 FANOUT_MIN_FITS_PER_UNIT = env_int("FANOUT_MIN_FITS_PER_UNIT", 20)
+# A search with more candidates than this (in its first round) has them stored by a background task, in batches,
+# not in the request that creates it (services.searches.search_prepare).
+FANOUT_INLINE_CANDIDATES = env_int("FANOUT_INLINE_CANDIDATES", 5000)
 # A search above this many fits (candidates × folds) is refused before anything is stored.
 FANOUT_MAX_FITS = env_int("FANOUT_MAX_FITS", 1_000_000)
 # A search's n_jobs (processes per unit) beyond ±this is refused; the runner also clamps it to the machine's cores.
 FANOUT_MAX_N_JOBS = env_int("FANOUT_MAX_N_JOBS", 256)
+# Per-user limits checked when a search is created (0 = no limit; searches without an owner are not limited):
+# fits not done yet across the user's queued and running searches (the new one included), and how many of them.
+FANOUT_MAX_QUEUED_FITS_PER_USER = env_int("FANOUT_MAX_QUEUED_FITS_PER_USER", 2_000_000)
+FANOUT_MAX_ACTIVE_SEARCHES_PER_USER = env_int("FANOUT_MAX_ACTIVE_SEARCHES_PER_USER", 50)
+# A unit's message is a turn on the machine that received it: the unit claimed is chosen fairly between owners
+# (search/services/fairshare.py); 0 claims exactly the unit the message names (first come, first served).
+FANOUT_FAIR_SHARE = env_bool("FANOUT_FAIR_SHARE", True)
 # Hard limit for one unit, in seconds (django-q2's task timeout is derived from it).
 FANOUT_UNIT_TIMEOUT = env_int("FANOUT_UNIT_TIMEOUT", 6 * 3600)
 # A running unit renews its lease every few seconds; a lease this old means its worker is gone.
@@ -163,6 +173,10 @@ FANOUT_REUSE_FITS = env_bool("FANOUT_REUSE_FITS", True)
 # Grow forests and boosting along n_estimators (max_iter) once per fold instead of refitting each size,
 # for the estimators proven to give identical scores (search/engine/reuse.py); 0 fits every size alone.
 FANOUT_PATH_REUSE = env_bool("FANOUT_PATH_REUSE", True)
+
+# Fits (or grown chains) per dispatched task inside a runner; 0 lets search/engine/schedule.py choose (one each
+# while there are few, batches shrinking to one at the end when there are many tiny ones).
+FANOUT_FIT_BATCH = env_int("FANOUT_FIT_BATCH", 0)
 
 # Refit models (a skops file, a joblib file and a JSON card per search) and prediction files are kept in the
 # Django storage "models": files under FANOUT_MODEL_DIR by default (share that directory between machines), or any

@@ -11,6 +11,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseForbidden
 from django.template.defaultfilters import filesizeformat
+from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 
@@ -28,6 +29,7 @@ from search.models import (
     Status,
     WorkUnit,
 )
+from search.selectors.queue import queue_by_owner
 from search.selectors.studies import study_label
 from search.services.scaling import study_create
 from search.services.searches import search_cancel, search_rerun
@@ -167,6 +169,18 @@ class SearchAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def get_deleted_objects(self, objs: Any, request: HttpRequest) -> tuple[Any, Any, set[str], Any]:
         deleted, counts, _perms_needed, protected = super().get_deleted_objects(objs, request)
         return deleted, counts, set(), protected  # units, candidates and results go with their search
+
+    def get_urls(self) -> list[URLPattern]:
+        queue = self.admin_site.admin_view(self.queue_view)  # staff only: others are sent to the admin's login
+        return [path("queue/", queue, name="search_search_queue"), *super().get_urls()]
+
+    def queue_view(self, request: HttpRequest) -> HttpResponse:
+        """The queue by owner: who has what waiting and running now (services.fairshare hands out the turns)."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        context = {**self.admin_site.each_context(request), "title": "Queue by owner", "opts": self.model._meta,
+                   "rows": queue_by_owner()}  # fmt: skip
+        return TemplateResponse(request, "admin/search/queue_by_owner.html", context)
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         actions = super().get_actions(request)

@@ -156,6 +156,9 @@ class Search(models.Model):
         blank=True,
         help_text="the held-out split: test_size, random_state, stratify, n_train, n_test, scores",
     )
+    candidates_stored = models.PositiveIntegerField(
+        null=True, blank=True, help_text="preparing: how many of round 0's candidates are stored (search_prepare)"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -189,6 +192,11 @@ class Search(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in Status.FINISHED
+
+    @property
+    def is_preparing(self) -> bool:
+        """Its candidates are still being stored in the background (see `candidates_stored`)."""
+        return self.candidates_stored is not None and self.status in Status.ACTIVE
 
     @property
     def wall_time(self) -> float | None:

@@ -5,11 +5,17 @@ from __future__ import annotations
 from search.services.estimates import search_pilot_run
 from search.services.predictions import prediction_run
 from search.services.reconcile import units_reconcile
+from search.services.searches import search_prepare
 from search.services.units import unit_run
 
 
 def run_unit(unit_id: int) -> str:
     return unit_run(unit_id=unit_id).value  # a plain string in django-q2's task row
+
+
+def prepare_search(search_id: int) -> str:
+    # a large search's candidates and units, in batches; a second delivery resumes or finds nothing to do
+    return f"{search_prepare(search_id=search_id)} candidates stored"
 
 
 def run_pilot(search_id: int) -> str:

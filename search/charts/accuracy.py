@@ -265,13 +265,15 @@ def parallel_coordinates(
     kept = [r for r in rows if finite_or_none(r.mean) is not None]
     if not kept:
         return empty_figure("no successful candidates yet")
-    if len(kept) > limit:
+    title = f"all candidates: {metric}"
+    if len(kept) > limit:  # more lines than a browser draws usefully: the best ones, and the title says so
+        title = f"the best {limit:,} of {len(kept):,} candidates (by rank): {metric}"
         kept = sorted(sorted(kept, key=_rank_key)[:limit], key=lambda r: r.index)
     scores = [finite_or_none(r.mean) for r in kept]
     dimensions = [_dimension(kept, p) for p in params] + [{"label": metric, "values": scores}]
     line = {"color": scores, "colorscale": "Viridis", "showscale": True, "colorbar": {"title": {"text": metric}}}
     trace = {"type": "parcoords", "dimensions": dimensions, "line": line}
-    layout = base_layout(f"all candidates: {metric}", margin={"l": 80, "r": 80, "t": 80, "b": 40}, height=420)
+    layout = base_layout(title, margin={"l": 80, "r": 80, "t": 80, "b": 40}, height=420)
     return strict_figure([trace], layout)
 
 

@@ -22,6 +22,7 @@ LANE_HEIGHT = 40  # pixels per process lane in the timeline
 BASE_HEIGHT = 120
 MAX_HEIGHT = 900
 MAX_BINS = 300  # time bins of the busy-fraction heatmap
+BAR_LIMIT = 3000  # fits drawn as bars at most; more: the busy-fraction heatmap
 CURVE_POINTS = 200  # samples of the Amdahl curve
 NO_FITS = "No fits yet."
 
@@ -111,13 +112,30 @@ def busy_fractions(spans: Sequence[FitSpan], bins: int = MAX_BINS) -> tuple[list
 def _busy_heatmap(spans: Sequence[FitSpan], wall: float) -> Figure:
     """Lanes × time bins coloured by busy fraction: the timeline when there are too many fits to draw each."""
     lanes, centres, z = busy_fractions(spans, MAX_BINS)
+    return _heatmap_figure(lanes, centres, z, len(spans), wall)
+
+
+def timeline_binned(busy: dict[tuple[str, int], Sequence[float]], width: float, n_fits: int) -> Figure:
+    """The timeline of a search with too many fits to draw each, from busy seconds per lane and time bin already
+    summed (in the database: `selectors.results.binned_busy`), bins of `width` seconds from the first start:
+    the same heatmap as `timeline` draws above its limit."""
+    if not busy or n_fits < 1:
+        return empty_figure(NO_FITS)
+    lanes = sorted(busy, key=lambda lane: (lane[0], _pid_key(lane[1])))
+    bins = max(len(v) for v in busy.values())
+    z = [[min(1.0, v / width) for v in busy[lane]] for lane in lanes]
+    centres = [round((b + 0.5) * width, 6) for b in range(bins)]
+    return _heatmap_figure([lane_name(h, p) for h, p in lanes], centres, z, n_fits, width * bins)
+
+
+def _heatmap_figure(lanes: list[str], centres: list[float], z: list[list[float]], n_fits: int, wall: float) -> Figure:
     trace = {
         "type": "heatmap", "x": centres, "y": lanes, "z": z, "zmin": 0.0, "zmax": 1.0, "colorscale": "Blues",
         "colorbar": {"title": {"text": "busy fraction"}}, "xgap": 0, "ygap": 2,
         "hovertemplate": "%{y}<br>%{x:.2f} s<br>busy %{z:.0%}<extra></extra>",
     }  # fmt: skip
     layout = base_layout(
-        f"timeline ({len(spans)} fits, shown as busy fraction per process)", "seconds since the first fit", "",
+        f"timeline ({n_fits} fits, shown as busy fraction per process)", "seconds since the first fit", "",
         height=_height(len(lanes)),
     )  # fmt: skip
     layout["xaxis"] |= {"range": [0.0, wall]}
@@ -125,7 +143,7 @@ def _busy_heatmap(spans: Sequence[FitSpan], wall: float) -> Figure:
     return strict_figure([trace], layout)
 
 
-def timeline(spans: Sequence[FitSpan], labels: Sequence[str] | None = None, limit: int = 3000) -> Figure:
+def timeline(spans: Sequence[FitSpan], labels: Sequence[str] | None = None, limit: int = BAR_LIMIT) -> Figure:
     """Every fit as a horizontal bar on its lane "host · pid <pid>", x in seconds since the first fit started.
 
     `labels` (same order as `spans`, e.g. "candidate 3, fold 1") are shown on hover with the duration. Idle gaps

@@ -203,11 +203,12 @@ def watch(
         if event and kind == "start":
             last = time.monotonic()
             deadline = last + budget
-        elif event and kind == "fit":
-            done.add(int(event["candidate"]))
-            if not event.get("error"):  # a failed fit's time says nothing about a good one's
-                seconds = float(event["fit_time"]) + float(event["score_time"])
-                fits.append(PilotFit(costs.get(int(event["candidate"]), 1.0), seconds, True))
+        elif event and kind in ("fit", "fits"):
+            for fit in event["fits"] if kind == "fits" else [event]:  # `fits`: one dispatched task's results
+                done.add(int(fit["candidate"]))
+                if not fit.get("error"):  # a failed fit's time says nothing about a good one's
+                    seconds = float(fit["fit_time"]) + float(fit["score_time"])
+                    fits.append(PilotFit(costs.get(int(fit["candidate"]), 1.0), seconds, True))
             last = time.monotonic()
         elif kind in ("end", "error", "eof"):
             error = event.get("message", "") if event and kind == "error" else ""

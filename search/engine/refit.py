@@ -25,18 +25,9 @@ from sklearn.base import clone
 from threadpoolctl import threadpool_limits
 
 from . import artifacts, registry
+from .fits import FitContext, machine_name, score_or_nan, without_n_jobs
 from .holdout import split_from_dict
-from .run import (
-    FitContext,
-    Job,
-    RunInfo,
-    load_full_data,
-    machine_name,
-    make_scorer,
-    metric_names,
-    score_or_nan,
-    without_n_jobs,
-)
+from .run import Job, RunInfo, load_full_data, make_scorer, metric_names
 
 SKOPS_NAME = "model.skops"
 JOBLIB_NAME = "model.joblib"

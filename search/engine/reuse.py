@@ -146,7 +146,7 @@ def plan_chains(
 
 # Job fields that change how fits are run, not what they compute. Every other field (including ones
 # added later, such as halving's `subsample`) is part of the key, so a new setting can only lower reuse.
-NOT_IN_KEY = ("cells", "n_jobs", "cluster_workers", "data", "params", "task", "output")
+NOT_IN_KEY = ("cells", "n_jobs", "cluster_workers", "data", "params", "task", "output", "fit_threads", "batch")
 
 
 def library_versions() -> dict[str, str]:

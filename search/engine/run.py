@@ -8,36 +8,36 @@ fit is what `GridSearchCV` does: clone, `set_params`, `_safe_split`, fit on trai
 from __future__ import annotations
 
 import importlib
+import itertools
 import math
 import os
-import socket
 import time
-import traceback
 import uuid
-import warnings
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import joblib
 import numpy as np
-from sklearn.base import BaseEstimator, clone, is_classifier
+from sklearn.base import BaseEstimator, is_classifier
 from sklearn.metrics import check_scoring
 from sklearn.model_selection import GroupKFold, KFold, StratifiedKFold, check_cv
 from sklearn.utils.multiclass import type_of_target
 
 from . import datasets, registry
 from .cost import relative_cost
+from .fits import (
+    FitContext,
+    FitResult,
+    fit_chain,
+    machine_name,
+    single_process,
+    without_n_jobs,
+)
 from .halving import subsample_splits
 from .holdout import split_from_dict
 from .reuse import Chain, fit_keys, plan_chains
-from .speedup import lpt_order
-
-
-def machine_name() -> str:
-    """This machine's name on units and fits: `FANOUT_MACHINE_NAME` when set (several clusters sharing one
-    machine, as in tests and benchmarks, need distinct names), else the hostname."""
-    return os.environ.get("FANOUT_MACHINE_NAME") or socket.gethostname()
+from .schedule import batch_sizes, plan_schedule, threaded_fit
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,10 @@ class Job:
     # scored on the held-out rows and written as model files into the directory `output` (engine.refit)
     task: str = "cv"
     output: str = ""
+    # Threads per forest fit (engine.schedule); 0: chosen for the cores by `plan_schedule`.
+    fit_threads: int = 0
+    # Fits per dispatched task for fits too small to be worth a process hand-off each (engine.batches); 0: chosen.
+    batch: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.__dict__, "steps": [list(s) for s in self.steps], "cells": [list(c) for c in self.cells]}
@@ -81,29 +85,9 @@ class Job:
             path_reuse=bool(d.get("path_reuse", True)),
             task=str(d.get("task", "cv")),
             output=str(d.get("output", "")),
+            fit_threads=int(d.get("fit_threads", 0)),
+            batch=int(d.get("batch", 0)),
         )
-
-
-@dataclass
-class FitResult:
-    candidate: int
-    fold: int
-    test_scores: dict[str, float | None]
-    train_scores: dict[str, float | None] | None
-    fit_time: float
-    score_time: float
-    started_at: float  # unix time
-    finished_at: float
-    pid: int
-    host: str
-    n_test_samples: int
-    error: str = ""
-    threads: dict[str, int] | None = None  # thread pools of this process, reported by its first fit
-    path_reused: bool = False  # scored from a warm-started model grown from a smaller one (engine.reuse)
-    fit_key: str = ""  # see engine.reuse.fit_keys; empty when the job's data has no content key
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
 
 
 @dataclass
@@ -119,6 +103,7 @@ class RunInfo:
     machine_cores: int = 1
     warnings: list[str] = field(default_factory=list)
     worker_pids: set[int] = field(default_factory=set)
+    fit_threads: int = 1  # threads each forest fit builds its trees in (engine.schedule)
 
 
 def load_data(source: dict[str, Any]) -> datasets.Data:
@@ -166,148 +151,6 @@ def make_scorer(estimator: BaseEstimator, scoring: str | list[str] | None) -> An
     return check_scoring(estimator, scoring=scoring, raise_exc=False)
 
 
-def _as_score_dict(value: Any, metrics: list[str]) -> tuple[dict[str, float | None], str]:
-    """Scorer output → {metric: float or None}; a failed scorer gives None plus its message."""
-    raw = value if isinstance(value, dict) else {metrics[0]: value}
-    out: dict[str, float | None] = {}
-    errors = []
-    for m in metrics:
-        v = raw.get(m)
-        if isinstance(v, str):  # _MultimetricScorer(raise_exc=False) returns the formatted error
-            errors.append(f"scoring {m}: {v.strip().splitlines()[-1]}")
-            out[m] = None
-            continue
-        f = float(v) if v is not None else math.nan
-        out[m] = f if math.isfinite(f) else None
-    return out, "\n".join(errors)
-
-
-@dataclass(frozen=True)
-class FitContext:
-    """What every fit of a job shares (joblib memory-maps the large arrays for the worker processes)."""
-
-    estimator: BaseEstimator
-    X: np.ndarray
-    y: np.ndarray
-    scorer: Any
-    metrics: list[str]
-    return_train_score: bool
-    threads: int  # BLAS/OpenMP threads per fit process, so processes × threads never exceeds the cores
-    job_token: str = ""  # one per job: a reused pool process reports its thread pools once per job
-
-
-_job_seen: str | None = None
-
-
-def _limit_threads(threads: int, job_token: str = "") -> dict[str, int] | None:
-    """Limit this process's thread pools at its first fit of a job and return what they use (for the
-    record); None for the job's later fits in the same process. Pool processes outlive jobs (a runner
-    is reused for the next unit), so the limit is set again for every job."""
-    global _job_seen
-    if _job_seen is not None and _job_seen == job_token:
-        return None
-    _job_seen = job_token
-    from threadpoolctl import threadpool_info, threadpool_limits
-
-    threadpool_limits(limits=threads)
-    used: dict[str, int] = {}
-    for pool in threadpool_info():
-        used[pool["user_api"]] = max(used.get(pool["user_api"], 0), pool["num_threads"])
-    return used
-
-
-def score_or_nan(ctx: FitContext, est: BaseEstimator, X: Any, y: Any) -> tuple[dict[str, float | None], str]:
-    """`_validation._score` with error_score=nan: a scorer that raises gives NaN scores and its message."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return _as_score_dict(ctx.scorer(est, X, y), ctx.metrics)
-    except Exception as exc:  # noqa: BLE001 - a failed score is data (NaN), as in scikit-learn
-        message = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-        return {m: None for m in ctx.metrics}, f"scoring: {message}"
-
-
-def score_fitted(
-    ctx: FitContext, est: BaseEstimator, X_train: Any, y_train: Any, X_test: Any, y_test: Any
-) -> tuple[dict[str, float | None], dict[str, float | None] | None, str, float]:
-    """Test scores, train scores (when asked for), the scorers' error text of a fitted estimator, and the
-    time the test scores took (scikit-learn's `score_time`)."""
-    t0 = time.perf_counter()
-    test_scores, error = score_or_nan(ctx, est, X_test, y_test)
-    score_time = time.perf_counter() - t0
-    train_scores = None
-    if ctx.return_train_score:
-        train_scores, train_error = score_or_nan(ctx, est, X_train, y_train)
-        error = "\n".join(e for e in (error, train_error) if e)
-    return test_scores, train_scores, error, score_time
-
-
-def fit_and_score(
-    ctx: FitContext, train: np.ndarray, test: np.ndarray, params: dict[str, Any], candidate: int, fold: int
-) -> FitResult:
-    """One fit as `sklearn.model_selection._validation._fit_and_score` does it (error_score=nan)."""
-    from sklearn.utils.metaestimators import _safe_split
-
-    threads = _limit_threads(ctx.threads, ctx.job_token)
-    started = time.time()
-    est = clone(ctx.estimator).set_params(**clone(without_n_jobs(params), safe=False))
-    X_train, y_train = _safe_split(est, ctx.X, ctx.y, train)
-    X_test, y_test = _safe_split(est, ctx.X, ctx.y, test, train)
-    t0 = time.perf_counter()
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # convergence chatter; failures are recorded below
-            est.fit(X_train, y_train)
-    except Exception as exc:  # noqa: BLE001 - a failed fit is data (error_score=nan), not a crash
-        fit_time = time.perf_counter() - t0
-        error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-        nan_scores: dict[str, float | None] = {m: None for m in ctx.metrics}
-        return FitResult(
-            candidate, fold, nan_scores, dict(nan_scores) if ctx.return_train_score else None,
-            fit_time, 0.0, started, time.time(), os.getpid(), machine_name(), len(test), error, threads,
-        )  # fmt: skip
-    fit_time = time.perf_counter() - t0
-    test_scores, train_scores, error, score_time = score_fitted(ctx, est, X_train, y_train, X_test, y_test)
-    return FitResult(
-        candidate, fold, test_scores, train_scores, fit_time, score_time, started, time.time(),
-        os.getpid(), machine_name(), len(test), error, threads,
-    )  # fmt: skip
-
-
-def fit_chain(ctx: FitContext, train: np.ndarray, test: np.ndarray, chain: Chain) -> list[FitResult]:
-    """The fits of one chain (see `engine.reuse`): grown from one warm-started model when `chain.param` is
-    set, else one independent fit. Each result's `fit_time` is its own fit: the trees it added."""
-    from sklearn.utils.metaestimators import _safe_split
-
-    first_cand, first_params = chain.cells[0]
-    if chain.param is None:
-        return [fit_and_score(ctx, train, test, first_params, first_cand, chain.fold)]
-    threads = _limit_threads(ctx.threads, ctx.job_token)
-    est = clone(ctx.estimator).set_params(**clone(without_n_jobs(first_params), safe=False))
-    X_train, y_train = _safe_split(est, ctx.X, ctx.y, train)
-    X_test, y_test = _safe_split(est, ctx.X, ctx.y, test, train)
-    out: list[FitResult] = []
-    for i, (cand, params) in enumerate(chain.cells):
-        started = time.time()
-        if i:
-            est.set_params(**{chain.param: params[chain.param], "warm_start": True})
-        t0 = time.perf_counter()
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                est.fit(X_train, y_train)
-        except Exception:  # noqa: BLE001 - the rest of the chain is fitted independently, failure included
-            rest = chain.cells[i:]
-            return out + [fit_and_score(ctx, train, test, p, c, chain.fold) for c, p in rest]
-        fit_time = time.perf_counter() - t0
-        test_scores, train_scores, error, score_time = score_fitted(ctx, est, X_train, y_train, X_test, y_test)
-        out.append(FitResult(
-            cand, chain.fold, test_scores, train_scores, fit_time, score_time, started, time.time(),
-            os.getpid(), machine_name(), len(test), error, threads if i == 0 else None, path_reused=i > 0,
-        ))  # fmt: skip
-    return out
-
-
 def metric_names(scoring: str | list[str] | tuple[str, ...] | None) -> list[str]:
     return list(scoring) if isinstance(scoring, (list, tuple)) else ["score"]
 
@@ -345,26 +188,6 @@ def warm_up(n_jobs: int = -1, deadline: float = WARM_UP_SECONDS, need: int | Non
     return len(seen)
 
 
-def _is_n_jobs(key: str) -> bool:
-    return key == "n_jobs" or key.endswith("__n_jobs")
-
-
-def without_n_jobs(params: dict[str, Any]) -> dict[str, Any]:
-    """A candidate's parameters without an estimator's own `n_jobs` (a spec stored before the guard refused
-    them may hold one): the fit keeps `single_process`'s 1."""
-    return {k: v for k, v in params.items() if not _is_n_jobs(k)} if any(map(_is_n_jobs, params)) else params
-
-
-def single_process(est: BaseEstimator) -> BaseEstimator:
-    """Every step's own `n_jobs` set to 1: Fanout already runs one process per fit on every core, so a forest's
-    `n_jobs=-1` would start cores² processes (docs/traps.md, oversubscription and memory). Scores are the same."""
-    own = est.get_params(deep=True)
-    ones = {k: 1 for k in own if _is_n_jobs(k) and own[k] != 1}
-    if ones:
-        est.set_params(**ones)
-    return est
-
-
 def run_info(job: Job) -> RunInfo:
     """What this machine grants the job, with a warning for every way it would be oversubscribed. More
     processes than cores are never started: `n_jobs` is clamped to the cores (and says so)."""
@@ -396,43 +219,62 @@ def run_info(job: Job) -> RunInfo:
 
 
 def run_job(job: Job, on_start: Callable[[RunInfo], None] | None = None) -> Iterator[FitResult]:
-    """Yield each cell's result as it finishes (unordered), using `job.n_jobs` processes.
+    """Yield each cell's result as it finishes (unordered), using `job.n_jobs` processes."""
+    for batch in run_job_batches(job, on_start):
+        yield from batch
 
-    Cells are dispatched most expensive first (see `engine.cost`) so the last fits are short ones."""
+
+def fit_batch(ctx: FitContext, tasks: list[tuple[np.ndarray, np.ndarray, Chain]]) -> list[FitResult]:
+    """Several tasks in one dispatch (fits too small for a process hand-off each), in order."""
+    return [result for train, test, chain in tasks for result in fit_chain(ctx, train, test, chain)]
+
+
+def run_job_batches(job: Job, on_start: Callable[[RunInfo], None] | None = None) -> Iterator[list[FitResult]]:
+    """The results of each dispatched task as it finishes (unordered): one task's chain, or a batch of small ones.
+
+    Tasks and threads per fit are planned for the cores (engine.schedule), dispatched longest first (see
+    `engine.cost`) so the last fits are short ones; many tasks go out in batches that shrink toward the end
+    (engine.schedule.batch_sizes), so tiny fits cost one process hand-off per batch while the tail stays short."""
     info = run_info(job)
-    if on_start:
-        on_start(info)
     if not job.cells:
+        if on_start:
+            on_start(info)
         return
     data = load_data(job.data)
     estimator = single_process(registry.build(tuple(job.steps), without_n_jobs(job.params)))
     splits = make_splits(job.cv, data, is_classifier(estimator))
     if job.subsample is not None:
         splits = subsample_splits(splits, float(job.subsample["fraction"]), job.subsample.get("random_state"))
-    ctx = FitContext(
-        estimator, data.X, data.y, make_scorer(estimator, job.scoring), metric_names(job.scoring),
-        job.return_train_score, info.inner_threads, uuid.uuid4().hex,
-    )  # fmt: skip
     # Path reuse: cells that differ only in a growing parameter run as one warm-started chain (engine.reuse).
     if job.path_reuse:
         chains = plan_chains(job.steps, job.params, job.cells, [len(train) for train, _ in splits])
     else:
         chains = [Chain(fold, ((cand, params),)) for cand, fold, params in job.cells]
-    if len(chains) > 1:
+    plan = plan_schedule(
+        chains, lambda params, fold: relative_cost({**job.params, **params}), info.n_jobs_effective,
+        threaded=threaded_fit(job.steps),
+    )  # fmt: skip
+    threads = job.fit_threads or plan.threads
+    slots = max(1, info.n_jobs_effective // threads)
+    info.fit_threads = threads
+    if on_start:
+        on_start(info)
+    ctx = FitContext(
+        estimator, data.X, data.y, make_scorer(estimator, job.scoring), metric_names(job.scoring),
+        job.return_train_score, info.inner_threads, uuid.uuid4().hex, fit_threads=threads,
+    )  # fmt: skip
+    tasks = [(splits[chain.fold][0], splits[chain.fold][1], chain) for chain in plan.tasks]
+    if len(tasks) > 1 and slots > 1:
         # pool processes ready first (as many as there are tasks), so the job really runs on all of them
-        warm_up(info.n_jobs_effective, need=len(chains))
-    order = lpt_order([relative_cost(chain.cells[-1][1]) for chain in chains])  # a chain costs its largest fit
-    tasks: Iterable[Any] = (
-        joblib.delayed(fit_chain)(ctx, splits[chain.fold][0], splits[chain.fold][1], chain)
-        for chain in (chains[i] for i in order)
-    )
+        warm_up(slots, need=len(tasks))
+    sizes = [job.batch] * math.ceil(len(tasks) / job.batch) if job.batch else batch_sizes(len(tasks), slots)
+    bounds = list(itertools.accumulate(sizes, initial=0))
     keys = fit_keys(job.to_dict())
     # Arrays above 1 MB reach the worker processes as read-only memory maps, not copies.
-    parallel = joblib.Parallel(
-        n_jobs=info.n_jobs_effective, return_as="generator_unordered", max_nbytes="1M", mmap_mode="r"
-    )
-    for results in parallel(tasks):
+    parallel = joblib.Parallel(n_jobs=slots, return_as="generator_unordered", max_nbytes="1M", mmap_mode="r")
+    dispatched = (joblib.delayed(fit_batch)(ctx, tasks[a:b]) for a, b in itertools.pairwise(bounds))
+    for results in parallel(dispatched):
         for result in results:
             result.fit_key = keys.get((result.candidate, result.fold), "")
             info.worker_pids.add(result.pid)
-            yield result
+        yield results

@@ -1,8 +1,8 @@
 """The isolated runner: `python -m search.engine.runner` reads Jobs as JSON, one per line on stdin, and
-writes one JSON line per event on stdout (per job: `start`, one `fit` per finished cell, `end`; for a refit
-job `start`, `refit`, `end`; or `error`, after which it exits). With `--warm` it first starts its loky pool,
-then waits for a job; a worker keeps one such spare, and keeps a runner whose job ended for its next unit. It
-exits at EOF.
+writes one JSON line per event on stdout (per job: `start`, one `fits` per finished task with its cells'
+results, `end`; for a refit job `start`, `refit`, `end`; or `error`, after which it exits). With `--warm` it
+first starts its loky pool, then waits for a job; a worker keeps one such spare, and keeps a runner whose job
+ended for its next unit. It exits at EOF.
 
 Why a separate process: django-q2 workers are daemonic, and inside a daemonic process joblib
 silently runs `n_jobs=1` (docs/traps.md, the daemonic-worker trap). This process is an ordinary
@@ -20,7 +20,7 @@ import sys
 import traceback
 from typing import IO, Any
 
-from .run import Job, RunInfo, run_info, run_job, warm_up
+from .run import Job, RunInfo, run_info, run_job_batches, warm_up
 
 
 def kill_group(signum: int, frame: object) -> None:
@@ -43,7 +43,7 @@ def _emit(out: IO[str], event: str, **payload: Any) -> None:
 
 
 def _refit_one(job: Job, out: IO[str]) -> None:
-    from .refit import refit  # here, not at the top: it imports skops, which a runner of fits never needs
+    from .refit import refit  # not at the top: it imports skops (a warm runner imports it while it waits)
 
     info = run_info(job)
     _emit(out, "start", **{k: v for k, v in info.__dict__.items() if k != "worker_pids"})
@@ -61,8 +61,8 @@ def _run_one(job: Job, out: IO[str]) -> None:
         info_box.append(info)
         _emit(out, "start", **{k: v for k, v in info.__dict__.items() if k != "worker_pids"})
 
-    for result in run_job(job, on_start=started):
-        _emit(out, "fit", **result.to_dict())
+    for batch in run_job_batches(job, on_start=started):  # one line per dispatched task, however many fits
+        _emit(out, "fits", fits=[result.to_dict() for result in batch])
     pids = sorted(info_box[0].worker_pids) if info_box else []
     _emit(out, "end", worker_pids=pids)
 
@@ -76,6 +76,7 @@ def main() -> int:
     try:
         if "--warm" in sys.argv:
             warm_up()
+            from . import refit  # noqa: F401 - skops now, while idle, not on a refit's critical path
         for line in sys.stdin:  # one job per line; the worker keeps a runner whose job ended for its next unit
             if line.strip():
                 _run_one(Job.from_dict(json.loads(line)), out)

@@ -1,10 +1,14 @@
-"""The export of a finished search: metadata plus `cv_results` (JSON), or one row per candidate (CSV)."""
+"""The export of a finished search: metadata plus `cv_results` (JSON), or one row per candidate (CSV).
+
+`search_export_chunks` yields the file a piece at a time (JSON from the encoder's `iterencode`, CSV a few hundred
+rows at a time), for a streamed response: the file's text is never whole in memory, whatever the search's size."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
+from collections.abc import Iterator
 from typing import Any
 
 from search.models import Search
@@ -79,22 +83,49 @@ class NotExportable(Exception):
 
 def search_export_text(*, search: Search, fmt: str) -> str:
     """The export file's text: JSON (metadata + cv_results) or CSV (one row per candidate)."""
+    return "".join(search_export_chunks(search=search, fmt=fmt))
+
+
+CSV_ROWS_PER_CHUNK = 500
+
+
+def search_export_chunks(*, search: Search, fmt: str) -> Iterator[str]:
+    """The export file (as `search_export_text`) in pieces. Raises NotExportable before the first piece, so a
+    caller can still answer with an error."""
     payload = search_export(search=search)
     if payload["cv_results"] is None:
         raise NotExportable(
             f"search {search.pk} is {search.status} with {search.n_fits_done}/{search.n_fits} fits stored; "
             "results can be exported once every fit is in"
         )
-    if fmt == "json":
-        return json.dumps(payload, indent=2, allow_nan=False) + "\n"
-    results = payload["cv_results"]
+    return _json_chunks(payload) if fmt == "json" else _csv_chunks(payload["cv_results"])
+
+
+def _json_chunks(payload: dict[str, Any]) -> Iterator[str]:
+    encoder = json.JSONEncoder(indent=2, allow_nan=False)  # the same bytes as json.dumps(payload, indent=2)
+    buf: list[str] = []
+    size = 0
+    for piece in encoder.iterencode(payload):
+        buf.append(piece)
+        size += len(piece)
+        if size >= 64 * 1024:
+            yield "".join(buf)
+            buf, size = [], 0
+    yield "".join(buf) + "\n"
+
+
+def _csv_chunks(results: dict[str, list[Any]]) -> Iterator[str]:
     columns = cv_results_columns(results)
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(columns)
     for i in range(len(results["params"])):
         writer.writerow([_csv_cell(results[c][i], c == "params") for c in columns])
-    return buf.getvalue()
+        if (i + 1) % CSV_ROWS_PER_CHUNK == 0:
+            yield buf.getvalue()
+            buf.seek(0)
+            buf.truncate()
+    yield buf.getvalue()
 
 
 def _csv_cell(value: Any, as_json: bool) -> Any:

@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Count, F, Max, Min, Q, QuerySet
+from django.db.models import Count, F, FloatField, IntegerField, Max, Min, Q, QuerySet
 from django.db.models.expressions import OrderBy
+from django.db.models.fields.json import KeyTextTransform, KeyTransform
+from django.db.models.functions import Cast
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
@@ -71,7 +73,7 @@ def progress(search: Search) -> dict[str, Any]:
     """Live state for the detail page: counts, elapsed and ETA, and which machines/processes are busy."""
     search.refresh_from_db(fields=["status", "n_fits_done", "n_fits_failed", "started_at", "finished_at",
                                    "best_score", "best_params", "cores_used", "error", "warnings", "speedup",
-                                   "efficiency"])  # fmt: skip
+                                   "efficiency", "candidates_stored"])  # fmt: skip
     spans = Result.objects.filter(search=search).aggregate(first=Min("started_at"), last=Max("finished_at"))
     start = spans["first"] or search.started_at
     end = search.finished_at if search.is_finished else timezone.now()
@@ -89,11 +91,20 @@ def progress(search: Search) -> dict[str, Any]:
         "busy": [
             Busy(u.host, u.worker_pid, u.runner_pid, u.processes_used, u.fits_run, u.index).__dict__ for u in running
         ],
-        "hosts": sorted(set(Result.objects.filter(search=search).values_list("host", flat=True).distinct())),
+        # order_by("host"): Result's default ordering would make DISTINCT run over (host, candidate, fold)
+        "hosts": list(Result.objects.filter(search=search).order_by("host").values_list("host", flat=True).distinct()),
         "warnings": search.warnings or unit_warnings(search),
         "speedup": search.speedup, "efficiency": search.efficiency,
-        "refitting": refitting(search),
+        "refitting": refitting(search), "preparing": preparing(search),
     }  # fmt: skip
+
+
+def preparing(search: Search) -> dict[str, int] | None:
+    """While a large search's candidates are stored in the background: how many are stored, of how many."""
+    if not search.is_preparing:
+        return None
+    total = int((search.schedule or {}).get("n_candidates", [search.n_candidates])[0])  # round 0 (halving: its first)
+    return {"stored": search.candidates_stored or 0, "total": total}
 
 
 def unit_warnings(search: Search) -> list[str]:
@@ -149,17 +160,41 @@ def failures(search: Search, limit: int = 20) -> list[FailureGroup]:
 
 
 def candidate_rows(search: Search, metric: str | None = None) -> list[CandidateRow]:
-    """One row per candidate with its aggregated scores for `metric` (default: the refit metric)."""
+    """One row per candidate with its aggregated scores for `metric` (default: the refit metric). Only that
+    metric's values are read (the database extracts them from the JSON columns): 20,000 candidates stay fast."""
     m = metric or search.refit_metric
-    fields = ("index", "params", "mean_test", "std_test", "rank_test", "mean_train", "std_train")
+    if m not in search.metrics:
+        return [CandidateRow(index=i, params=p, mean=None, std=None, rank=None) for i, p in _params(search)]
+
+    def number(column: str) -> Cast:  # the database casts one key's value: no JSON decoded per value here
+        return Cast(KeyTextTransform(m, column), IntegerField() if column == "rank_test" else FloatField())
+
+    keys = [number(column) for column in ("mean_test", "std_test", "rank_test", "mean_train", "std_train")]
+    rows = search.candidates.order_by("index").values_list("index", "params", *keys)
+    return [
+        CandidateRow(index=index, params=params, mean=mean, std=std, rank=rank, mean_train=mean_tr, std_train=std_tr)
+        for index, params, mean, std, rank, mean_tr, std_tr in rows
+    ]
+
+
+def _params(search: Search) -> Iterable[tuple[int, dict[str, Any]]]:
+    return search.candidates.order_by("index").values_list("index", "params")
+
+
+def varied_params(search: Search) -> list[str] | None:
+    """The spec's parameters that take more than one value across the stored candidates (as
+    `charts.accuracy.varied_params`, asked of the database: at most two distinct values read per parameter);
+    None without candidates."""
+    if not search.candidates.exists():
+        return None
     out = []
-    for index, params, mean, std, rank, mean_tr, std_tr in search.candidates.order_by("index").values_list(*fields):
-        out.append(
-            CandidateRow(
-                index=index, params=params, mean=(mean or {}).get(m), std=(std or {}).get(m),
-                rank=(rank or {}).get(m), mean_train=(mean_tr or {}).get(m), std_train=(std_tr or {}).get(m),
-            )
+    for name in sorted(search.stored.varied):
+        values = (
+            search.candidates.filter(params__has_key=name).order_by().annotate(value=KeyTransform(name, "params"))
+            .values_list("value", flat=True).distinct()[:2]
         )  # fmt: skip
+        if len(values) > 1:
+            out.append(name)
     return out
 
 

@@ -34,7 +34,7 @@ from search.engine.cost import relative_cost
 from search.engine.run import Job
 from search.engine.spec import SpecError, parse_spec
 from search.engine.validate import DataPlan, Plan, classes_of, needs_data_to_sample, sampled_for_data
-from search.models import Dataset, Result, Search, Status
+from search.models import Dataset, Result, Search, Status, WorkUnit
 from search.selectors.datasets import owner_dataset
 from search.services.datasets import dataset_key
 from search.services.runners import spawn_runner
@@ -312,14 +312,26 @@ def _pilot_store(search: Search, plan: Plan, found: dict[str, Any]) -> bool:
     return bool(Search.objects.filter(pk=search.pk, status__in=Status.ACTIVE).update(pilot=pilot_row))
 
 
+def _waiting(search_id: int) -> bool:
+    """Whether no unit of the search has been claimed yet (it is queued, not running, finished or cancelled)."""
+    search = Search.objects.filter(pk=search_id, status=Status.QUEUED)
+    return search.exists() and not WorkUnit.objects.filter(search_id=search_id).exclude(status=Status.QUEUED).exists()
+
+
 def search_pilot_run(*, search_id: int) -> str:
-    """The pilot task's work: time a few fits of the search in a runner (bounded by FANOUT_PILOT_SECONDS,
-    stopped when the search is cancelled), then store the result on the search and in the cache. A search
-    that is finished, cancelled or already piloted is skipped. Returns what happened, for django-q2's row."""
+    """The pilot task's work: time a few fits of the search in a runner (bounded by FANOUT_PILOT_SECONDS),
+    then store the result on the search and in the cache. A pilot is an estimate for a search that waits: one
+    whose units have started is skipped (its own fits time it, and the pilot would take their cores or sit on
+    its critical path: between its last unit and its refit on a one-worker cluster), and a running pilot is
+    stopped as soon as one of them is claimed, or the search is cancelled. A search that is finished,
+    cancelled or already piloted is skipped too. Returns what happened, for django-q2's row."""
     search = Search.objects.select_related("dataset").filter(pk=search_id, status__in=Status.ACTIVE).first()
     budget = float(settings.FANOUT_PILOT_SECONDS)
     if search is None or budget <= 0 or (search.pilot or {}).get("state") == "done":
         return "skipped"
+    if not _waiting(search_id):
+        Search.objects.filter(pk=search_id, pilot__state="queued").update(pilot=None)  # none will run
+        return "skipped: the search has started"
     try:
         plan, key, source = _stored_plan(search)
     except (SpecError, KeyError) as exc:
@@ -327,11 +339,11 @@ def search_pilot_run(*, search_id: int) -> str:
     if source is None or not plan.candidates:
         return "skipped: no data to time"
 
-    def cancelled() -> bool:
-        return not Search.objects.filter(pk=search_id, status__in=Status.ACTIVE).exists()
-
-    result = pilot_run(plan=plan, source=source, budget=budget, stop=cancelled)
+    result = pilot_run(plan=plan, source=source, budget=budget, stop=lambda: not _waiting(search_id))
     if result.stopped:
+        if Search.objects.filter(pk=search_id, status__in=Status.ACTIVE).exists():
+            Search.objects.filter(pk=search_id, pilot__state="queued").update(pilot=None)
+            return "stopped: the search has started"
         return "cancelled"
     found = {
         "per_cost": result.per_cost, "lower_bound": result.lower_bound, "per_fit": result.seconds_per_fit(),

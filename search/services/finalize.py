@@ -76,7 +76,7 @@ def search_refresh_progress(*, search_id: int) -> None:
 def search_finalize(*, search_id: int) -> Search:
     """Once every unit is finished: aggregate scores into candidates and record the best, once."""
     search = Search.objects.get(pk=search_id)
-    if search.is_finished:
+    if search.is_finished or search.is_preparing:  # preparing: more units are coming (services.searches)
         return search
     units = list(search.units.all())
     if any(u.status in Status.ACTIVE for u in units):

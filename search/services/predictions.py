@@ -32,8 +32,8 @@ from django.utils import timezone
 from sklearn.base import BaseEstimator
 
 from search.engine import artifacts
+from search.engine.fits import machine_name
 from search.engine.predict import PredictError, check_header, predict_csv
-from search.engine.run import machine_name
 from search.models import FittedModel, Prediction, Search, Status, model_storage
 from search.selectors.models import model_of, no_model_reason
 from search.services.searches import messages_missing

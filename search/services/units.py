@@ -36,9 +36,11 @@ from django.db.models.functions import Now
 from django.utils import timezone
 
 from search.engine import registry
-from search.engine.run import Job, machine_name
+from search.engine.fits import machine_name
+from search.engine.run import Job
 from search.models import Candidate, FittedModel, Result, Search, Status, WorkUnit
 from search.services.artifacts import model_store
+from search.services.fairshare import unit_claim_fair
 from search.services.finalize import results_insert, search_finalize
 from search.services.machines import Declined, may_claim, unit_decline
 from search.services.reuse import results_reuse, reuse_enabled
@@ -172,6 +174,7 @@ def unit_job(unit: WorkUnit, cells: list[tuple[int, int, dict[str, Any]]], outpu
         cluster_workers=int(settings.Q_CLUSTER.get("workers", 1)),
         subsample=halving_subsample(search, unit.round) if unit.kind == WorkUnit.Kind.CV else None,
         path_reuse=settings.FANOUT_PATH_REUSE,
+        batch=settings.FANOUT_FIT_BATCH,
         task=unit.kind,
         output=output,
     )
@@ -264,6 +267,7 @@ def _heartbeat(unit: WorkUnit, progress: _Progress) -> bool:
                 "inner_threads": progress.started.get("inner_threads"),
                 "machine_cores": progress.started.get("machine_cores"),
                 "warnings": progress.started.get("warnings", []),
+                "fit_threads": progress.started.get("fit_threads", 1),
                 "processes": progress.threads,
             },
         )
@@ -285,12 +289,13 @@ def _supervise(unit: WorkUnit, runner: Runner, progress: _Progress) -> Stop:
         except queue.Empty:
             event = {}
         kind = "eof" if event is None else event.get("event")
-        if kind == "fit":
+        if kind in ("fit", "fits"):
             assert event is not None
-            progress.pending.append(event)
-            progress.pids.add(event["pid"])
-            if event.get("threads"):
-                progress.threads[str(event["pid"])] = event["threads"]
+            for fit in event["fits"] if kind == "fits" else [event]:
+                progress.pending.append(fit)
+                progress.pids.add(fit["pid"])
+                if fit.get("threads"):
+                    progress.threads[str(fit["pid"])] = fit["threads"]
         elif kind == "start":
             progress.started = event
         elif kind == "refit":
@@ -326,11 +331,13 @@ def _finish_unit(unit: WorkUnit, status: str, error: str = "", timed_out: bool =
 
 
 def unit_run(*, unit_id: int) -> Outcome:
-    """Claim and run one unit to the end. Safe to call any number of times, from any process."""
+    """Claim and run one unit to the end. Safe to call any number of times, from any process. With
+    FANOUT_FAIR_SHARE the message naming `unit_id` is a turn: the unit run is chosen by services.fairshare."""
     try:
-        unit = unit_claim(unit_id=unit_id)
-    except Declined:
-        return Outcome.DECLINED if unit_decline(unit_id=unit_id) else Outcome.SKIPPED
+        fair = settings.FANOUT_FAIR_SHARE
+        unit = unit_claim_fair(offered=unit_id, claim=unit_claim) if fair else unit_claim(unit_id=unit_id)
+    except Declined as declined:
+        return Outcome.DECLINED if unit_decline(unit_id=declined.args[0]) else Outcome.SKIPPED
     if unit is None:
         return Outcome.SKIPPED
     if unit.kind == WorkUnit.Kind.REFIT:
@@ -343,11 +350,13 @@ def unit_run(*, unit_id: int) -> Outcome:
     if not cells:
         _finish_unit(unit, Status.DONE)
         search_finalize(search_id=unit.search_id)
+        refit_now(after=unit)
         return Outcome.DONE
     runner, progress, why = _in_runner(unit, unit_job(unit, cells))
     outcome = _conclude(unit, runner.proc, progress, why)
     search_finalize(search_id=unit.search_id)
     spare_replace()
+    refit_now(after=unit)
     return outcome
 
 
@@ -406,3 +415,27 @@ def _conclude(unit: WorkUnit, proc: subprocess.Popen[str], progress: _Progress, 
         error = f"stopped after {settings.FANOUT_UNIT_TIMEOUT} s (FANOUT_UNIT_TIMEOUT), {progress.fits} fits stored"
     _finish_unit(unit, Status.FAILED, error=error, timed_out=why == Stop.TIMED_OUT)
     return Outcome.FAILED
+
+
+def refit_now(*, after: WorkUnit) -> Outcome | None:
+    """Run the search's refit unit here at once if ending the CV unit `after` has just queued it: this worker
+    holds the warm runner, so the model waits for no broker round trip, and the message sent for the refit
+    unit finds it claimed and is skipped. It is claimed by `unit_claim`'s conditional UPDATE like any unit
+    (once, cancel and leases as usual). A refit this machine may not claim (services.machines), or one
+    after a CV unit that ran over half of FANOUT_UNIT_TIMEOUT (both must fit in one django-q2 task's
+    timeout), is left to the broker. Returns the refit's outcome, or None when it was not run here."""
+    if after.started_at and (timezone.now() - after.started_at).total_seconds() > settings.FANOUT_UNIT_TIMEOUT / 2:
+        return None
+    queued = WorkUnit.objects.filter(search_id=after.search_id, kind=WorkUnit.Kind.REFIT, status=Status.QUEUED)
+    unit_id = queued.values_list("pk", flat=True).first()
+    if unit_id is None:
+        return None
+    try:
+        refit = unit_claim(unit_id=unit_id)
+    except Declined:
+        return None
+    if refit is None:
+        return None
+    outcome = _refit_run(refit)
+    search_finalize(search_id=refit.search_id)
+    return outcome

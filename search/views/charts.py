@@ -17,13 +17,13 @@ from django.views.decorators.http import require_GET
 
 from search.charts import accuracy, speedup
 from search.charts._utils import Figure, empty_figure
-from search.engine.speedup import account, utilisation
 from search.models import Search, Status
-from search.selectors.results import labelled_spans, search_spans
-from search.selectors.searches import candidate_rows, halving_rounds, search_for
+from search.selectors.results import binned_busy, computed_count, labelled_spans, process_busy, process_count
+from search.selectors.searches import candidate_rows, halving_rounds, search_for, varied_params
 from search.selectors.studies import study_counts, study_points
 
 Reader = Callable[[Search, HttpRequest], tuple[Any, ...]]
+UTILISATION_BINS = 200  # as engine.speedup.utilisation
 Builder = Callable[..., Figure]
 
 
@@ -46,7 +46,7 @@ def _candidates(search: Search, request: HttpRequest) -> tuple[list[accuracy.Can
         raise NothingToDraw("Charts appear when every fit is in.")
     rows = candidate_rows(search, metric)
     label = (metric != "score" and metric) or search.stored.scoring_label or metric
-    return rows, label, accuracy.varied_params(rows)
+    return rows, label, varied_params(search) or []  # asked of the database, not of 20,000 rows here
 
 
 def _param(search: Search, request: HttpRequest) -> tuple[Any, ...]:
@@ -86,19 +86,29 @@ def _rounds(search: Search, request: HttpRequest) -> tuple[Any, ...]:
     return halving_rounds(search), search.refit_metric, search.stored.halving.resource
 
 
-# Timeline, utilisation and busy time are drawn from the fits stored so far (live while running).
+# Timeline, utilisation and busy time are drawn from the fits stored so far (live while running). Above
+# speedup.BAR_LIMIT fits the timeline is a busy-fraction heatmap (no labels read); utilisation is binned; busy
+# time is summed per process in the database.
 def _timeline(search: Search, request: HttpRequest) -> tuple[Any, ...]:
+    if computed_count(search) > speedup.BAR_LIMIT:
+        binned = binned_busy(search, speedup.MAX_BINS, per_lane=True)
+        return {lane: v for lane, v in binned.busy.items() if lane is not None}, binned.width, binned.n_fits
     return labelled_spans(search)
 
 
+def _draw_timeline(*args: Any) -> Figure:
+    return speedup.timeline_binned(*args) if isinstance(args[0], dict) else speedup.timeline(*args)
+
+
 def _utilisation(search: Search, request: HttpRequest) -> tuple[Any, ...]:
-    spans = search_spans(search)
-    times, running = utilisation(spans)
-    return times, running, search.cores_used or len({s.pid for s in spans})
+    binned = binned_busy(search, UTILISATION_BINS, per_lane=False)
+    running = [v / binned.width for v in binned.busy.get(None, [])]
+    times = [round((b + 0.5) * binned.width, 6) for b in range(len(running))]
+    return times, running, search.cores_used or process_count(search)
 
 
 def _busy(search: Search, request: HttpRequest) -> tuple[Any, ...]:
-    return (account(search_spans(search)),)
+    return (process_busy(search),)
 
 
 def _scaling(search: Search, request: HttpRequest) -> tuple[Any, ...]:
@@ -118,7 +128,7 @@ CHARTS: dict[str, tuple[Reader, Builder]] = {
     "parallel": (_parallel, accuracy.parallel_coordinates),
     "train-test": (_train_test, _train_vs_test),
     "rounds": (_rounds, accuracy.halving_rounds),
-    "timeline": (_timeline, speedup.timeline),
+    "timeline": (_timeline, _draw_timeline),
     "utilisation": (_utilisation, speedup.utilisation_figure),
     "busy": (_busy, speedup.process_busy_figure),
     "scaling": (_scaling, speedup.scaling_figure),

@@ -10,20 +10,26 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    JsonResponse,
+    StreamingHttpResponse,
+)
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from search.charts import accuracy
 from search.engine.spec import SpecError
 from search.forms.searches import SearchForm, initial_from
 from search.models import Status
 from search.selectors import searches as searches_selector
-from search.selectors.export import NotExportable, search_export_text
+from search.selectors.export import NotExportable, search_export_chunks
 from search.selectors.models import model_panel
 from search.selectors.searches import (
     best_comparison,
-    candidate_rows,
     estimators_used,
     failures,
     halving_rounds,
@@ -31,6 +37,7 @@ from search.selectors.searches import (
     progress,
     reuse_by_candidate,
     search_for,
+    varied_params,
 )
 from search.selectors.studies import study_axes, study_label, study_table
 from search.services import searches as searches_service
@@ -40,6 +47,7 @@ from search.services.searches import plan_check_data, search_create
 
 PER_PAGE = 25
 LEADERBOARD_PER_PAGE = 50
+EXPORT_STREAM_CANDIDATES = 1000  # exports of more candidates are streamed
 
 
 @require_GET
@@ -85,13 +93,13 @@ def search_new(request: HttpRequest) -> HttpResponse:
 @login_required
 def search_detail(request: HttpRequest, pk: int) -> HttpResponse:
     search = search_for(request.user, pk)
-    rows = candidate_rows(search) if search.status == Status.DONE else []
     study = search.studies.order_by("-pk").first()
+    varied = varied_params(search) if search.status == Status.DONE else None  # the candidates' own values
     return render(request, "searches/detail.html", {
         "nav": "searches", "search": search, "progress": progress(search),
         "study": study_table(study) if study else None,
         "study_axes": study_axes() if search.status == Status.DONE else ["processes"],
-        "params": accuracy.varied_params(rows) if rows else sorted(search.stored.varied),
+        "params": sorted(search.stored.varied) if varied is None else varied,
         "rounds": halving_rounds(search),
         "has_train": search.stored.return_train_score,
         "comparison": best_comparison(search),
@@ -132,15 +140,20 @@ def search_leaderboard(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_GET
 @login_required
-def search_export(request: HttpRequest, pk: int, fmt: str) -> HttpResponse:
+def search_export(request: HttpRequest, pk: int, fmt: str) -> HttpResponseBase:
     search = search_for(request.user, pk)
     if fmt not in ("csv", "json"):
         raise Http404("unknown format")
     try:
-        text = search_export_text(search=search, fmt=fmt)
+        chunks = search_export_chunks(search=search, fmt=fmt)
     except NotExportable as exc:
         return HttpResponseBadRequest(str(exc), content_type="text/plain")
-    response = HttpResponse(text, content_type="text/csv" if fmt == "csv" else "application/json")
+    content_type = "text/csv" if fmt == "csv" else "application/json"
+    response: HttpResponseBase
+    if search.n_candidates > EXPORT_STREAM_CANDIDATES:  # the file is never whole in memory
+        response = StreamingHttpResponse(chunks, content_type=content_type)
+    else:
+        response = HttpResponse("".join(chunks), content_type=content_type)
     response["Content-Disposition"] = f'attachment; filename="search-{search.pk}.{fmt}"'
     return response
 

@@ -30,6 +30,8 @@
     error.hidden = !p.error; error.textContent = p.error;
     byId("cancel-form").hidden = p.finished;
     byId("p-refit").hidden = !p.refitting;
+    byId("p-preparing").hidden = !p.preparing;
+    if (p.preparing) setText("p-stored", p.preparing.stored);
     document.querySelectorAll("a.export").forEach((a) => { a.hidden = p.status !== "done"; });
     if (p.best_params) {
       byId("best").hidden = false;

@@ -159,3 +159,16 @@ def test_runsearch_takes_an_uploaded_data_set_by_id_with_its_owner(tmp_path: Pat
     search = Search.objects.get()
     assert search.owner == owner and search.dataset == dataset and search.status == Status.DONE
     assert Dataset.objects.count() == 1 and "4/4 fits (0 failed)" in out.getvalue()
+
+
+@pytest.mark.django_db(transaction=True)  # --local runs the units in a thread, on its own connection
+def test_timings_prints_every_phase_of_the_run(tmp_path: Path) -> None:
+    from search.management.commands.runsearch import PHASES
+
+    err = io.StringIO()
+    call_command("runsearch", str(write(tmp_path, GOOD)), "--local", "--timings", stdout=io.StringIO(), stderr=err)
+    text = err.getvalue()
+    assert all(f"  {name} " in text for name in PHASES), text
+    timings = json.loads(text.strip().splitlines()[-1])["timings"]
+    assert list(timings) == list(PHASES)
+    assert all(timings[name] is not None for name in PHASES), timings  # every phase happened, the refit too

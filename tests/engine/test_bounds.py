@@ -16,7 +16,7 @@ from sklearn.model_selection import HalvingGridSearchCV
 from sklearn.tree import DecisionTreeClassifier
 
 from search.engine import datasets, guards, halving, registry, sampling
-from search.engine.run import single_process, without_n_jobs
+from search.engine.fits import single_process, without_n_jobs
 from search.engine.spec import SpecError, parse_spec
 from search.engine.validate import plan_for_data, validate_spec
 

@@ -11,8 +11,9 @@ from sklearn.base import is_classifier
 from sklearn.model_selection import GridSearchCV, ParameterGrid
 
 from search.engine import datasets, registry
+from search.engine.fits import FitResult
 from search.engine.reuse import PATH_REUSE, Chain, chain_blocker, fit_keys, plan_chains
-from search.engine.run import FitResult, Job, make_cv, run_job
+from search.engine.run import Job, make_cv, run_job
 
 CLASSIFICATION = {"n_samples": 240, "n_features": 6, "n_informative": 4, "n_classes": 3, "random_state": 0}
 REGRESSION = {"n_samples": 240, "n_features": 6, "noise": 5.0, "random_state": 0}

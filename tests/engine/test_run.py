@@ -77,7 +77,7 @@ def test_more_processes_than_cores_are_never_started() -> None:
         capture_output=True, text=True, timeout=300, check=True,
     )  # fmt: skip
     events = [json.loads(line) for line in out.stdout.splitlines()]
-    fits = [e for e in events if e["event"] == "fit"]
+    fits = [fit for e in events if e["event"] == "fits" for fit in e["fits"]]
     assert len(fits) == 3 * CORES and len({e["pid"] for e in fits}) <= CORES
     start = next(e for e in events if e["event"] == "start")
     assert start["n_jobs_requested"] == 3 * CORES and start["n_jobs_effective"] == CORES, start
@@ -89,13 +89,16 @@ def test_a_cold_runner_spreads_even_a_short_job_over_every_process() -> None:
     short job while the others still import scikit-learn, and n_jobs=-1 silently ran on one core."""
     forest = [("RandomForestClassifier", "sklearn.ensemble")]
     cells = [(c, c % 3, {"max_depth": 2 + c}) for c in range(CORES)]  # ~0.1 s each: one task per process
-    tiny = dataclasses.replace(job(), steps=forest, params={"n_estimators": 60, "random_state": 0}, cells=cells)
+    # one thread per fit (with two forests on two cores the schedule could build each one's trees in threads)
+    tiny = dataclasses.replace(
+        job(), steps=forest, params={"n_estimators": 60, "random_state": 0}, cells=cells, fit_threads=1
+    )
     for _ in range(2):  # each time a new runner process, so a cold pool
         out = subprocess.run(
             [sys.executable, "-m", "search.engine.runner"], input=json.dumps(tiny.to_dict()) + "\n",
             capture_output=True, text=True, timeout=300, check=True,
         )  # fmt: skip
         events = [json.loads(line) for line in out.stdout.splitlines()]
-        fits = [e for e in events if e["event"] == "fit"]
+        fits = [fit for e in events if e["event"] == "fits" for fit in e["fits"]]
         assert len(fits) == CORES and len({e["pid"] for e in fits}) == CORES
         assert len(events[-1]["worker_pids"]) == CORES

@@ -421,3 +421,34 @@ def test_candidates_that_cannot_be_drawn_for_the_estimate_leave_a_note_not_an_er
     }
     estimate = estimate_plan(plan=plan_search(spec))
     assert "could not be drawn for this estimate" in estimate.basis and "param_distributions.C" in estimate.basis
+
+
+def test_a_pilot_never_runs_once_its_searchs_units_have_started(pilots: None, monkeypatch: Any) -> None:
+    """A worker has claimed the search's unit: the pilot would only take its cores (or, on one worker, wait
+    between the last fit and the refit), so it is skipped without starting anything."""
+    from search.services.units import unit_claim
+
+    search = create_search(SPEC)
+    assert unit_claim(unit_id=search.units.get().pk) is not None
+    ran: list[int] = []
+    monkeypatch.setattr("search.services.estimates.pilot_run", lambda **kw: ran.append(1))
+    with children_started() as started:
+        assert run_pilot(search.pk) == "skipped: the search has started"
+    assert not ran and not started
+
+
+def test_a_running_pilot_stops_when_its_searchs_first_unit_is_claimed(pilots: None, monkeypatch: Any) -> None:
+    from search.services.units import unit_claim
+
+    search = create_search(SPEC)
+
+    def pilot_run(*, plan: Any, source: Any, budget: float, stop: Any) -> pilot.PilotResult:
+        assert not stop()  # every unit still queued: the pilot may time its fits
+        assert unit_claim(unit_id=search.units.get().pk) is not None  # a worker takes the search's unit
+        assert stop()  # `pilot.watch` asks every 0.5 s and kills the pilot's runner
+        return pilot.PilotResult(stopped=True)
+
+    monkeypatch.setattr("search.services.estimates.pilot_run", pilot_run)
+    assert run_pilot(search.pk) == "stopped: the search has started"
+    search.refresh_from_db()
+    assert search.pilot is None

@@ -354,3 +354,45 @@ def test_a_database_outage_longer_than_the_busy_timeout_loses_nothing(settings: 
     cells_ = cells(search)
     assert len(cells_) == len(set(cells_)) == 30
     assert run_inline(search).status == Status.DONE  # the last fit queued the refit, which ends the search
+
+
+@pytest.mark.django_db
+def test_the_worker_that_ends_the_last_cv_unit_runs_the_refit_at_once(django_capture_on_commit_callbacks: Any) -> None:
+    """No broker round trip between the last fit and the refit: the same call ends the search with its model,
+    and the refit's own message, sent when it was queued, then finds nothing to run."""
+    from search.services.runners import runners_kept
+    from search.services.searches import plan_search, search_create
+    from search.services.units import Outcome
+
+    with django_capture_on_commit_callbacks(execute=True):
+        search = search_create(plan=plan_search(SMALL))  # its unit sent through the broker
+    with runners_kept(), django_capture_on_commit_callbacks(execute=True):
+        assert unit_run(unit_id=search.units.get(kind="cv").pk) == Outcome.DONE
+    search.refresh_from_db()
+    refit = search.units.get(kind="refit")
+    assert refit.status == Status.DONE and refit.attempt == 1 and refit.q_task_id  # its message was sent
+    assert search.status == Status.DONE and not search.refit_error and search.refit_time is not None
+    assert unit_run(unit_id=refit.pk) == Outcome.SKIPPED  # that message: claimed once, never run twice
+    assert WorkUnit.objects.get(pk=refit.pk).attempt == 1
+
+
+def test_units_for_several_machines_are_of_equal_cost_and_keep_chains_whole() -> None:
+    """The reference grid (n_estimators 50/100/200 grown as one chain per max_depth x min_samples_split) on two
+    machines: one unit per chain, not 5/5/5/3 candidates cutting two chains."""
+    from sklearn.model_selection import ParameterGrid
+
+    from search.engine.cost import relative_cost
+    from search.engine.schedule import chain_groups
+
+    grid = {"n_estimators": [50, 100, 200], "max_depth": [None, 5, 10], "min_samples_split": [2, 5]}
+    params = list(ParameterGrid(grid))
+    costs = [relative_cost({"random_state": 0, **p}) for p in params]
+    groups = chain_groups([("RandomForestClassifier", "sklearn.ensemble")], params)
+    assert unit_ranges(18, 5, 2, costs=costs, groups=groups) == [(i, i + 3) for i in range(0, 18, 3)]
+    assert unit_ranges(18, 5, 1, costs=costs, groups=groups) == [(0, 18)]  # one machine: one unit
+    # no chains (an SVC grid): equal cost, not equal counts, and a short last unit per machine
+    svc = [{"C": c} for c in (0.01, 0.1, 1.0, 10.0, 100.0, 1000.0) for _ in range(10)]
+    ranges = unit_ranges(60, 5, 2, costs=[relative_cost(p) for p in svc])
+    sums = [sum(relative_cost(p) for p in svc[a:b]) for a, b in ranges]
+    assert len(ranges) == 8 and ranges[0][0] == 0 and ranges[-1][1] == 60
+    assert max(sums[:-2]) / min(sums[:-2]) < 1.5 and max(sums[-2:]) < min(sums[:-2])

@@ -7,7 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from search.models import Search
-from search.selectors.export import NotExportable, search_export_text
+from search.selectors.export import NotExportable, search_export_chunks
 
 
 class Command(BaseCommand):
@@ -24,14 +24,15 @@ class Command(BaseCommand):
         except Search.DoesNotExist:
             raise CommandError(f"search {opts['search_id']} does not exist", returncode=2) from None
         try:
-            text = search_export_text(search=search, fmt=opts["format"])
+            chunks = search_export_chunks(search=search, fmt=opts["format"])
         except NotExportable as exc:
             raise CommandError(str(exc), returncode=2) from None
         if opts["output"]:
             try:
                 with open(opts["output"], "w", encoding="utf-8", newline="") as f:
-                    f.write(text)
+                    f.writelines(chunks)
             except OSError as exc:
                 raise CommandError(f"{opts['output']}: {exc.strerror}", returncode=2) from None
         else:
-            self.stdout.write(text, ending="")
+            for chunk in chunks:
+                self.stdout.write(chunk, ending="")

@@ -30,7 +30,7 @@ from django.core.management.base import BaseCommand
 from django.db import close_old_connections, connection
 
 from project.cluster import become_subreaper, descendants, kill_tree, reap_children
-from search.engine.run import machine_name
+from search.engine.fits import machine_name
 from search.services.reconcile import units_reconcile, units_release
 from search.services.runners import temp_folders_sweep
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import sys
 import threading
 import time
@@ -18,9 +19,10 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection, transaction
+from django.db.models import Max, Min
 
 from search.engine.spec import SpecError
-from search.models import Search, Status, WorkUnit
+from search.models import Result, Search, Status, WorkUnit
 from search.selectors.studies import AXES, study_label, study_table
 from search.services.estimates import estimate_plan, search_pilot_enqueue
 from search.services.runners import runners_kept
@@ -29,6 +31,10 @@ from search.services.searches import plan_search, search_create
 from search.services.units import unit_run
 
 POLL_SECONDS = 0.1
+# --timings: the phases of a run in order; client-side ones are taken here, the others read from stored timestamps.
+PHASES = ("process start", "django ready", "spec validated", "estimated", "data checked", "search stored",
+          "first unit claimed", "first fit started", "last fit ended", "refit claimed", "refit ended",
+          "search done", "summary printed")  # fmt: skip
 
 
 def _load_specs(path: Path) -> list[tuple[str, Any]]:
@@ -51,6 +57,32 @@ def _load_specs(path: Path) -> list[tuple[str, Any]]:
             raise CommandError(f"{path}: the list of specs is empty", returncode=2)
         return [(f"{path}[{i}]", d) for i, d in enumerate(data)]
     return [(str(path), data)]
+
+
+def _process_started() -> float | None:
+    """Unix time this process started (Linux: from /proc), for --timings; None where that cannot be read."""
+    try:
+        with open("/proc/self/stat", "rb") as f:
+            ticks = int(f.read().rsplit(b")", 1)[1].split()[19])  # field 22, starttime, in ticks since boot
+        with open("/proc/uptime", "rb") as f:
+            uptime = float(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return time.time() - (uptime - ticks / os.sysconf("SC_CLK_TCK"))
+
+
+def _stored_phases(search_ids: list[int]) -> dict[str, float | None]:
+    """When the cluster's phases of these searches happened (unix s), from the rows' own timestamps."""
+    units = WorkUnit.objects.filter(search_id__in=search_ids)
+    cv = units.filter(kind=WorkUnit.Kind.CV).aggregate(claimed=Min("started_at"))
+    refit = units.filter(kind=WorkUnit.Kind.REFIT).aggregate(claimed=Max("started_at"), ended=Max("finished_at"))
+    fits = Result.objects.filter(search_id__in=search_ids).aggregate(first=Min("started_at"), last=Max("finished_at"))
+    created = Search.objects.filter(pk__in=search_ids).aggregate(last=Max("created_at"))
+    found = {
+        "data checked": created["last"], "first unit claimed": cv["claimed"], "first fit started": fits["first"],
+        "last fit ended": fits["last"], "refit claimed": refit["claimed"], "refit ended": refit["ended"],
+    }  # fmt: skip
+    return {name: at.timestamp() if at else None for name, at in found.items()}
 
 
 def _metric_label(search: Search) -> str:
@@ -77,11 +109,43 @@ class Command(BaseCommand):
             help="user name that owns the searches (they then show in that user's pages); a spec's dataset "
             '{"id": N} names one of this user\'s uploaded data sets',
         )
+        parser.add_argument(
+            "--timings", action="store_true",
+            help="at the end, print on stderr when each phase of the run happened (start-up, validation, fits, refit)",
+        )  # fmt: skip
         mode = parser.add_mutually_exclusive_group()
         mode.add_argument("--no-wait", action="store_true", help="enqueue and return at once")
         mode.add_argument("--local", action="store_true", help="run the fits in this process (no qcluster needed)")
 
     def handle(self, *args: Any, **opts: Any) -> None:
+        self._marks: dict[str, float | None] = {"process start": _process_started(), "django ready": time.time()}
+        try:
+            self._handle(**opts)
+        finally:
+            if opts.get("timings"):
+                self._print_timings()
+
+    def _mark(self, phase: str) -> None:
+        self._marks[phase] = time.time()
+
+    def _print_timings(self) -> None:
+        """Every phase on stderr: seconds from the process's start and from the phase before (n/a: did not
+        happen), then the same as one JSON line of unix times for scripts (bench/short_grid.py)."""
+        ids = getattr(self, "_search_ids", [])
+        marks = {**self._marks, **(_stored_phases(ids) if ids else {})}
+        at = {name: marks.get(name) for name in PHASES}
+        origin = at["process start"] or at["django ready"] or 0.0
+        self.stderr.write("timings (s from the process start, + from the phase before):")
+        previous = origin
+        for name, t in at.items():
+            if t is None:
+                self.stderr.write(f"  {name:<20} n/a")
+                continue
+            self.stderr.write(f"  {name:<20} {t - origin:7.3f}  +{t - previous:.3f}")
+            previous = t
+        self.stderr.write(json.dumps({"timings": at}))
+
+    def _handle(self, **opts: Any) -> None:
         logging.getLogger("django-q").setLevel(logging.WARNING)  # no "Enqueued …" lines between ours
         owner = None
         if opts["owner"]:
@@ -95,8 +159,10 @@ class Command(BaseCommand):
                 plans.append((where, plan_search(data)))
             except SpecError as exc:
                 raise CommandError(f"{where}: {exc}", returncode=2) from None
+        self._mark("spec validated")
         # From past fits (or a pilot that already ran) only: no pilot on the batch's critical path.
         estimates = {id(plan): estimate_plan(plan=plan, owner=owner).line() for _, plan in plans}
+        self._mark("estimated")
         searches: list[Search] = []
         with transaction.atomic():  # all or nothing: one bad data set stores none of them
             for where, plan in plans:
@@ -107,6 +173,8 @@ class Command(BaseCommand):
                     raise CommandError(f"{where}: {exc}", returncode=2) from None
             for s in searches if not opts["local"] else []:  # after every unit: a pilot never delays one
                 transaction.on_commit(functools.partial(search_pilot_enqueue, search_id=s.pk))
+        self._mark("search stored")  # and its units sent, on commit
+        self._search_ids = [s.pk for s in searches]
         for s, (_, plan) in zip(searches, plans, strict=True):
             self.stdout.write(f"search {s.pk}")
             self.stdout.write(f"  estimate: {estimates[id(plan)]}")
@@ -120,7 +188,11 @@ class Command(BaseCommand):
         self._wait([s.pk for s in searches], expect_cluster=not opts["local"])
         if worker:
             worker.join()
-        self._summarise(searches, scaling_after=opts["scaling"] and not opts["local"], axis=opts["scaling_axis"])
+        self._mark("search done")
+        try:
+            self._summarise(searches, scaling_after=opts["scaling"] and not opts["local"], axis=opts["scaling_axis"])
+        finally:
+            self._mark("summary printed")
 
     def _run_local(self, search_ids: list[int]) -> None:
         """Every unit here, including those that appear as others end (a halving round, the refit)."""
