@@ -70,8 +70,10 @@ def run(
     what: str,
     cluster: subprocess.Popen[bytes] | None = None,
     on_start: Callable[[subprocess.Popen[bytes]], None] | None = None,
+    stderr_into: list[str] | None = None,
 ) -> tuple[float, str]:
     """Run a subprocess to completion; return (wall seconds, stdout). Raise BenchError on failure.
+    `stderr_into` gets its stderr appended.
 
     With `cluster`, stop waiting (and kill the subprocess) if the cluster dies: runsearch would wait forever.
     `on_start` gets the process right after it started (a memory sampler uses its pid)."""
@@ -92,6 +94,8 @@ def run(
         stdout, stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
     if proc.returncode != 0:
         raise BenchError(f"{what} exited {proc.returncode}:\n{stdout}\n{stderr}".rstrip())
+    if stderr_into is not None:
+        stderr_into.append(stderr)
     return elapsed, stdout
 
 
@@ -627,22 +631,9 @@ def run_with_stderr(
     args: list[str], env: dict[str, str], what: str, cluster: subprocess.Popen[bytes] | None = None
 ) -> tuple[float, str, str]:
     """`run`, also returning the subprocess's stderr: (wall seconds, stdout, stderr). Raise BenchError on failure."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        start = time.perf_counter()
-        proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=out, stderr=err)
-        while proc.poll() is None:
-            if cluster is not None and cluster.poll() is not None:
-                proc.kill()
-                proc.wait()
-                raise BenchError(f"qcluster exited {cluster.returncode} while {what} was waiting for it")
-            time.sleep(0.005)
-        elapsed = time.perf_counter() - start
-        out.seek(0)
-        err.seek(0)
-        stdout, stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
-    if proc.returncode != 0:
-        raise BenchError(f"{what} exited {proc.returncode}:\n{stdout}\n{stderr}".rstrip())
-    return elapsed, stdout, stderr
+    box: list[str] = []
+    elapsed, stdout = run(args, env, what, cluster, stderr_into=box)
+    return elapsed, stdout, box[0]
 
 
 def runsearch_timed(bench: Bench, spec_path: Path) -> tuple[FanoutRun, dict[str, float | None]]:

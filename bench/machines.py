@@ -4,7 +4,7 @@ Each "machine" is a qcluster pinned to its own core (`os.sched_setaffinity` befo
 `taskset -c N` does; every process it starts — workers, warm runners, loky pools — inherits the mask, so joblib
 sees one core) with its own `FANOUT_MACHINE_NAME` and `FANOUT_VAR_DIR`, sharing one PostgreSQL database and one
 Redis queue (bench/scaleout.py's set-up). Per round, alternating the order: the reference grid
-(bench/reference_grid.py, 90 fits and the refit) through `runsearch SPEC.json` with machine A alone (core 0),
+(bench/reference_grid.py, 90 fits, no refit) through `runsearch SPEC.json` with machine A alone (core 0),
 then with machines A and B (cores 0 and 1). Speedup = wall(one) / wall(two), whole `runsearch` subprocesses
 (the client, PostgreSQL and Redis are not pinned: both cases share them alike); the limit is 2. Also printed: the
 units each machine ran (by the unit's `host`), its fits, and how long the machine that finished first then idled.
@@ -97,7 +97,7 @@ def report(runs: list[MachinesRun]) -> float:
     one_m = median(r.wall for r in runs if r.machines == 1)
     two_m = median(r.wall for r in runs if r.machines == 2)
     rows.append(["median", "", f"{one_m:.2f}", f"{two_m:.2f}", f"{one_m / two_m:.3f}", "", ""])
-    print("\nrunsearch wall time (s), reference grid (90 fits + refit), each machine one pinned core")
+    print("\nrunsearch wall time (s), reference grid (90 fits), each machine one pinned core")
     print(table(["round", "order", "1 machine", "2 machines", "speedup", "idle tail (2)", "units / fits A / B"], rows))
     stuck = [(r.search_id, u["index"], u["status"], u["attempt"]) for r in runs for u in r.units
              if u["status"] != "done" or u["attempt"] != 1 or u["results"] != u["n_fits"]]  # fmt: skip

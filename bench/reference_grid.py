@@ -41,6 +41,7 @@ SPEC: dict[str, Any] = {
     "cv": 5,
     "scoring": "accuracy",
     "n_jobs": -1,
+    "refit": False,  # the same work as the baseline's refit=False (a Fanout search refits by default)
 }
 BASELINE_CODE = f"""
 from sklearn.datasets import make_classification

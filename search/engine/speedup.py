@@ -19,7 +19,8 @@ class FitSpan:
     pid: int
     start: float  # unix seconds
     end: float
-    busy: float  # fit_time + score_time
+    busy: float  # fit_time + score_time (a fit built in several threads: its fit_time times its threads)
+    cores: int = 1  # threads the fit held (engine.schedule): a process fitting with 4 threads uses 4 cores
 
 
 def account(spans: Sequence[FitSpan]) -> dict[str, Any]:
@@ -52,8 +53,10 @@ def account(spans: Sequence[FitSpan]) -> dict[str, Any]:
 
 
 def peak_concurrency(spans: Sequence[FitSpan]) -> int:
-    """The most fits that ran at the same moment: the cores a machine really used."""
-    events = sorted([(s.start, 1) for s in spans] + [(s.end, -1) for s in spans], key=lambda e: (e[0], e[1]))
+    """The most cores busy at the same moment (fits, each counted with its threads): the cores a machine used."""
+    events = sorted(
+        [(s.start, s.cores) for s in spans] + [(s.end, -s.cores) for s in spans], key=lambda e: (e[0], e[1])
+    )
     running = peak = 0
     for _, step in events:  # at equal times an end (-1) sorts before a start (+1)
         running += step

@@ -43,9 +43,17 @@ def _computed(search: Search) -> models.QuerySet[Result]:
 
 
 def search_spans(search: Search) -> list[speedup.FitSpan]:
-    """Every fit this search computed, for accounting and the timeline (one small tuple per fit)."""
-    rows = _computed(search).values_list("host", "pid", "started_at", "finished_at", "fit_time", "score_time")
-    return [speedup.FitSpan(h, p, a.timestamp(), b.timestamp(), ft + st) for h, p, a, b, ft, st in rows]
+    """Every fit this search computed, for accounting and the timeline (one small tuple per fit). A fit whose
+    forest was built in several threads (its unit's `threads.fit_threads`, engine.schedule) holds that many
+    cores: its busy time is its fit time on each of them, plus its one-thread scoring."""
+    threads = {pk: int((t or {}).get("fit_threads") or 1) for pk, t in search.units.values_list("pk", "threads")}
+    rows = _computed(search).values_list(
+        "host", "pid", "started_at", "finished_at", "fit_time", "score_time", "unit_id"
+    )
+    return [
+        speedup.FitSpan(h, p, a.timestamp(), b.timestamp(), ft * threads.get(u, 1) + st, threads.get(u, 1))
+        for h, p, a, b, ft, st, u in rows
+    ]
 
 
 class Epoch(Func):

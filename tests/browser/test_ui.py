@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import re
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import User
 from playwright.sync_api import FilePayload, Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from project.cluster import group_alive
 from search.models import Dataset, Search, Status
@@ -163,7 +165,12 @@ def test_a_search_from_the_form_runs_live_then_shows_charts_and_exports_csv(
     screenshot(page, "search-detail-done")
 
     page.set_viewport_size(PHONE)
-    page.wait_for_timeout(300)  # Plotly's responsive relayout after the resize
+    # Plotly's responsive relayout after the resize takes a moment, longer on a loaded machine: wait for it (up
+    # to 10 s), then measure; a page that really is too wide still fails below
+    with contextlib.suppress(PlaywrightTimeout):
+        page.wait_for_function(
+            "document.documentElement.scrollWidth <= document.documentElement.clientWidth", timeout=10_000
+        )
     overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
     screenshot(page, "search-detail-done-phone")
     assert overflow <= 0, f"the detail page scrolls sideways by {overflow}px at phone width"

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -192,3 +195,37 @@ def test_unit_cuts_keep_path_reuse_chains_whole() -> None:
     assert sums[-1] < sums[0] and sums[-2] < sums[0]  # the tail is short
     # no growth parameter: every candidate is its own group
     assert len(set(chain_groups([("SVC", "sklearn.svm")], [{"C": 1}, {"C": 1}]))) == 2
+
+
+def _runner_on(cores: set[int], job: Job) -> list[dict[str, Any]]:
+    """The runner's events for `job`, run pinned to `cores` (what `taskset -c` does; its pool inherits them)."""
+    out = subprocess.run(
+        [sys.executable, "-m", "search.engine.runner"], input=json.dumps(job.to_dict()) + "\n",
+        capture_output=True, text=True, timeout=300, check=True, preexec_fn=lambda: os.sched_setaffinity(0, cores),
+    )  # fmt: skip
+    return [json.loads(line) for line in out.stdout.splitlines()]
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="CPU affinity is Linux only")
+def test_pinned_to_one_core_and_to_two_the_same_scores_on_every_core_given() -> None:
+    """Pinned to 1 core, then to 2 (or all there are): the unit uses exactly the cores it was given, with the
+    same scores, and says when it was given fewer than the machine has."""
+    allowed = sorted(os.sched_getaffinity(0))
+    grid = {"n_estimators": [4, 8], "max_depth": [2, 4, None]}
+    cells = [(i, f, p) for i, p in enumerate(ParameterGrid(grid)) for f in range(3)]
+    job = Job(
+        steps=STEPS, params={"random_state": 0}, data={"kind": "builtin", "name": "iris"}, cv={"n_splits": 3},
+        scoring="accuracy", n_jobs=-1, return_train_score=False, cells=cells,
+    )  # fmt: skip
+    scores = []
+    for given in ({allowed[0]}, set(allowed[:2])):
+        events = _runner_on(given, job)
+        start = next(e for e in events if e["event"] == "start")
+        fits = [fit for e in events if e["event"] == "fits" for fit in e["fits"]]
+        assert start["cpu_count"] == len(given) and start["n_jobs_effective"] == len(given)
+        assert len({f["pid"] for f in fits}) * start["fit_threads"] <= len(given)
+        assert events[-1]["event"] == "end" and len(fits) == len(cells)
+        if len(given) < (os.cpu_count() or 1):
+            assert any("may use only" in w for w in start["warnings"])
+        scores.append({(f["candidate"], f["fold"]): f["test_scores"] for f in fits})
+    assert scores[0] == scores[1]

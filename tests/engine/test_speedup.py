@@ -62,3 +62,11 @@ def test_amdahl_fit_with_noise_and_edge_cases() -> None:
 
 def test_lpt_order() -> None:
     assert lpt_order([1.0, 5.0, 3.0, 5.0]) == [1, 3, 2, 0]
+
+
+def test_a_fit_built_in_threads_counts_each_core_it_held() -> None:
+    """Two processes each fitting a forest in 4 threads (engine.schedule) used 8 cores, not 2."""
+    spans = [FitSpan("m", pid, 0.0, 1.0, 4.0, cores=4) for pid in (1, 2)]
+    assert peak_concurrency(spans) == 8
+    acc = account(spans)
+    assert acc["processes"] == 8 and acc["speedup"] == 8.0 and acc["efficiency"] == 1.0
