@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import BenchError, load_line, make_env, manage, median, run, table
+from bench.fleet import UNITS_CODE, Fleet, Machine, scaleout_backend, shell
 from bench.reference_grid import SPEC
-from bench.scaleout import UNITS_CODE, Fleet, Machine, scaleout_backend, shell
 
 
 @contextmanager
