@@ -610,15 +610,25 @@ class FanoutProcesses:
         }
 
 
+def _runner_cores(runners: set[int]) -> int:
+    """Loky workers a warm runner starts: one per core its CPU affinity allows, none when that is one core."""
+    cores = os.cpu_count() or 1
+    for pid in runners:
+        with contextlib.suppress(OSError, AttributeError):
+            cores = len(os.sched_getaffinity(pid))
+    return cores if cores > 1 else 0
+
+
 def wait_idle_runner(procs_by_role: FanoutProcesses, timeout: float = 90) -> None:
     """Until a warm runner of this installation is up (its loky workers started) and its process group
     has stopped using CPU: the idle state a search starts from."""
-    need = 1 + (os.cpu_count() or 1)  # the runner and one loky worker per core
     deadline = time.monotonic() + timeout
     last_cpu = -1.0
     while time.monotonic() < deadline:
         procs = process_table()
-        group = descendants(procs_by_role.runners(procs), procs)
+        runners = procs_by_role.runners(procs)
+        group = descendants(runners, procs)
+        need = 1 + _runner_cores(runners)  # the runner and one loky worker per core it may use (none on one core)
         cpu = sum(procs[p].cpu for p in group if p in procs)
         if len(group) >= need and abs(cpu - last_cpu) < 0.02:
             return
