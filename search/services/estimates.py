@@ -85,16 +85,15 @@ def _history(estimator: str, dataset_key: str | None, owner: Any) -> tuple[float
         qs = qs.filter(search__owner=owner)
     if dataset_key is not None:
         qs = qs.filter(search__dataset__key=dataset_key)
-    rows = list(
-        qs.order_by("-pk").values_list("fit_time", "score_time", "candidate__params", "search__dataset__n_samples")[
-            :HISTORY
-        ]
-    )
+    fields = ("fit_time", "score_time", "candidate__params", "search__dataset__n_samples", "unit__threads")
+    rows = list(qs.order_by("-pk").values_list(*fields)[:HISTORY])
     if not rows:
         return None
-    seconds = sum(f + s for f, s, _, _ in rows)
-    cost = sum(relative_cost(p) for _, _, p, _ in rows)
-    return seconds / cost, len(rows), sum(n for *_, n in rows) / len(rows)
+    # CPU seconds: a fit built in several threads (engine.schedule) took its fit time on each of them, as the
+    # search's busy time counts it (selectors.results.search_spans)
+    seconds = sum(f * int((t or {}).get("fit_threads") or 1) + s for f, s, _, _, t in rows)
+    cost = sum(relative_cost(p) for _, _, p, _, _ in rows)
+    return seconds / cost, len(rows), sum(n for _, _, _, n, _ in rows) / len(rows)
 
 
 def _efficiency(estimator: str) -> float:
