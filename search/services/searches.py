@@ -78,7 +78,7 @@ def unit_ranges(
         return [(start, min(start + size, n_candidates)) for start in range(0, n_candidates, size)]
     if machines > 1 and groups is not None:
         chains = 1 + sum(a != b for a, b in itertools.pairwise(groups))
-        n_units = min(max(n_units, min(chains, machines * settings.FANOUT_UNITS_PER_MACHINE)), max(chains, n_units))
+        n_units = max(n_units, min(chains, machines * settings.FANOUT_UNITS_PER_MACHINE))
         if n_units == chains:  # one unit per chain
             edges = [i for i in range(1, n_candidates) if groups[i] != groups[i - 1]]
             return list(itertools.pairwise([0, *edges, n_candidates]))
