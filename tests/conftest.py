@@ -28,6 +28,17 @@ def queued_messages() -> int:
     return int(get_broker().queue_size() or 0)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _one_runner_from_test_to_test() -> Iterator[None]:
+    """The units this process runs itself keep their cleanly finished runner for the next test, as a worker
+    keeps its spare from unit to unit: a runner holds nothing of a test (the engine reads its job and its data
+    by path, never the database), and a cold one costs ~2 s of interpreter and scikit-learn imports in each of
+    its processes. A runner that failed, was killed or was cancelled is never kept (`runner_release`); the tests
+    of the runner's own life set up their own spare (tests/services/test_runners.py)."""
+    with runners_kept():
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _empty_redis_queue() -> Iterator[None]:
     """Redis outlives a test's database transaction: start every test with an empty queue."""

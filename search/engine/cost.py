@@ -15,7 +15,7 @@ from typing import Any
 
 # Parameters whose value grows the work roughly in proportion (or inverse proportion).
 GROWS = ("n_estimators", "max_iter", "n_iter", "n_components", "max_leaf_nodes", "n_neighbors", "degree")
-SHRINKS = ("tol", "learning_rate", "alpha", "min_child_samples")
+SHRINKS = ("tol", "learning_rate", "min_child_samples")
 # Larger leaves stop a tree a little earlier: measured on the reference grid (bench/fit_costs.py) a forest with
 # min_samples_split 5 costs 0.95-1.0 times one with 2, so these weigh 1 + 0.1 / value, not 1 / value.
 LEAF_SIZE = ("min_samples_split", "min_samples_leaf")
@@ -46,6 +46,9 @@ def _factor(name: str, value: Any) -> float:
         return 1.0 + 0.1 / float(value)
     if key == "C":  # SVMs and linear models converge more slowly with weaker regularisation
         return 1.0 + math.log10(1.0 + float(value))
+    if key == "alpha":  # the same, the other way round; not 1 / alpha: a ridge solve costs the same at every
+        # alpha, and over geomspace(1e-4, 1e4) 1 / alpha put a whole search's estimated cost in its first units
+        return 1.0 + math.log10(1.0 + 1.0 / float(value))
     return 1.0
 
 

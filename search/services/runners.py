@@ -29,6 +29,7 @@ from typing import IO, Any
 
 from django.conf import settings
 
+from search.engine.fits import machine_name
 from search.engine.pilot import pump_events
 from search.engine.procs import processes
 from search.engine.run import Job
@@ -128,6 +129,7 @@ class Runner:
     events: queue.Queue[dict[str, Any] | None] = field(default_factory=queue.Queue)
     stderr: deque[str] = field(default_factory=lambda: deque(maxlen=50))
     jobs: int = 0
+    machine: str = field(default_factory=machine_name)  # the name its results carry (FANOUT_MACHINE_NAME)
 
     def __post_init__(self) -> None:
         assert self.proc.stdout is not None and self.proc.stderr is not None
@@ -207,9 +209,12 @@ def spare_replace() -> None:
 
 
 def runner_take(job: Job) -> Runner:
-    """The spare (kept from the last unit, or warmed while idle) if it is alive, else a new runner; `job` sent."""
+    """The spare (kept from the last unit, or warmed while idle) if it is alive and answers for this machine's
+    name, else a new runner; `job` sent."""
     global _spare
     runner, _spare = _spare, None
+    if runner is not None and runner.alive() and runner.machine != machine_name():
+        kill_group(runner.proc)  # started under another FANOUT_MACHINE_NAME: its results would say so
     if runner is None or not runner.alive():
         runner = Runner(_start_runner(warm=False))
     runner.send(job)

@@ -34,10 +34,11 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def worker() -> Iterator[None]:
     """This process acts as a django-q2 worker: it keeps a spare runner, as `post_spawn` makes it do."""
+    kept = runners._keep_spare
     runners.keep_warm_runner()
     yield
     spare, runners._spare = runners._spare, None
-    runners._keep_spare = False
+    runners._keep_spare = kept
     if spare is not None:
         runners.kill_group(spare.proc)
 
@@ -181,11 +182,12 @@ def test_a_dead_workers_memory_maps_are_swept_when_a_worker_starts() -> None:
     worker.wait()
     wait_for(lambda: not alive(runner_pid), 15, "the runner to die with its worker")
     assert memmap_folders(runner_pid, since)  # left behind: the resource tracker died with the runner's group
+    kept = runners._keep_spare
     runners.keep_warm_runner()  # a worker starts (django-q2's post_spawn)
     try:
         assert memmap_folders(runner_pid, since) == []
     finally:
         spare, runners._spare = runners._spare, None
-        runners._keep_spare = False
+        runners._keep_spare = kept
         if spare is not None:
             runners.kill_group(spare.proc)

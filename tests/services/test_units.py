@@ -396,3 +396,17 @@ def test_units_for_several_machines_are_of_equal_cost_and_keep_chains_whole() ->
     sums = [sum(relative_cost(p) for p in svc[a:b]) for a, b in ranges]
     assert len(ranges) == 8 and ranges[0][0] == 0 and ranges[-1][1] == 60
     assert max(sums[:-2]) / min(sums[:-2]) < 1.5 and max(sums[-2:]) < min(sums[:-2])
+
+
+def test_a_ridge_alpha_grid_over_eight_decades_is_not_one_unit_of_a_few_candidates() -> None:
+    """A ridge solve costs the same at every alpha (bench/tiny_fits.py --ridge: 300 alphas of geomspace(1e-4, 1e4)
+    in 2 units). Weighed by 1 / alpha, the first unit held 11 candidates (0.25 s of fits) and the second the other
+    289 (5.3 s), each paying its claim and hand-off; no unit may now be under a quarter of the candidates."""
+    import numpy as np
+
+    from search.engine.cost import relative_cost
+
+    alphas = [float(f"{a:.6g}") for a in np.geomspace(1e-4, 1e4, 300)]
+    ranges = unit_ranges(300, 5, 1, costs=[relative_cost({"alpha": a}) for a in alphas])
+    assert len(ranges) == 2 and ranges[0][0] == 0 and ranges[-1][1] == 300
+    assert min(b - a for a, b in ranges) >= 75
