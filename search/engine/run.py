@@ -180,12 +180,52 @@ def warm_up(n_jobs: int = -1, deadline: float = WARM_UP_SECONDS, need: int | Non
     if n <= 1:
         return 1
     need = min(n, need or n)
+    warm = _warm_pool(n)
+    if len(warm) >= need:  # a reused runner's pool, every process still up: no round (20-60 ms per unit)
+        return len(warm)
+    _pool_drop_if_damaged()
     seen: set[int] = set()
     end = time.monotonic() + deadline
     with joblib.Parallel(n_jobs=n) as parallel:
         while len(seen) < need and time.monotonic() < end:
             seen.update(parallel(joblib.delayed(_ready)(0.02) for _ in range(n)))
+    _warmed.clear()
+    _warmed.update(seen)
     return len(seen)
+
+
+_warmed: set[int] = set()  # the pool processes that checked in at the last warm-up (they have imported)
+
+
+def _warm_pool(n: int) -> set[int]:
+    """The processes of loky's reusable pool that are alive and checked in at the last warm-up, if the pool
+    still has `n` workers (joblib resizes it otherwise, with cold new ones); empty when that cannot be read.
+    A worker that timed out idle, or was killed, is gone from the pool, so the next job warms up again."""
+    from joblib.externals.loky import reusable_executor
+
+    executor = getattr(reusable_executor, "_executor", None)
+    processes = getattr(executor, "_processes", None)
+    if executor is None or not isinstance(processes, dict) or getattr(executor, "_max_workers", None) != n:
+        return set()
+    if getattr(executor, "_flags", None) is not None and executor._flags.broken:
+        return set()
+    live = {pid for pid, proc in list(processes.items()) if proc.is_alive()}
+    return live & _warmed if len(live) == n else set()
+
+
+def _pool_drop_if_damaged() -> None:
+    """End loky's reusable pool if one of its processes died since the last job (killed, out of memory): joblib
+    would hand the next job to it and fail the job with TerminatedWorkerError; the next `Parallel` starts a
+    whole new pool instead."""
+    from joblib.externals.loky import reusable_executor
+
+    executor = getattr(reusable_executor, "_executor", None)
+    processes = getattr(executor, "_processes", None)
+    if executor is None or not isinstance(processes, dict):
+        return
+    if all(proc.is_alive() for proc in list(processes.values())):
+        return
+    executor.shutdown(wait=True, kill_workers=True)
 
 
 def run_info(job: Job) -> RunInfo:

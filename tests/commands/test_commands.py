@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +14,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from search.models import Dataset, Search, Status
-from tests.conftest import create_search, manage, queued_messages, run_inline
+from tests.conftest import ROOT, create_search, manage, queued_messages, run_inline
 
 GOOD = {"name": "lr", "estimator": "LogisticRegression", "param_grid": {"C": [0.1, 1]}, "dataset": "iris", "cv": 3}
 
@@ -68,6 +70,29 @@ def test_cli_exit_status_and_message_without_traceback(tmp_path: Path) -> None:
     assert "Traceback" not in out.stderr and out.stdout == ""
     missing = manage("runsearch", str(tmp_path / "nope.json"), timeout=60)
     assert missing.returncode == 2 and "nope.json: cannot read: No such file or directory" in missing.stderr
+
+
+@pytest.mark.parametrize(("code", "status", "stderr"), [("None", 0, ""), ("3", 3, ""), ("'bad spec'", 1, "bad spec\n")])
+def test_the_fast_exit_keeps_every_line_and_the_exit_status(code: str, status: int, stderr: str) -> None:
+    """runsearch leaves without the interpreter's teardown (docs/performance.md): what it wrote, buffered
+    into a pipe and not yet flushed, still arrives, and the status is what `sys.exit(code)` would give."""
+    program = (
+        "import sys; from search.management.commands.runsearch import _exit_now\n"
+        "sys.stdout.write('summary line\\n' * 3 + 'last, unterminated'); sys.stderr.write('')\n"
+        f"_exit_now({code})"
+    )
+    env = {"DJANGO_SETTINGS_MODULE": "project.settings", "DJANGO_SECRET_KEY": "test", "PATH": "/usr/bin:/bin"}
+    prelude = "import django; django.setup()\n"
+    out = subprocess.run(
+        [sys.executable, "-c", prelude + program],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (out.returncode, out.stdout, out.stderr) == (status, "summary line\n" * 3 + "last, unterminated", stderr)
 
 
 @pytest.mark.django_db(transaction=True)

@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import joblib
 import pytest
@@ -20,6 +21,15 @@ AFFINITY = (
     if CORES >= MACHINE
     else [f"this worker may use only {CORES} of the machine's {MACHINE} cores (CPU affinity or quota)"]
 )
+
+
+def _running(pid: int) -> bool:
+    """Whether `pid` runs (a zombie waiting to be reaped does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[-1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def job(n_jobs: int = -1, workers: int = 1) -> Job:
@@ -102,3 +112,49 @@ def test_a_cold_runner_spreads_even_a_short_job_over_every_process() -> None:
         fits = [fit for e in events if e["event"] == "fits" for fit in e["fits"]]
         assert len(fits) == CORES and len({e["pid"] for e in fits}) == CORES
         assert len(events[-1]["worker_pids"]) == CORES
+
+
+def test_a_kept_runner_spreads_every_job_over_every_process_even_after_a_pool_process_died() -> None:
+    """A runner kept from unit to unit skips the warm-up round while its pool is whole (docs/performance.md);
+    a job after a pool process was killed warms a whole pool again, so no job runs on fewer processes."""
+    forest = [("RandomForestClassifier", "sklearn.ensemble")]
+    cells = [(c, c % 3, {"max_depth": 2 + c}) for c in range(CORES)]
+    tiny = dataclasses.replace(
+        job(), steps=forest, params={"n_estimators": 60, "random_state": 0}, cells=cells, fit_threads=1
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "search.engine.runner", "--warm"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    assert proc.stdin is not None and proc.stdout is not None
+
+    def one_job() -> tuple[set[int], list[int]]:
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write(json.dumps(tiny.to_dict()) + "\n")
+        proc.stdin.flush()
+        pids: set[int] = set()
+        for line in proc.stdout:
+            event = json.loads(line)
+            if event["event"] == "fits":
+                pids |= {fit["pid"] for fit in event["fits"]}
+            if event["event"] in ("end", "error"):
+                assert event["event"] == "end", event
+                return pids, event["worker_pids"]
+        raise AssertionError("the runner closed its output")
+
+    try:
+        seen = [one_job(), one_job()]  # the second on the warm pool, without a warm-up round
+        if CORES > 1:
+            dead = seen[-1][1][0]
+            os.kill(dead, 9)  # one pool process dies between two jobs (killed, out of memory)
+            deadline = time.monotonic() + 10
+            while _running(dead) and time.monotonic() < deadline:
+                time.sleep(0.01)
+        seen.append(one_job())
+    finally:
+        proc.kill()
+        proc.wait()
+    for pids, worker_pids in seen:
+        assert len(pids) == CORES and len(worker_pids) == CORES
+    if CORES > 1:
+        assert seen[0][1][0] not in seen[2][1]
