@@ -63,6 +63,10 @@ class MachinesRun:
             out[u["host"]] = (n + 1, fits + (u["fits_run"] or 0), max(last, u["finished"] or 0.0))
         return out
 
+    def span(self) -> float:
+        """The cluster's part: first unit claimed to last unit finished (the client's start-up and exit left out)."""
+        return max(u["finished"] or 0.0 for u in self.units) - min(u["claimed"] or 1e18 for u in self.units)
+
     def idle_tail(self) -> float:
         ends = [last for _, _, last in self.per_machine().values()]
         return max(ends) - min(ends) if len(ends) > 1 else 0.0
@@ -99,10 +103,37 @@ def report(runs: list[MachinesRun]) -> float:
     rows.append(["median", "", f"{one_m:.2f}", f"{two_m:.2f}", f"{one_m / two_m:.3f}", "", ""])
     print("\nrunsearch wall time (s), reference grid (90 fits), each machine one pinned core")
     print(table(["round", "order", "1 machine", "2 machines", "speedup", "idle tail (2)", "units / fits A / B"], rows))
+    spans = [[i, f"{o.span():.2f}", f"{t.span():.2f}", f"{o.span() / t.span():.3f}", f"{o.wall - o.span():.2f}",
+              f"{t.wall - t.span():.2f}"]
+             for i in sorted({r.round for r in runs})
+             for o, t in [[next(r for r in runs if r.round == i and r.machines == m) for m in (1, 2)]]]  # fmt: skip
+    one_s = median(r.span() for r in runs if r.machines == 1)
+    two_s = median(r.span() for r in runs if r.machines == 2)
+    spans.append(["median", f"{one_s:.2f}", f"{two_s:.2f}", f"{one_s / two_s:.3f}", "", ""])
+    print("\nthe cluster's part (first unit claimed to last unit finished, s) and the rest of each runsearch")
+    print(table(["round", "span 1", "span 2", "span speedup", "rest 1", "rest 2"], spans))
     stuck = [(r.search_id, u["index"], u["status"], u["attempt"]) for r in runs for u in r.units
              if u["status"] != "done" or u["attempt"] != 1 or u["results"] != u["n_fits"]]  # fmt: skip
     print(f"units not done, retried or with missing results: {stuck or 'none'}")
+    slowest = max((r for r in runs if r.machines == 2), key=lambda r: r.wall)
+    print(f"\nthe slowest two-machine run (round {slowest.round}), s from its first claim:")
+    print(unit_table(slowest))
     return one_m / two_m
+
+
+def unit_table(run_: MachinesRun) -> str:
+    """Each unit of a run: machine, candidates, folds, fits, and when it was claimed, fitted and finished."""
+    units = sorted(run_.units, key=lambda u: u["claimed"] or 0.0)
+    t0 = min(u["claimed"] for u in units if u["claimed"])
+
+    def at(value: float | None) -> str:
+        return f"{value - t0:.2f}" if value else "n/a"
+
+    rows = [[u["index"], u["host"], "{}-{}".format(*u["candidates"]), "{}-{}".format(*u["folds"]), u["fits_run"],
+             at(u["claimed"]), at(u["first_fit"]), at(u["last_fit"]), at(u["finished"])] for u in units]  # fmt: skip
+    return table(
+        ["unit", "machine", "candidates", "folds", "fits", "claimed", "first fit", "last fit", "finished"], rows
+    )
 
 
 def machines_body(repeats: int) -> None:
