@@ -46,8 +46,7 @@ for u in WorkUnit.objects.filter(search=s).order_by("index"):
     agg = Result.objects.filter(unit=u).aggregate(first=Min("started_at"), last=Max("finished_at"), n=Count("pk"))
     units.append({"index": u.index, "status": u.status, "attempt": u.attempt, "host": u.host,
                   "worker_pid": u.worker_pid, "runner_pid": u.runner_pid, "fits_run": u.fits_run,
-                  "results": agg["n"], "n_fits": u.n_fits,
-                  "candidates": [u.candidate_start, u.candidate_stop], "folds": [u.folds.start, u.folds.stop],
+                  "results": agg["n"], "n_fits": u.n_fits, "candidates": [u.candidate_start, u.candidate_stop],
                   "processes_used": u.processes_used, "error": u.error, "enqueued": ts(u.enqueued_at),
                   "claimed": ts(u.started_at), "first_fit": ts(agg["first"]), "last_fit": ts(agg["last"]),
                   "finished": ts(u.finished_at)})

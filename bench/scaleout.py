@@ -129,7 +129,7 @@ n_splits = Search.objects.get(pk=P["search"]).n_splits
 batches = []
 for u in WorkUnit.objects.filter(search_id=P["search"]).order_by("index"):
     lo, hi = max(u.candidate_start, P["start"]), min(u.candidate_stop, P["stop"])
-    cells = [(c, f) for c in range(lo, hi) for f in u.folds]
+    cells = [(c, f) for c in range(lo, hi) for f in range(n_splits)]
     batches += [(u, cells[i:i + P["batch"]]) for i in range(0, len(cells), P["batch"])]
 host, pid = socket.gethostname(), os.getpid()
 def fit(c, f):

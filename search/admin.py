@@ -103,8 +103,7 @@ class CandidateInline(admin.TabularInline):  # type: ignore[type-arg]
 class WorkUnitInline(admin.TabularInline):  # type: ignore[type-arg]
     model = WorkUnit
     fields = readonly_fields = (
-        "index", "candidate_start", "candidate_stop", "fold_start", "fold_stop", "status", "attempt", "host",
-        "n_jobs_effective", "processes_used", "fits_run", "error",
+        "index", "status", "attempt", "host", "n_jobs_effective", "processes_used", "fits_run", "error",
     )  # fmt: skip
     extra = 0
     max_num = 0

@@ -138,7 +138,9 @@ class Search(models.Model):
         help_text="the scaling study this run belongs to",
     )  # fmt: skip
     study_n_jobs = models.IntegerField(null=True, blank=True, help_text="processes this study run was given")
-    max_machines = models.PositiveIntegerField(null=True, blank=True, help_text="machines it may use; empty: all")
+    max_machines = models.PositiveIntegerField(
+        null=True, blank=True, help_text="machines (clusters) this run may use; empty = every attached one"
+    )
     strategy = models.CharField(max_length=16, default="grid", help_text="grid, random or halving")
     round = models.PositiveIntegerField(default=0, help_text="the halving round being run")
     schedule = models.JSONField(default=dict, blank=True, help_text="halving: resources and candidates per round")
@@ -265,8 +267,8 @@ class WorkUnitQuerySet(models.QuerySet["WorkUnit"]):
 
 
 class WorkUnit(models.Model):
-    """A slice of a search (candidates [start, stop) × `folds`, engine.schedule.fold_pieces) handed to the cluster
-    as one task; or, once the best candidate is known, the refit of that candidate (`kind` refit, no folds)."""
+    """A slice of a search (candidates [start, stop) × every fold) handed to the cluster as one task; or, once
+    the best candidate is known, the refit of that candidate (`kind` refit, one candidate, no folds)."""
 
     class Kind(models.TextChoices):
         CV = "cv", "cross-validation fits"
@@ -276,8 +278,6 @@ class WorkUnit(models.Model):
     index = models.PositiveIntegerField()
     candidate_start = models.PositiveIntegerField()
     candidate_stop = models.PositiveIntegerField()
-    fold_start = models.PositiveIntegerField(default=0)
-    fold_stop = models.PositiveIntegerField(null=True, blank=True, help_text="folds [start, stop); empty: to the last")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
     attempt = models.PositiveIntegerField(default=0, help_text="claims so far; fences stale duplicates")
     lease_until = models.DateTimeField(null=True, blank=True)
@@ -288,7 +288,9 @@ class WorkUnit(models.Model):
     cpu_count = models.PositiveIntegerField(null=True, blank=True)
     n_jobs_requested = models.IntegerField(null=True, blank=True)
     n_jobs_effective = models.PositiveIntegerField(null=True, blank=True, help_text="what joblib granted")
-    processes_used = models.PositiveIntegerField(null=True, blank=True, help_text="processes that ran its fits")
+    processes_used = models.PositiveIntegerField(
+        null=True, blank=True, help_text="distinct processes that really ran this unit's fits"
+    )
     worker_pids = models.JSONField(default=list, blank=True)
     threads = models.JSONField(default=dict, blank=True, help_text="thread pools per fit process (threadpoolctl)")
     fits_run = models.PositiveIntegerField(default=0, help_text="fits computed by the last attempt")
@@ -313,12 +315,8 @@ class WorkUnit(models.Model):
         return f"unit {self.index} of search {self.search_id}"
 
     @property
-    def folds(self) -> range:
-        return range(self.fold_start, self.search.n_splits if self.fold_stop is None else self.fold_stop)
-
-    @property
     def n_fits(self) -> int:
-        return (self.candidate_stop - self.candidate_start) * len(self.folds)
+        return (self.candidate_stop - self.candidate_start) * self.search.n_splits
 
 
 class Result(models.Model):
@@ -437,7 +435,9 @@ class ApiToken(models.Model):
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
     name = models.CharField(max_length=NAME_MAX_LENGTH, blank=True, help_text="the user's label for it")
-    prefix = models.CharField(max_length=15, db_index=True, help_text="fanout_ and the next 8 characters")
+    prefix = models.CharField(
+        max_length=15, db_index=True, help_text="fanout_ and the first 8 characters after it, to tell tokens apart"
+    )
     digest = models.CharField(max_length=64, unique=True, help_text="sha256 (hex) of the whole token")
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)

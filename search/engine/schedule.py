@@ -209,41 +209,6 @@ def unit_bounds(
     return list(itertools.pairwise(bounds))
 
 
-Piece = tuple[int, int, int, int]  # (candidate start, candidate stop, fold start, fold stop)
-
-
-def fold_pieces(ranges: Sequence[tuple[int, int]], costs: Sequence[float], n_splits: int, target: int) -> list[Piece]:
-    """Work units for several machines from candidate `ranges`: while there are fewer than `target` pieces, the
-    costliest one with more than one fold is cut into two fold ranges (a path-reuse chain is one fold's fits,
-    so no chain is cut); then every piece, costliest first (longest processing time first: the machines take
-    the long units first and end on short ones, close together). A piece's cost is its candidates' estimated
-    `costs` (engine.cost) times its share of the folds."""
-    weights = [max(c, 0.0) for c in costs] if any(c > 0 for c in costs) else [1.0] * len(costs)
-    running = list(itertools.accumulate(weights, initial=0.0))
-
-    def cost(piece: Piece) -> float:
-        a, b, f0, f1 = piece
-        return (running[b] - running[a]) * (f1 - f0) / n_splits
-
-    pieces = [(a, b, 0, n_splits) for a, b in ranges]
-    heap = [(-cost(p), i, p) for i, p in enumerate(pieces)]
-    heapq.heapify(heap)
-    done: list[Piece] = []
-    order = len(heap)
-    while heap and len(heap) + len(done) < target:
-        _, _, piece = heapq.heappop(heap)
-        a, b, f0, f1 = piece
-        if f1 - f0 < 2:
-            done.append(piece)  # one fold: cut no further
-            continue
-        mid = f0 + (f1 - f0) // 2
-        for half in ((a, b, f0, mid), (a, b, mid, f1)):
-            heapq.heappush(heap, (-cost(half), order, half))
-            order += 1
-    pieces = done + [p for _, _, p in heap]
-    return sorted(pieces, key=lambda p: (-cost(p), p))
-
-
 def chain_groups(steps: Sequence[Sequence[str]], params: Sequence[Mapping[str, Any]]) -> list[str]:
     """A key per candidate, equal for the candidates that only differ in their path-reuse growth parameter
     (engine.reuse): a unit boundary between them would grow the same model twice."""

@@ -69,8 +69,6 @@ def search_export(*, search: Search) -> dict[str, Any]:
                     "processes_used": u.processes_used,
                     "cpu_count": u.cpu_count,
                     "kind": u.kind,
-                    "candidates": [u.candidate_start, u.candidate_stop],
-                    "folds": [u.folds.start, u.folds.stop],
                 }
                 for u in units
             ],

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from django.db.models import Count, F, Q, Sum
-from django.db.models.functions import Coalesce, Now
+from django.db.models.functions import Now
 
 from search.models import Status, WorkUnit
 
@@ -27,8 +27,7 @@ def queue_by_owner() -> list[OwnerQueue]:
     live = WorkUnit.objects.filter(search__status__in=Status.ACTIVE)
     queued = Q(status=Status.QUEUED)
     running = Q(status=Status.RUNNING, lease_until__gte=Now())
-    folds = Coalesce(F("fold_stop"), F("search__n_splits")) - F("fold_start")
-    fits = (F("candidate_stop") - F("candidate_start")) * folds
+    fits = (F("candidate_stop") - F("candidate_start")) * F("search__n_splits")
     rows = (
         live.order_by()
         .values("search__owner__username")

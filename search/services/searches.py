@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from search.engine import datasets, guards
 from search.engine.cost import relative_cost
-from search.engine.schedule import Piece, chain_groups, fold_pieces, unit_bounds
+from search.engine.schedule import chain_groups, unit_bounds
 from search.engine.spec import DatasetSpec, SearchSpec, SpecError, parse_spec
 from search.engine.validate import DataPlan, Plan, plan_for_data, validate_spec
 from search.models import Candidate, Prediction, ScalingStudy, Search, Status, WorkUnit
@@ -205,12 +205,8 @@ def search_round_create(
     fixed = search.stored.params
     costs = [relative_cost({**fixed, **p}) for p in params]
     groups = chain_groups(search.steps, params) if settings.FANOUT_PATH_REUSE else None
-    machines = _machines(search)
-    ranges = unit_ranges(len(params), search.n_splits, machines, costs=costs, groups=groups)
-    pieces = None
-    if machines > 1:  # a few whole chains per unit balance badly: cut them by folds too, costliest first
-        pieces = fold_pieces(ranges, costs, search.n_splits, machines * settings.FANOUT_UNITS_PER_MACHINE)
-    return _round_store(search, params, ranges, round=round, start=start, n_resources=n_resources, pieces=pieces)
+    ranges = unit_ranges(len(params), search.n_splits, _machines(search), costs=costs, groups=groups)
+    return _round_store(search, params, ranges, round=round, start=start, n_resources=n_resources)
 
 
 def _machines(search: Search) -> int:
@@ -226,10 +222,8 @@ def _round_store(
     round: int,
     start: int,
     n_resources: int | None,
-    pieces: Sequence[Piece] | None = None,
 ) -> list[WorkUnit]:
-    """Candidates `params` (indices from `start`) and one unit per range of `ranges` (relative to `start`), or
-    with `pieces` (engine.schedule.fold_pieces, relative to `start` too) one unit per piece, in their order."""
+    """Candidates `params` (indices from `start`) and one unit per range of `ranges` (relative to `start`)."""
     Candidate.objects.bulk_create(
         [
             Candidate(search=search, index=start + i, params=p, round=round, n_resources=n_resources)
@@ -238,13 +232,11 @@ def _round_store(
         batch_size=2000,
     )
     first_unit = search.units.count()
-    n = search.n_splits
-    spans = pieces if pieces is not None else [(a, b, 0, n) for a, b in ranges]
     return WorkUnit.objects.bulk_create(
         [
             WorkUnit(search=search, index=first_unit + i, candidate_start=start + a, candidate_stop=start + b,
-                     fold_start=f0, fold_stop=None if (f0, f1) == (0, n) else f1, round=round)
-            for i, (a, b, f0, f1) in enumerate(spans)
+                     round=round)
+            for i, (a, b) in enumerate(ranges)
         ]
     )  # fmt: skip
 

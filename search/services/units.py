@@ -117,17 +117,18 @@ def unit_claim(*, unit_id: int) -> WorkUnit | None:
 
 
 def _pending_cells(unit: WorkUnit) -> list[tuple[int, int, dict[str, Any]]]:
-    """(candidate index, fold, params) of this unit's fits (its candidates × its folds) that are not stored yet."""
-    folds = unit.folds
+    """(candidate index, fold, params) of this unit's fits that are not stored yet."""
     done = set(
         Result.objects.filter(search_id=unit.search_id, candidate__index__gte=unit.candidate_start,
-                              candidate__index__lt=unit.candidate_stop, fold__gte=folds.start, fold__lt=folds.stop)
+                              candidate__index__lt=unit.candidate_stop)
         .values_list("candidate__index", "fold")
     )  # fmt: skip
     cands = Candidate.objects.filter(
         search_id=unit.search_id, index__gte=unit.candidate_start, index__lt=unit.candidate_stop
     ).order_by("index")
-    return [(c.index, fold, c.params) for c in cands for fold in folds if (c.index, fold) not in done]
+    return [
+        (c.index, fold, c.params) for c in cands for fold in range(unit.search.n_splits) if (c.index, fold) not in done
+    ]
 
 
 def halving_subsample(search: Search, round_no: int) -> dict[str, Any] | None:

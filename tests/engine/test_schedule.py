@@ -24,7 +24,6 @@ from search.engine.schedule import (
     batch_sizes,
     chain_groups,
     evaluate,
-    fold_pieces,
     independent,
     plan_schedule,
     simulate,
@@ -230,27 +229,3 @@ def test_pinned_to_one_core_and_to_two_the_same_scores_on_every_core_given() -> 
             assert any("may use only" in w for w in start["warnings"])
         scores.append({(f["candidate"], f["fold"]): f["test_scores"] for f in fits})
     assert scores[0] == scores[1]
-
-
-def test_fold_pieces_cut_whole_chains_by_folds_and_hand_the_costliest_out_first() -> None:
-    """The reference grid's six chain units for two machines of four units each: eight pieces, every cell in
-    exactly one, no candidate range cut, costliest first, and the last ones under half the first (a short
-    tail); a one-fold unit is never cut, and enough units are left as they are."""
-    grid = {"n_estimators": [50, 100, 200], "max_depth": [None, 5, 10], "min_samples_split": [2, 5]}
-    params = list(ParameterGrid(grid))
-    costs = [relative_cost({"random_state": 0, **p}) for p in params]
-    ranges = [(i, i + 3) for i in range(0, 18, 3)]
-    pieces = fold_pieces(ranges, costs, 5, 8)
-
-    def cost(piece: tuple[int, int, int, int]) -> float:
-        a, b, f0, f1 = piece
-        return sum(costs[a:b]) * (f1 - f0) / 5
-
-    assert len(pieces) == 8 and all((a, b) in ranges for a, b, _, _ in pieces)
-    assert sorted((c, f) for a, b, f0, f1 in pieces for c in range(a, b) for f in range(f0, f1)) == [
-        (c, f) for c in range(18) for f in range(5)
-    ]
-    assert [cost(p) for p in pieces] == sorted((cost(p) for p in pieces), reverse=True)
-    assert cost(pieces[-1]) < cost(pieces[0]) / 2
-    assert fold_pieces([(0, 2), (2, 4)], [1.0] * 4, 1, 8) == [(0, 2, 0, 1), (2, 4, 0, 1)]
-    assert fold_pieces(ranges, costs, 5, 6) == sorted([(a, b, 0, 5) for a, b in ranges], key=lambda p: (-cost(p), p))

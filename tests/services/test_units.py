@@ -410,38 +410,3 @@ def test_a_ridge_alpha_grid_over_eight_decades_is_not_one_unit_of_a_few_candidat
     ranges = unit_ranges(300, 5, 1, costs=[relative_cost({"alpha": a}) for a in alphas])
     assert len(ranges) == 2 and ranges[0][0] == 0 and ranges[-1][1] == 300
     assert min(b - a for a, b in ranges) >= 75
-
-
-@pytest.mark.django_db
-def test_two_machines_get_units_cut_by_folds_that_store_every_fit_once_with_gridsearchcv_scores(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Two whole path-reuse chains cannot feed two machines with 4 units each: each is cut into its 3 folds
-    (engine.schedule.fold_pieces), and the 6 units still store each (candidate, fold) once, with the scores
-    GridSearchCV gives."""
-    import numpy as np
-    from sklearn.datasets import load_iris
-    from sklearn.ensemble import RandomForestClassifier
-    from sklearn.model_selection import GridSearchCV
-
-    from search.selectors.results import search_cv_results
-
-    monkeypatch.setattr("search.services.searches.live_clusters", lambda: 2)
-    grid = {"n_estimators": [10, 20], "max_depth": [2, 4]}
-    spec = {"estimator": "RandomForestClassifier", "params": {"random_state": 0}, "param_grid": grid,
-            "dataset": "iris", "cv": 3}  # fmt: skip
-    search = create_search(spec)
-    units = list(search.units.filter(kind="cv").order_by("index"))
-    every = [(c, f) for c in range(4) for f in range(3)]
-    assert len(units) == 6 and all(len(u.folds) == 1 and u.n_fits == 2 for u in units)
-    assert sorted((c, f) for u in units for c in range(u.candidate_start, u.candidate_stop) for f in u.folds) == every
-    search = run_inline(search)
-    assert search.status == Status.DONE and cells(search) == every
-    assert all(u.fits_run == 2 for u in search.units.filter(kind="cv"))
-    X, y = load_iris(return_X_y=True)
-    expected = GridSearchCV(RandomForestClassifier(random_state=0), grid, cv=3).fit(X, y).cv_results_
-    got = search_cv_results(search=search)
-    assert got is not None and got["params"] == expected["params"]
-    for k in range(3):
-        np.testing.assert_array_equal(np.asarray(got[f"split{k}_test_score"], dtype=float),
-                                      expected[f"split{k}_test_score"])  # fmt: skip
