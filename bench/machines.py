@@ -122,18 +122,16 @@ def report(runs: list[MachinesRun]) -> float:
 
 
 def unit_table(run_: MachinesRun) -> str:
-    """Each unit of a run: machine, candidates, folds, fits, and when it was claimed, fitted and finished."""
+    """Each unit of a run: machine, candidates, fits, and when it was claimed, fitted and finished."""
     units = sorted(run_.units, key=lambda u: u["claimed"] or 0.0)
     t0 = min(u["claimed"] for u in units if u["claimed"])
 
     def at(value: float | None) -> str:
         return f"{value - t0:.2f}" if value else "n/a"
 
-    rows = [[u["index"], u["host"], "{}-{}".format(*u["candidates"]), "{}-{}".format(*u["folds"]), u["fits_run"],
+    rows = [[u["index"], u["host"], "{}-{}".format(*u["candidates"]), u["fits_run"],
              at(u["claimed"]), at(u["first_fit"]), at(u["last_fit"]), at(u["finished"])] for u in units]  # fmt: skip
-    return table(
-        ["unit", "machine", "candidates", "folds", "fits", "claimed", "first fit", "last fit", "finished"], rows
-    )
+    return table(["unit", "machine", "candidates", "fits", "claimed", "first fit", "last fit", "finished"], rows)
 
 
 def machines_body(repeats: int) -> None:

@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 from django.core.management import CommandError, call_command
 
+from project.cluster import ROOT
 from search.models import Dataset, Search, Status
-from tests.conftest import ROOT, create_search, manage, queued_messages, run_inline
+from tests.conftest import create_search, manage, queued_messages, run_inline
 
 GOOD = {"name": "lr", "estimator": "LogisticRegression", "param_grid": {"C": [0.1, 1]}, "dataset": "iris", "cv": 3}
 
