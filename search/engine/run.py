@@ -197,16 +197,24 @@ def warm_up(n_jobs: int = -1, deadline: float = WARM_UP_SECONDS, need: int | Non
 _warmed: set[int] = set()  # the pool processes that checked in at the last warm-up (they have imported)
 
 
-def _warm_pool(n: int) -> set[int]:
-    """The processes of loky's reusable pool that are alive and checked in at the last warm-up, if the pool
-    still has `n` workers (joblib resizes it otherwise, with cold new ones); empty when that cannot be read.
-    A worker that timed out idle, or was killed, is gone from the pool, so the next job warms up again."""
+def _pool() -> tuple[Any, dict[int, Any]] | None:
+    """loky's reusable pool and its processes by pid, as joblib's `Parallel` will reuse them; None when there is
+    none yet or its internals cannot be read (then a warm-up round runs, as it always did)."""
     from joblib.externals.loky import reusable_executor
 
     executor = getattr(reusable_executor, "_executor", None)
     processes = getattr(executor, "_processes", None)
-    if executor is None or not isinstance(processes, dict) or getattr(executor, "_max_workers", None) != n:
+    return (executor, processes) if executor is not None and isinstance(processes, dict) else None
+
+
+def _warm_pool(n: int) -> set[int]:
+    """The processes of loky's reusable pool that are alive and checked in at the last warm-up, if the pool
+    still has `n` workers (joblib resizes it otherwise, with cold new ones); empty when that cannot be read.
+    A worker that timed out idle, or was killed, is gone from the pool, so the next job warms up again."""
+    pool = _pool()
+    if pool is None or getattr(pool[0], "_max_workers", None) != n:
         return set()
+    executor, processes = pool
     if getattr(executor, "_flags", None) is not None and executor._flags.broken:
         return set()
     live = {pid for pid, proc in list(processes.items()) if proc.is_alive()}
@@ -217,15 +225,9 @@ def _pool_drop_if_damaged() -> None:
     """End loky's reusable pool if one of its processes died since the last job (killed, out of memory): joblib
     would hand the next job to it and fail the job with TerminatedWorkerError; the next `Parallel` starts a
     whole new pool instead."""
-    from joblib.externals.loky import reusable_executor
-
-    executor = getattr(reusable_executor, "_executor", None)
-    processes = getattr(executor, "_processes", None)
-    if executor is None or not isinstance(processes, dict):
-        return
-    if all(proc.is_alive() for proc in list(processes.values())):
-        return
-    executor.shutdown(wait=True, kill_workers=True)
+    pool = _pool()
+    if pool is not None and not all(proc.is_alive() for proc in list(pool[1].values())):
+        pool[0].shutdown(wait=True, kill_workers=True)
 
 
 def run_info(job: Job) -> RunInfo:

@@ -11,6 +11,7 @@ import joblib
 import pytest
 
 from search.engine.cost import relative_cost
+from search.engine.procs import processes
 from search.engine.run import Job, run_info, run_job
 
 CORES = joblib.cpu_count()  # what a runner is granted here: CPU affinity and quotas included, as RunInfo records
@@ -21,15 +22,6 @@ AFFINITY = (
     if CORES >= MACHINE
     else [f"this worker may use only {CORES} of the machine's {MACHINE} cores (CPU affinity or quota)"]
 )
-
-
-def _running(pid: int) -> bool:
-    """Whether `pid` runs (a zombie waiting to be reaped does not)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[-1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def job(n_jobs: int = -1, workers: int = 1) -> Job:
@@ -148,7 +140,7 @@ def test_a_kept_runner_spreads_every_job_over_every_process_even_after_a_pool_pr
             dead = seen[-1][1][0]
             os.kill(dead, 9)  # one pool process dies between two jobs (killed, out of memory)
             deadline = time.monotonic() + 10
-            while _running(dead) and time.monotonic() < deadline:
+            while (p := processes().get(dead)) is not None and not p.zombie and time.monotonic() < deadline:
                 time.sleep(0.01)
         seen.append(one_job())
     finally:
