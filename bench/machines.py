@@ -92,9 +92,12 @@ def measure(fleet: Fleet, spec_path: Path, repeats: int) -> list[MachinesRun]:
 
 def report(runs: list[MachinesRun]) -> float:
     rows: list[list[Any]] = []
+    spans: list[list[Any]] = []
     for i in sorted({r.round for r in runs}):
         one = next(r for r in runs if r.round == i and r.machines == 1)
         two = next(r for r in runs if r.round == i and r.machines == 2)
+        spans.append([i, f"{one.span():.2f}", f"{two.span():.2f}", f"{one.span() / two.span():.3f}",
+                      f"{one.wall - one.span():.2f}", f"{two.wall - two.span():.2f}"])  # fmt: skip
         rows.append([i, "one first" if i % 2 == 1 else "two first", f"{one.wall:.2f}", f"{two.wall:.2f}",
                      f"{one.wall / two.wall:.3f}", f"{two.idle_tail():.2f}",
                      " / ".join(f"{u}u {f}f" for _, (u, f, _) in sorted(two.per_machine().items()))])  # fmt: skip
@@ -103,10 +106,6 @@ def report(runs: list[MachinesRun]) -> float:
     rows.append(["median", "", f"{one_m:.2f}", f"{two_m:.2f}", f"{one_m / two_m:.3f}", "", ""])
     print("\nrunsearch wall time (s), reference grid (90 fits), each machine one pinned core")
     print(table(["round", "order", "1 machine", "2 machines", "speedup", "idle tail (2)", "units / fits A / B"], rows))
-    spans = [[i, f"{o.span():.2f}", f"{t.span():.2f}", f"{o.span() / t.span():.3f}", f"{o.wall - o.span():.2f}",
-              f"{t.wall - t.span():.2f}"]
-             for i in sorted({r.round for r in runs})
-             for o, t in [[next(r for r in runs if r.round == i and r.machines == m) for m in (1, 2)]]]  # fmt: skip
     one_s = median(r.span() for r in runs if r.machines == 1)
     two_s = median(r.span() for r in runs if r.machines == 2)
     spans.append(["median", f"{one_s:.2f}", f"{two_s:.2f}", f"{one_s / two_s:.3f}", "", ""])
