@@ -60,7 +60,7 @@ SCALEOUT_REDIS_URL ?= redis://127.0.0.1:6379/15
 pytest-scaleout:
 	DATABASE_URL=$(SCALEOUT_DATABASE_URL) REDIS_URL=$(SCALEOUT_REDIS_URL) $(BIN)/pytest -p no:cacheprovider \
 		tests/system/test_scaleout.py tests/system/test_worker_faults.py tests/system/test_cluster.py tests/services/test_units.py \
-		tests/system/test_oracle.py tests/services/test_scaling.py tests/system/test_machine_scaling.py $(PYTEST_ARGS)
+		tests/services/test_inserts.py tests/system/test_oracle.py tests/services/test_scaling.py tests/system/test_machine_scaling.py $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) var

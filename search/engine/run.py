@@ -31,6 +31,7 @@ from .fits import (
     FitResult,
     fit_chain,
     machine_name,
+    plain_params,
     single_process,
     without_n_jobs,
 )
@@ -304,6 +305,7 @@ def run_job_batches(job: Job, on_start: Callable[[RunInfo], None] | None = None)
     ctx = FitContext(
         estimator, data.X, data.y, make_scorer(estimator, job.scoring), metric_names(job.scoring),
         job.return_train_score, info.inner_threads, uuid.uuid4().hex, fit_threads=threads,
+        plain_params=plain_params(estimator),
     )  # fmt: skip
     tasks = [(splits[chain.fold][0], splits[chain.fold][1], chain) for chain in plan.tasks]
     if len(tasks) > 1 and slots > 1:
