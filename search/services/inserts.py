@@ -40,7 +40,7 @@ def _plan(model: type[models.Model], vendor: str) -> tuple[str, list[models.Fiel
     """The statement and its fields in column order: every concrete field but the automatic primary key."""
     fields = [f for f in model._meta.concrete_fields if not (f.primary_key and isinstance(f, models.AutoField))]
     ops = connection.ops
-    columns = ", ".join(ops.quote_name(f.column) for f in fields)
+    columns = ", ".join(ops.quote_name(str(f.column)) for f in fields)
     marks = ", ".join(["%s"] * len(fields))
     sql = (
         f"{ops.insert_statement(on_conflict=OnConflict.IGNORE)} {ops.quote_name(model._meta.db_table)} "

@@ -20,6 +20,8 @@ import numpy as np
 import sklearn
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Max
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from search.engine import datasets, guards
@@ -231,7 +233,7 @@ def _round_store(
         ],
         batch_size=2000,
     )
-    first_unit = search.units.count()
+    first_unit = search.units.aggregate(next=Coalesce(Max("index") + 1, 0))["next"]  # not a count: units merge
     return WorkUnit.objects.bulk_create(
         [
             WorkUnit(search=search, index=first_unit + i, candidate_start=start + a, candidate_stop=start + b,
