@@ -42,7 +42,7 @@ def test_a_fresh_estimator_is_the_one_clone_and_set_params_build(
 def test_the_direct_path_fits_score_for_score_as_grid_search_cv() -> None:
     est = single_process(registry.build((("DecisionTreeClassifier", "sklearn.tree"),), {"random_state": 0}))
     ctx = context(est)
-    grid = {"max_depth": [1, 2, 3, None], "min_samples_leaf": [1, 3]}
+    grid: dict[str, list[Any]] = {"max_depth": [1, 2, 3, None], "min_samples_leaf": [1, 3]}
     cv = StratifiedKFold(5)
     splits = list(cv.split(ctx.X, ctx.y))
     candidates = [{"max_depth": d, "min_samples_leaf": m} for d in grid["max_depth"] for m in grid["min_samples_leaf"]]

@@ -16,7 +16,7 @@ from tests.conftest import create_search
 
 pytestmark = pytest.mark.django_db
 
-COLUMNS = [f.column for f in Result._meta.concrete_fields if f.column not in ("id", "candidate_id")]
+COLUMNS = [str(f.column) for f in Result._meta.concrete_fields if f.column not in ("id", "candidate_id")]
 
 
 def rows(search: Search, candidate: Candidate) -> list[Result]:
