@@ -29,6 +29,7 @@ def spec(*cs: float) -> dict[str, Any]:
 def _small_units(settings: Any) -> None:
     settings.FANOUT_MAX_FITS_PER_UNIT = 2
     settings.FANOUT_FAIR_SHARE = True
+    settings.FANOUT_UNIT_SECONDS = 0  # turns at the planned grain: merging is tested in tests/services/test_units.py
 
 
 def sent(search: Search) -> list[int]:

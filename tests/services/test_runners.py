@@ -45,6 +45,7 @@ def worker() -> Iterator[None]:
 
 def test_consecutive_units_reuse_one_runner_and_still_use_every_core(worker: None, settings: Any) -> None:
     settings.FANOUT_MAX_FITS_PER_UNIT = 3  # SMALL has 3 candidates x 3 folds: three units
+    settings.FANOUT_UNIT_SECONDS = 0  # kept as three (unit merging would make them one)
     search = run_inline(create_search(SMALL))
     assert search.status == Status.DONE
     units = list(search.units.filter(kind="cv").order_by("index"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import threading
@@ -13,6 +14,9 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from sklearn.datasets import load_iris
+from sklearn.model_selection import GridSearchCV
+from sklearn.tree import DecisionTreeClassifier
 
 from search.models import Result, Search, Status, WorkUnit
 from search.services.machines import Declined
@@ -410,3 +414,69 @@ def test_a_ridge_alpha_grid_over_eight_decades_is_not_one_unit_of_a_few_candidat
     ranges = unit_ranges(300, 5, 1, costs=[relative_cost({"alpha": a}) for a in alphas])
     assert len(ranges) == 2 and ranges[0][0] == 0 and ranges[-1][1] == 300
     assert min(b - a for a, b in ranges) >= 75
+
+
+MANY_UNITS = {
+    "estimator": "DecisionTreeClassifier",
+    "params": {"max_depth": 3},
+    "param_grid": {"random_state": list(range(80))},  # the same estimated cost for every candidate
+    "dataset": "iris",
+    "cv": 5,
+}  # 80 candidates × 5 folds; with FANOUT_MAX_FITS_PER_UNIT=50, 8 units of 10 candidates
+
+
+def _finish_first(search: Search, seconds: float) -> WorkUnit:
+    """The search's first unit as if it had run: done, every fit computed, in `seconds` from claim to finish."""
+    first = search.units.order_by("index").first()
+    assert first is not None
+    now = timezone.now()
+    WorkUnit.objects.filter(pk=first.pk).update(
+        status=Status.DONE, attempt=1, fits_run=first.n_fits, started_at=now - timedelta(seconds=seconds),
+        finished_at=now,
+    )  # fmt: skip
+    return first
+
+
+@pytest.mark.django_db
+def test_a_claim_takes_over_the_short_units_after_it_within_the_unit_budget(settings: Any) -> None:
+    settings.FANOUT_MAX_FITS_PER_UNIT, settings.FANOUT_UNIT_SECONDS = 50, 5
+    search = create_search(MANY_UNITS)
+    ranges = list(search.units.order_by("index").values_list("candidate_start", "candidate_stop"))
+    assert ranges == [(10 * i, 10 * i + 10) for i in range(8)]
+    _finish_first(search, seconds=1.2)  # 50 fits in 1.2 s: 4 such units make 4.8 s, a fifth would pass 5 s
+    second = search.units.order_by("index")[1]
+    claimed = unit_claim(unit_id=second.pk)
+    assert claimed is not None and (claimed.candidate_start, claimed.candidate_stop) == (10, 50)
+    left = list(search.units.order_by("index").values_list("index", "candidate_start", "candidate_stop", "status"))
+    assert left == [(0, 0, 10, Status.DONE), (1, 10, 50, Status.RUNNING), (5, 50, 60, Status.QUEUED),
+                    (6, 60, 70, Status.QUEUED), (7, 70, 80, Status.QUEUED)]  # units 2-4 taken over  # fmt: skip
+
+
+@pytest.mark.django_db
+def test_a_unit_already_as_long_as_the_budget_or_a_first_unit_takes_nothing(settings: Any) -> None:
+    settings.FANOUT_MAX_FITS_PER_UNIT, settings.FANOUT_UNIT_SECONDS = 50, 5
+    search = create_search(MANY_UNITS)
+    first = unit_claim(unit_id=search.units.order_by("index")[0].pk)  # nothing measured yet: nothing taken
+    assert first is not None and first.candidate_stop == 10 and search.units.count() == 8
+    WorkUnit.objects.filter(pk=first.pk).update(status=Status.QUEUED)
+    _finish_first(search, seconds=6.0)
+    claimed = unit_claim(unit_id=search.units.order_by("index")[1].pk)
+    assert claimed is not None and claimed.candidate_stop == 20 and search.units.count() == 8
+
+
+@pytest.mark.django_db
+def test_merged_units_store_every_fit_once_and_the_taken_units_messages_skip(settings: Any) -> None:
+    settings.FANOUT_MAX_FITS_PER_UNIT, settings.FANOUT_UNIT_SECONDS = 50, 3600
+    search = create_search(MANY_UNITS)
+    units = list(search.units.order_by("index"))
+    outcomes = [unit_run(unit_id=u.pk) for u in units]  # the messages, in the broker's order
+    assert outcomes == ["done", "done"] + ["skipped"] * 6  # the second unit took over the other six
+    search.refresh_from_db()
+    assert search.status == Status.DONE and search.n_fits_done == 400
+    assert cells(search) == [(c, f) for c in range(80) for f in range(5)]
+    assert Result.objects.filter(search=search).count() == 400
+    reference = GridSearchCV(
+        DecisionTreeClassifier(max_depth=3), MANY_UNITS["param_grid"], cv=5
+    ).fit(*load_iris(return_X_y=True)).cv_results_  # fmt: skip
+    stored = {json.dumps(p, sort_keys=True): score for p, score in search.candidates.values_list("params", "score")}
+    assert [stored[json.dumps(p, sort_keys=True)] for p in reference["params"]] == list(reference["mean_test_score"])
