@@ -132,7 +132,7 @@ FANOUT_MAX_FITS_PER_UNIT = env_int("FANOUT_MAX_FITS_PER_UNIT", 1000)
 FANOUT_UNITS_PER_MACHINE = env_int("FANOUT_UNITS_PER_MACHINE", 4)
 FANOUT_MIN_FITS_PER_UNIT = env_int("FANOUT_MIN_FITS_PER_UNIT", 20)
 # A claimed unit takes the queued units that follow it in its search while, by the wall time per fit of the
-# search's finished units, the whole stays under this many seconds (services.units, unit merging); 0: never.
+# search's finished units, the whole stays under this many seconds (services.merging); 0: never.
 FANOUT_UNIT_SECONDS = env_int("FANOUT_UNIT_SECONDS", 5)
 # A search with more candidates than this (in its first round) has them stored by a background task, in batches,
 # not in the request that creates it (services.searches.search_prepare).

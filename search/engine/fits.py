@@ -98,7 +98,8 @@ def plain_params(est: BaseEstimator) -> dict[str, Any] | None:
     built = type(est)(**params)  # attributes its constructor sets itself (SVC's `nu`) are in both
     if set(vars(built)) != set(vars(est)):
         return None
-    return params if all(built.get_params(deep=False)[k] is v for k, v in params.items()) else None
+    stored = built.get_params(deep=False)
+    return params if all(stored[k] is v for k, v in params.items()) else None
 
 
 def fresh(ctx: FitContext, params: dict[str, Any]) -> BaseEstimator:

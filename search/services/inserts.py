@@ -3,11 +3,11 @@
 storing fits).
 
 Django's bulk insert compiles every value of every row through the field's `pre_save` and `get_db_prep_save`
-and builds one statement per batch of 50 rows on SQLite (its limit of 999 parameters): about 55 µs per fit row
-here, more than the tiny fit the row describes. The statement and each column's adapter are the same for every
-row, so they are built once per model and connection vendor; the values still go through the database backend's
-own adapters (`adapt_json_value`, `adapt_datetimefield_value`), so the stored bytes are those of `bulk_create`
-(tests/services/test_inserts.py compares them column by column on SQLite and PostgreSQL)."""
+and builds one statement per batch of 50 rows on SQLite (its limit of 999 parameters): a fit row cost 74 µs
+through `results_write` that way, 50 µs this way. The statement is the same for every row, so it is built once
+per model and connection vendor, and each column's adapter once per call; the values still go through the
+database backend's own adapters (`adapt_json_value`, `adapt_datetimefield_value`), so the stored bytes are those
+of `bulk_create` (tests/services/test_inserts.py compares them column by column on SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 

@@ -6,17 +6,16 @@ from __future__ import annotations
 from django.conf import settings
 
 from search.models import Result, Status, WorkUnit
-from search.selectors.cluster import live_clusters
+from search.services.searches import search_machines
 
 
 def _seconds_per_fit(search_id: int) -> float | None:
     """Wall seconds per computed fit of the search's finished cross-validation units (claim to finish, so each
     unit's fixed costs count), None before one has finished."""
     done = WorkUnit.objects.filter(
-        search_id=search_id, kind=WorkUnit.Kind.CV, status=Status.DONE, fits_run__gt=0,
-        started_at__isnull=False, finished_at__isnull=False,
-    ).values_list("started_at", "finished_at", "fits_run")  # fmt: skip
-    walls = [((end - start).total_seconds(), fits) for start, end, fits in done if start and end]
+        search_id=search_id, kind=WorkUnit.Kind.CV, status=Status.DONE, fits_run__gt=0
+    ).values_list("started_at", "finished_at", "fits_run")
+    walls = [((end - start).total_seconds(), fits) for start, end, fits in done if start and end]  # both stamped
     fits = sum(n for _, n in walls)
     return sum(w for w, _ in walls) / fits if fits else None
 
@@ -46,9 +45,7 @@ def merge_following(unit: WorkUnit) -> None:
     )
     if not any(index > unit.index for _, index, _, _ in queued):
         return
-    machines = max(1, live_clusters())
-    if unit.search.max_machines:
-        machines = min(machines, unit.search.max_machines)
+    machines = max(1, search_machines(unit.search))
     remaining = sum(stop - start for _, _, start, stop in queued) * n_splits * per_fit
     merged, stop, taken = unit.n_fits * per_fit, unit.candidate_stop, []
     for pk, index, start, end in queued:

@@ -207,11 +207,12 @@ def search_round_create(
     fixed = search.stored.params
     costs = [relative_cost({**fixed, **p}) for p in params]
     groups = chain_groups(search.steps, params) if settings.FANOUT_PATH_REUSE else None
-    ranges = unit_ranges(len(params), search.n_splits, _machines(search), costs=costs, groups=groups)
+    ranges = unit_ranges(len(params), search.n_splits, search_machines(search), costs=costs, groups=groups)
     return _round_store(search, params, ranges, round=round, start=start, n_resources=n_resources)
 
 
-def _machines(search: Search) -> int:
+def search_machines(search: Search) -> int:
+    """The machines this search may spread over now: those reporting to the broker, at most its `max_machines`."""
     machines = live_clusters()
     return min(machines, search.max_machines) if search.max_machines else machines
 
@@ -288,9 +289,8 @@ def search_prepare(*, search_id: int, enqueue: bool = True, max_batches: int | N
     planned = plan_for_data(plan, loaded.data, max_fits=settings.FANOUT_MAX_FITS)
     params, rounds = planned.first_round, planned.schedule
     if start < len(params):
-        ranges = [
-            (start + a, start + b) for a, b in unit_ranges(len(params) - start, search.n_splits, _machines(search))
-        ]
+        bounds = unit_ranges(len(params) - start, search.n_splits, search_machines(search))
+        ranges = [(start + a, start + b) for a, b in bounds]
     else:
         ranges = []
     stored = 0

@@ -22,7 +22,7 @@ from search.models import Result, Search, Status, WorkUnit
 from search.services.machines import Declined
 from search.services.reconcile import units_reconcile
 from search.services.searches import search_cancel, search_enqueue, unit_ranges
-from search.services.units import results_write, unit_claim, unit_run
+from search.services.units import Outcome, results_write, unit_claim, unit_run
 from tests.conftest import create_search, queued_messages, run_inline
 
 SMALL = {"estimator": "LogisticRegression", "param_grid": {"C": [0.1, 1.0, 10.0]}, "dataset": "iris", "cv": 3}
@@ -471,7 +471,7 @@ def test_merged_units_store_every_fit_once_and_the_taken_units_messages_skip(set
     units = list(search.units.order_by("index"))
     outcomes = [unit_run(unit_id=u.pk) for u in units]  # the messages, in the broker's order
     assert outcomes[:2] == ["done", "done"] and set(outcomes[2:]) <= {"done", "skipped"}
-    assert outcomes.count("skipped") >= 5  # the second unit took over (nearly) all the others
+    assert outcomes.count(Outcome.SKIPPED) >= 5  # the second unit took over (nearly) all the others
     search.refresh_from_db()
     assert search.status == Status.DONE and search.n_fits_done == 400
     assert cells(search) == [(c, f) for c in range(80) for f in range(5)]
