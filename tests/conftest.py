@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from django.test import Client
 
 from project.cluster import ROOT, start_qcluster, stop_qcluster
 from search.models import Search
+from search.selectors.cluster import live_clusters
 from search.services.runners import runners_kept
 from search.services.searches import plan_search, search_create
 from search.services.units import unit_run
@@ -98,6 +100,13 @@ def manage(*args: str, timeout: float = 300, **env: str) -> subprocess.Completed
     )  # fmt: skip
 
 
+def wait_for_no_cluster(timeout: float = 15) -> None:
+    """Until no qcluster reports to the broker (or `timeout` s: a cluster a test keeps on purpose stays)."""
+    deadline = time.monotonic() + timeout
+    while live_clusters() and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
 @pytest.fixture
 def qcluster_env() -> dict[str, str]:
     """Extra environment for the `qcluster` fixture; override it in a test module to change settings."""
@@ -106,7 +115,11 @@ def qcluster_env() -> dict[str, str]:
 
 @pytest.fixture
 def qcluster(tmp_path: Path, qcluster_env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
-    """A real `manage.py qcluster` on this test run's database, stopped with its whole process group."""
+    """A real `manage.py qcluster` on this test run's database, stopped with its whole process group. It
+    starts once no earlier test's cluster reports to the broker any more: a stopped cluster's status entry
+    outlives it by up to 3 s (django-q2's `set_stat(..., 3)`), and until it expires `live_clusters()` counts
+    it as a machine, so a search created meanwhile is split for two."""
+    wait_for_no_cluster()
     proc = start_qcluster(project_env(**qcluster_env), tmp_path / "qcluster.log")
     try:
         yield proc
