@@ -12,11 +12,15 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# The project's bytecode, compiled once as pip does for packages: with PYTHONDONTWRITEBYTECODE set, every
+# process would otherwise recompile search/ and project/ at start (about 0.25 s of a runsearch client's start-up).
 install: $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/python -m compileall -q project search client >/dev/null
 
 install-dev: $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-dev.txt
+	$(BIN)/python -m compileall -q project search client >/dev/null
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 
 var/secret_key:
