@@ -101,7 +101,8 @@ def manage(*args: str, timeout: float = 300, **env: str) -> subprocess.Completed
 
 
 def wait_for_no_cluster(timeout: float = 15) -> None:
-    """Until no qcluster reports to the broker (or `timeout` s: a cluster a test keeps on purpose stays)."""
+    """Until no qcluster reports to the broker, or `timeout` s: then the test goes on, and its own assertions
+    show what the extra cluster changed."""
     deadline = time.monotonic() + timeout
     while live_clusters() and time.monotonic() < deadline:
         time.sleep(0.1)
