@@ -102,7 +102,7 @@ def search_finalize(*, search_id: int) -> Search:
             status=Status.FAILED, error=reason, finished_at=now
         )
     else:
-        changed = _store_aggregates(search, results, units=len(units))
+        changed = _store_aggregates(search, results, next_index=max((u.index for u in units), default=-1) + 1)
     search.refresh_from_db()
     if changed and search.study_id:  # the process that finished this run moves its study on, once
         study_advance(study_id=search.study_id)
@@ -176,8 +176,9 @@ def _refit_finish(search: Search, unit: WorkUnit) -> Search:
     return search
 
 
-def _store_aggregates(search: Search, results: dict[str, list[Any]], *, units: int) -> int:
-    """Store the aggregates and the best candidate once; with `refit` on, queue the refit unit in the same
+def _store_aggregates(search: Search, results: dict[str, list[Any]], *, next_index: int) -> int:
+    """Store the aggregates and the best candidate once; with `refit` on, queue the refit unit (index
+    `next_index`: past the last unit's, not the count, which merged units make smaller) in the same
     transaction and leave the search running until it is over (returns 0 then: the search is not over)."""
     metrics: list[str] = search.metrics
     rts = search.stored.return_train_score
@@ -233,7 +234,7 @@ def _store_aggregates(search: Search, results: dict[str, list[Any]], *, units: i
         if changed and refit:
             assert best is not None
             unit = WorkUnit.objects.create(
-                search=search, index=units, candidate_start=best, candidate_stop=best + 1, round=search.round,
+                search=search, index=next_index, candidate_start=best, candidate_stop=best + 1, round=search.round,
                 kind=WorkUnit.Kind.REFIT,
             )  # fmt: skip
             search_id = search.pk

@@ -481,3 +481,23 @@ def test_merged_units_store_every_fit_once_and_the_taken_units_messages_skip(set
     ).fit(*load_iris(return_X_y=True)).cv_results_  # fmt: skip
     stored = {json.dumps(p, sort_keys=True): score for p, score in search.candidates.values_list("params", "score")}
     assert [stored[json.dumps(p, sort_keys=True)] for p in reference["params"]] == list(reference["mean_test_score"])
+
+
+@pytest.mark.django_db
+def test_a_search_whose_units_merged_queues_its_refit_past_the_last_unit(settings: Any) -> None:
+    settings.FANOUT_MAX_FITS_PER_UNIT, settings.FANOUT_UNIT_SECONDS = 50, 5
+    search = create_search(MANY_UNITS, max_machines=1)  # refit on: the best candidate is fitted once more
+    first, second = search.units.order_by("index")[:2]
+    assert unit_run(unit_id=first.pk) == "done"
+    now = timezone.now()  # the first unit as if it took 1.2 s: the second takes over units 2-4 and no more
+    WorkUnit.objects.filter(pk=first.pk).update(started_at=now - timedelta(seconds=1.2), finished_at=now)
+    assert unit_run(unit_id=second.pk) == "done"
+    assert list(search.units.order_by("index").values_list("index", flat=True)) == [0, 1, 5, 6, 7]
+    settings.FANOUT_UNIT_SECONDS = 0  # the rest as planned: 5 units left, numbered up to 7
+    for unit in search.units.filter(status=Status.QUEUED).order_by("index"):
+        unit_run(unit_id=unit.pk)
+    search.refresh_from_db()
+    assert search.status == Status.DONE, search.error
+    refit = search.units.get(kind=WorkUnit.Kind.REFIT)
+    assert refit.status == Status.DONE and refit.index == 8
+    assert Result.objects.filter(search=search).count() == 400
