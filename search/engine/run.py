@@ -176,7 +176,8 @@ _frozen = False
 
 def freeze_imports() -> None:
     """Once per process: collect, then `gc.freeze()` every object that survives (the modules of scikit-learn,
-    SciPy, NumPy and pandas, about 400,000 objects), so later full collections scan only what fitting creates.
+    SciPy, NumPy and pandas: about 120,000 objects, measured), so later full collections scan only what
+    fitting creates.
     Each full collection of a pool process otherwise took 70-90 ms, about every ten dispatched batches: a
     process stood still between fits for 0.3-0.5 s of a 1,115-fit job (docs/performance.md, garbage
     collection). Frozen objects are still freed when nothing refers to them; only a reference cycle among
